@@ -1,0 +1,359 @@
+"""The configuration: a TOML file validated into frozen pydantic models.
+
+Unknown keys, wrong types, an unknown timezone and malformed HH:MM times are errors that name the key
+(`ConfigError.key`). Nothing here reads the clock or touches the network.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tomllib
+from datetime import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from prescientd.models import Action, PriceSource
+
+DEFAULT_CONFIG_PATH = Path("config/prescientd.toml")
+CONFIG_ENV_VAR = "PRESCIENTD_CONFIG"
+
+# Keys whose new value only takes effect after a restart; a SIGHUP reports them as ignored.
+RESTART_ONLY_KEYS: tuple[str, ...] = (
+    "timezone",
+    "paths.",
+    "polymarket.",
+    "paper.starting_balance_usd",
+)
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; `key` is the dotted name of the offending key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+
+def _hhmm(value: str) -> str:
+    if not _HHMM.match(value):
+        raise ValueError(f"expected a 24-hour local time HH:MM, got {value!r}")
+    return value
+
+
+HHMM = Annotated[str, AfterValidator(_hhmm)]
+Probability = Annotated[Decimal, Field(ge=0, le=1, allow_inf_nan=False)]
+PositiveUsd = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+NonNegativeUsd = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
+
+
+class PathsConfig(_Section):
+    """Where data, logs and the database live (restart-only)."""
+
+    data_dir: Path = Path("data")
+    logs_dir: Path = Path("logs")
+    db_path: Path = Path("data/prescient.db")
+
+
+class PolymarketConfig(_Section):
+    """HTTP endpoints and client limits (restart-only)."""
+
+    gamma_url: str = "https://gamma-api.polymarket.com"
+    clob_url: str = "https://clob.polymarket.com"
+    user_agent: str = "prescientd/0.1 (paper trading; +https://github.com/prescientd)"
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    backoff_base_s: float = Field(default=0.5, gt=0)
+    backoff_max_s: float = Field(default=30.0, gt=0)
+    retry_after_max_s: float = Field(default=120.0, gt=0)
+    gamma_requests_per_10s: int = Field(default=200, ge=1)
+    clob_requests_per_10s: int = Field(default=200, ge=1)
+    max_concurrent_requests: int = Field(default=8, ge=1, le=64)
+    page_limit: int = Field(default=100, ge=1, le=100)
+    max_pages: int = Field(default=1000, ge=1)
+    books_per_request: int = Field(default=500, ge=1, le=500)
+    max_response_mb: float = Field(default=64.0, gt=0)
+    max_item_kb: float = Field(default=1024.0, gt=0)
+
+    @field_validator("gamma_url", "clob_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+
+class ScheduleConfig(_Section):
+    """When the jobs run, in the configured local timezone."""
+
+    morning: HHMM = "09:00"
+    evening: HHMM = "18:00"
+    poll_interval_s: float = Field(default=300.0, ge=1)
+    max_price_age_s: float = Field(default=0.0, ge=0)
+    job_retry_s: float = Field(default=300.0, ge=1)
+    startup_catch_up: bool = True
+
+    @property
+    def morning_time(self) -> time:
+        """The morning job's local time."""
+        return time.fromisoformat(self.morning)
+
+    @property
+    def evening_time(self) -> time:
+        """The evening job's local time."""
+        return time.fromisoformat(self.evening)
+
+    @property
+    def price_max_age_s(self) -> float:
+        """Age above which a price is stale: max_price_age_s, or twice the poll interval when 0."""
+        return self.max_price_age_s or 2 * self.poll_interval_s
+
+    @model_validator(mode="after")
+    def _distinct_times(self) -> ScheduleConfig:
+        if self.morning == self.evening:
+            raise ValueError("morning and evening must be different times")
+        return self
+
+
+class FiltersConfig(_Section):
+    """Which events and markets are eligible for tracking."""
+
+    min_liquidity_usd: NonNegativeUsd = Decimal(1000)
+    min_volume_24h_usd: NonNegativeUsd = Decimal(0)
+    min_hours_to_end: float = Field(default=1.0, ge=0)
+    max_days_to_end: float = Field(default=365.0, gt=0)
+    include_tags: tuple[str, ...] = ()
+    exclude_tags: tuple[str, ...] = ()
+    max_markets: int = Field(default=5000, ge=1)
+
+    @model_validator(mode="after")
+    def _tags_disjoint(self) -> FiltersConfig:
+        both = set(self.include_tags) & set(self.exclude_tags)
+        if both:
+            raise ValueError(f"tags both included and excluded: {sorted(both)}")
+        return self
+
+
+class PricesConfig(_Section):
+    """How books are summarised into prices."""
+
+    depth_window: Probability = Decimal("0.02")
+    display_spread_max: Probability = Decimal("0.10")
+
+
+class StrategyConfig(_Section):
+    """The trading rule; reloaded on SIGHUP."""
+
+    threshold: Probability = Decimal("0.50")
+    action: Action = Action.BUY_NO
+    comparison: Literal["above", "below"] = "above"
+    price_source: PriceSource = PriceSource.DISPLAY
+    stake_usd: PositiveUsd = Decimal(100)
+    min_price: Probability = Decimal(0)
+    max_price: Probability = Decimal(1)
+    max_spread: Probability = Decimal("0.10")
+    min_depth_ratio: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Decimal(1)
+    max_open_positions: int = Field(default=50, ge=0)
+    max_positions_per_market: int = Field(default=1, ge=0)
+    cash_reserve_usd: NonNegativeUsd = Decimal(0)
+    market_selection: Literal["best_per_event", "all"] = "best_per_event"
+    take_profit_price: Probability | None = None
+    stop_loss_price: Probability | None = None
+
+    @model_validator(mode="after")
+    def _bands(self) -> StrategyConfig:
+        if self.min_price > self.max_price:
+            raise ValueError("min_price must not exceed max_price")
+        if (
+            self.take_profit_price is not None
+            and self.stop_loss_price is not None
+            and self.stop_loss_price >= self.take_profit_price
+        ):
+            raise ValueError("stop_loss_price must be below take_profit_price")
+        return self
+
+
+class PaperConfig(_Section):
+    """The simulated account and fill realism."""
+
+    starting_balance_usd: PositiveUsd = Decimal(10000)
+    max_slippage: Probability = Decimal("0.02")
+    fees_enabled: bool = True
+
+
+class MirrorsConfig(_Section):
+    """The JSON/CSV files written from SQLite."""
+
+    raw_events_backup: bool = True
+    debounce_s: float = Field(default=1.0, ge=0)
+
+
+class LoggingConfig(_Section):
+    """Log level and the daily log file."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    file: bool = True
+
+
+class Config(_Section):
+    """The whole validated configuration; immutable, swapped as one reference on reload."""
+
+    timezone: str = "America/New_York"
+    paths: PathsConfig = PathsConfig()
+    polymarket: PolymarketConfig = PolymarketConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    filters: FiltersConfig = FiltersConfig()
+    prices: PricesConfig = PricesConfig()
+    strategy: StrategyConfig = StrategyConfig()
+    paper: PaperConfig = PaperConfig()
+    mirrors: MirrorsConfig = MirrorsConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The configured timezone."""
+        return ZoneInfo(self.timezone)
+
+    def resolve_paths(self, base: Path) -> Config:
+        """Return a copy whose relative paths are made absolute against base."""
+        paths = self.paths.model_copy(
+            update={
+                name: value if value.is_absolute() else base / value
+                for name, value in (
+                    ("data_dir", self.paths.data_dir),
+                    ("logs_dir", self.paths.logs_dir),
+                    ("db_path", self.paths.db_path),
+                )
+            }
+        )
+        return self.model_copy(update={"paths": paths})
+
+
+def _error_key(error: Any) -> str:
+    loc = [str(part) for part in error.get("loc", ()) if not isinstance(part, int)]
+    # pydantic puts the name of an after-validator on the loc path for some types; drop it
+    loc = [part for part in loc if not part.startswith(("function-", "constrained-"))]
+    return ".".join(loc) or "(top level)"
+
+
+def _describe(error: Any) -> str:
+    if error.get("type") == "extra_forbidden":
+        return "unknown key"
+    message = str(error.get("msg", "invalid value"))
+    return message.removeprefix("Value error, ")
+
+
+def _reject_non_finite(data: Any, prefix: str = "") -> None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _reject_non_finite(value, f"{prefix}{key}.")
+    elif isinstance(data, float) and not math.isfinite(data):
+        raise ConfigError(prefix.rstrip("."), "must be a finite number")
+
+
+def parse_config(text: str) -> Config:
+    """Parse and validate TOML text; raise ConfigError naming the key on any problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("(syntax)", f"invalid TOML: {exc}") from exc
+    _reject_non_finite(data)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(_error_key(first), _describe(first)) from exc
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the config file at path (paths inside are left relative)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("(file)", f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError("(file)", f"{path} is not UTF-8: {exc}") from exc
+    return parse_config(text)
+
+
+def find_config_path(cli_path: Path | None) -> Path:
+    """The config file: --config, else $PRESCIENTD_CONFIG, else ./config/prescientd.toml."""
+    if cli_path is not None:
+        return cli_path
+    env = os.environ.get(CONFIG_ENV_VAR)
+    if env:
+        return Path(env)
+    return DEFAULT_CONFIG_PATH
+
+
+def flatten(config: Config) -> dict[str, Any]:
+    """Dotted key -> value for every leaf of the config (used to log reload diffs)."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(f"{prefix}{name}.", getattr(value, name))
+        else:
+            out[prefix.rstrip(".")] = value
+
+    walk("", config)
+    return out
+
+
+def is_restart_only(key: str) -> bool:
+    """True when key can only change with a restart."""
+    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in RESTART_ONLY_KEYS)
+
+
+def diff_configs(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
+    """Dotted keys whose values differ between old and new, with (old, new) values."""
+    before, after = flatten(old), flatten(new)
+    return {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+
+
+def merge_reload(old: Config, new: Config) -> tuple[Config, list[str], list[str]]:
+    """Apply new over old except restart-only keys: (config, applied keys, ignored keys)."""
+    changes = diff_configs(old, new)
+    ignored = sorted(k for k in changes if is_restart_only(k))
+    applied = sorted(k for k in changes if not is_restart_only(k))
+    paper = new.paper.model_copy(update={"starting_balance_usd": old.paper.starting_balance_usd})
+    merged = new.model_copy(
+        update={
+            "timezone": old.timezone,
+            "paths": old.paths,
+            "polymarket": old.polymarket,
+            "paper": paper,
+        }
+    )
+    return merged, applied, ignored

@@ -1,0 +1,1 @@
+"""mirrors package."""
