@@ -1,7 +1,7 @@
 """The configuration: a TOML file validated into frozen pydantic models.
 
-Unknown keys, wrong types, an unknown timezone and malformed HH:MM times are errors that name the key
-(`ConfigError.key`). Nothing here reads the clock or touches the network.
+Unknown keys, wrong types, an unknown timezone and malformed HH:MM times are errors that name
+the key (`ConfigError.key`). Nothing here reads the clock or touches the network.
 """
 
 from __future__ import annotations
@@ -113,6 +113,9 @@ class ScheduleConfig(_Section):
     max_price_age_s: float = Field(default=0.0, ge=0)
     job_retry_s: float = Field(default=300.0, ge=1)
     startup_catch_up: bool = True
+    # For demos and tests: run the job every N seconds instead of once a day (0 = daily).
+    morning_every_s: float = Field(default=0.0, ge=0)
+    evening_every_s: float = Field(default=0.0, ge=0)
 
     @property
     def morning_time(self) -> time:

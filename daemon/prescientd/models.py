@@ -424,3 +424,21 @@ class Valuation:
     realized_pnl_usd: Decimal
     unrealized_pnl_usd: Decimal
     fees_paid_usd: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioSnapshot:
+    """The evening snapshot of the portfolio for one local date."""
+
+    local_date: str
+    taken_at: datetime
+    cash_usd: Decimal
+    positions_value_usd: Decimal
+    equity_usd: Decimal
+    realized_pnl_usd: Decimal
+    unrealized_pnl_usd: Decimal
+    fees_paid_usd: Decimal
+    trade_count: int
+    open_positions: int
+    settled_positions: int
+    settled_wins: int

@@ -1,0 +1,7 @@
+"""python -m prescientd -> the CLI."""
+
+import sys
+
+from prescientd.cli import main
+
+sys.exit(main())

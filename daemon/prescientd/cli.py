@@ -1,0 +1,258 @@
+"""Command line: run | once JOB | export | status | check-config | demo | sim."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from prescientd import __version__
+from prescientd.clock import SystemClock
+from prescientd.config import Config, ConfigError, find_config_path, load_config
+from prescientd.logs import close_logging, configure_logging
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+log = structlog.get_logger(__name__)
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> int:
+    sys.stderr.write(f"prescientd: {message}\n")
+    sys.stderr.flush()
+    return code
+
+
+def _load(path_arg: str | None) -> Config:
+    path = find_config_path(Path(path_arg) if path_arg else None)
+    return load_config(path).resolve_paths(Path.cwd())
+
+
+def _setup_logging(config: Config, *, to_file: bool = True) -> None:
+    configure_logging(
+        level=config.logging.level,
+        logs_dir=config.paths.logs_dir if (config.logging.file and to_file) else None,
+        tz=config.tz,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate a config file: exit 0, or 2 with one line naming the bad key."""
+    try:
+        load_config(Path(args.path))
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}", EXIT_CONFIG)
+    print(f"{args.path}: ok")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The daemon."""
+    from prescientd.daemon import Daemon
+    from prescientd.runtime import AlreadyRunning, data_dir_lock
+    from prescientd.store.db import StoreError
+
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}", EXIT_CONFIG)
+    _setup_logging(config)
+    config_path = find_config_path(Path(args.config) if args.config else None)
+    try:
+        with data_dir_lock(config.paths.data_dir):
+            daemon = Daemon(config_path, config, clock=SystemClock())
+            return asyncio.run(daemon.run())
+    except AlreadyRunning as exc:
+        return _fail(str(exc))
+    except StoreError as exc:
+        log.error("store_refused", error=str(exc))
+        return _fail(str(exc))
+    finally:
+        close_logging()
+
+
+def cmd_once(args: argparse.Namespace) -> int:
+    """Run one job (or cycle = morning then poll) and exit."""
+    from prescientd.runtime import AlreadyRunning, data_dir_lock
+    from prescientd.store.db import StoreError
+
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}", EXIT_CONFIG)
+    _setup_logging(config)
+    names = ["morning", "poll"] if args.job == "cycle" else [args.job]
+    try:
+        with data_dir_lock(config.paths.data_dir):
+            failures = asyncio.run(_run_once(config, names))
+    except AlreadyRunning as exc:
+        return _fail(str(exc))
+    except StoreError as exc:
+        return _fail(str(exc))
+    finally:
+        close_logging()
+    if failures:
+        return _fail("; ".join(failures))
+    return EXIT_OK
+
+
+async def _run_once(config: Config, names: Sequence[str]) -> list[str]:
+    from prescientd import jobs
+    from prescientd.mirrors.build import Mirror, MirrorBuilder
+    from prescientd.runtime import config_sha256, make_context, open_clients, open_store
+
+    clock = SystemClock()
+    failures = []
+    async with open_store(config) as store, open_clients(config) as clients:
+        version = await store.record_config_version(
+            sha256=config_sha256(config),
+            source="start",
+            changed_keys=[],
+            strategy_json=config.strategy.model_dump_json(),
+        )
+        builder = MirrorBuilder(store, config)
+
+        async def publish(mirrors: set[Mirror]) -> None:
+            now = clock.now()
+            for mirror in sorted(mirrors):
+                await builder.write(mirror, now)
+
+        ctx = make_context(config, version, store, clients, clock, publish)
+        for name in names:
+            outcome = await jobs.run_job(name, ctx, jobs.JOB_BODIES[name])
+            if not outcome.ok:
+                failures.append(f"{name} failed: {outcome.error}")
+                break
+    return failures
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Rebuild every mirror from SQLite."""
+    from prescientd.mirrors.build import MirrorBuilder
+    from prescientd.store.db import Store, StoreError
+
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}", EXIT_CONFIG)
+    _setup_logging(config, to_file=False)
+
+    async def export() -> bool:
+        store = await Store.open(config.paths.db_path, readonly=True)
+        try:
+            return await MirrorBuilder(store, config).write_all(SystemClock().now())
+        finally:
+            await store.close()
+
+    try:
+        ok = asyncio.run(export())
+    except StoreError as exc:
+        return _fail(str(exc))
+    if not ok:
+        return _fail("some mirrors could not be written (see mirror_write_failed above)")
+    print(f"mirrors rebuilt under {config.paths.data_dir}")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Cash, equity, P&L, positions and job runs; read-only."""
+    from prescientd.status import collect_status, render_status
+    from prescientd.store.db import StoreError
+
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}", EXIT_CONFIG)
+    configure_logging(level="warning", logs_dir=None, stream=sys.stderr, console=False)
+    try:
+        report = asyncio.run(collect_status(config, SystemClock().now()))
+    except StoreError as exc:
+        return _fail(str(exc))
+    if args.json:
+        print(json.dumps(report, indent=1, default=_json_default))
+    else:
+        print(render_status(report))
+    return EXIT_OK
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Offline demo: the built-in simulator plus the daemon on a fast schedule."""
+    from prescientd.demo import run_demo
+
+    return run_demo(Path(args.dir), duration_s=args.duration, events=args.events, seed=args.seed)
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    """Run the built-in Polymarket simulator alone."""
+    from prescientd.sim.server import main as sim_main
+
+    return sim_main(args.sim_args)
+
+
+# ----------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="prescientd", description="Paper-trade Polymarket prediction markets."
+    )
+    parser.add_argument("--version", action="version", version=f"prescientd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--config",
+            help="config file (default: $PRESCIENTD_CONFIG or ./config/prescientd.toml)",
+        )
+        return p
+
+    with_config(sub.add_parser("run", help="run the daemon")).set_defaults(func=cmd_run)
+    once = with_config(sub.add_parser("once", help="run one job and exit"))
+    once.add_argument("job", choices=["morning", "poll", "evening", "cycle"])
+    once.set_defaults(func=cmd_once)
+    with_config(sub.add_parser("export", help="rebuild every JSON/CSV mirror")).set_defaults(
+        func=cmd_export
+    )
+    status = with_config(sub.add_parser("status", help="show cash, equity, positions, job runs"))
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=cmd_status)
+    check = sub.add_parser("check-config", help="validate a config file")
+    check.add_argument("path")
+    check.set_defaults(func=cmd_check_config)
+    demo = sub.add_parser("demo", help="offline demo against the built-in simulator")
+    demo.add_argument(
+        "--dir", default="demo", help="directory for the demo's data (default ./demo)"
+    )
+    demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    demo.add_argument("--events", type=int, default=120, help="events in the simulated universe")
+    demo.add_argument("--seed", type=int, default=7, help="simulator seed")
+    demo.set_defaults(func=cmd_demo)
+    sim = sub.add_parser("sim", help="run the built-in Polymarket simulator", add_help=False)
+    sim.add_argument("sim_args", nargs=argparse.REMAINDER)
+    sim.set_defaults(func=cmd_sim)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `prescientd` console script."""
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

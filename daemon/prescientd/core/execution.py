@@ -1,0 +1,169 @@
+"""Turn actionable signals and exit rules into trade intents, filled against the current books."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from prescientd.core.fills import DEFAULT_MIN_ORDER_SIZE, NoFill, simulate_buy, simulate_sell
+from prescientd.models import (
+    ZERO,
+    Book,
+    FeeSchedule,
+    Market,
+    Portfolio,
+    Signal,
+    SignalStatus,
+    TradeIntent,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The entries to execute, and the actionable signals that were not executed, with why."""
+
+    intents: tuple[TradeIntent, ...]
+    skipped: tuple[tuple[Signal, str], ...]
+
+
+def exit_key(token_id: str, entry_number: int) -> str:
+    """Idempotency key of the exit of a position opened by the given entry of its market."""
+    return hashlib.sha256(f"exit|{token_id}|entry{entry_number}".encode()).hexdigest()
+
+
+def min_order_size(book: Book, market: Market | None) -> Decimal:
+    """The book's minimum order size, else the market's, else Polymarket's usual 5 shares."""
+    if book.min_order_size:
+        return book.min_order_size
+    if market is not None and market.min_order_size:
+        return market.min_order_size
+    return DEFAULT_MIN_ORDER_SIZE
+
+
+def _fee_schedule(market: Market | None, fees_enabled: bool) -> FeeSchedule | None:
+    return market.fee_schedule if fees_enabled and market is not None else None
+
+
+def plan_entries(
+    signals: Sequence[Signal],
+    books: Mapping[str, Book],
+    markets: Mapping[str, Market],
+    portfolio: Portfolio,
+    *,
+    max_slippage: Decimal,
+    fees_enabled: bool,
+    cash_reserve_usd: Decimal,
+    now: datetime,
+) -> Plan:
+    """Fill each actionable signal's stake against its book while cash above the reserve lasts.
+
+    `now` is part of the core's uniform signature; staleness was already judged by the strategy.
+    """
+    intents: list[TradeIntent] = []
+    skipped: list[tuple[Signal, str]] = []
+    planned_usd = ZERO
+    for signal in signals:
+        if signal.status is not SignalStatus.ACTIONABLE:
+            continue
+        book = books.get(signal.token_id)
+        if book is None:
+            skipped.append((signal, "no book"))
+            continue
+        market = markets.get(signal.market_id)
+        if market is None:
+            skipped.append((signal, "unknown market"))
+            continue
+        fill = simulate_buy(
+            book,
+            signal.stake_usd,
+            max_slippage=max_slippage,
+            fee_schedule=_fee_schedule(market, fees_enabled),
+            min_order_size=min_order_size(book, market),
+        )
+        if isinstance(fill, NoFill):
+            skipped.append((signal, fill.reason))
+            continue
+        cost_usd = fill.notional_usd + fill.fee_usd
+        available_usd = portfolio.cash_usd - cash_reserve_usd - planned_usd
+        if cost_usd > available_usd:
+            skipped.append(
+                (signal, f"cash: needs {cost_usd} USD, {available_usd} available above the reserve")
+            )
+            continue
+        planned_usd += cost_usd
+        intents.append(
+            TradeIntent(
+                idempotency_key=signal.idempotency_key,
+                market_id=signal.market_id,
+                event_id=signal.event_id,
+                token_id=signal.token_id,
+                outcome=signal.outcome,
+                question=signal.question,
+                fill=fill,
+                reason=signal.reason,
+            )
+        )
+    return Plan(intents=tuple(intents), skipped=tuple(skipped))
+
+
+def plan_exits(
+    portfolio: Portfolio,
+    books: Mapping[str, Book],
+    markets: Mapping[str, Market],
+    *,
+    take_profit_price: Decimal | None,
+    stop_loss_price: Decimal | None,
+    max_slippage: Decimal,
+    fees_enabled: bool,
+    now: datetime,
+) -> tuple[TradeIntent, ...]:
+    """Sell whole positions whose best bid reached the take-profit or fell to the stop-loss price.
+
+    A position without a book or bids, whose market (fee schedule) is unknown while fees are on,
+    or whose sale cannot meet the minimum size, is kept.
+    `now` is part of the core's uniform signature.
+    """
+    if take_profit_price is None and stop_loss_price is None:
+        return ()
+    intents: list[TradeIntent] = []
+    for position in portfolio.positions.values():
+        book = books.get(position.token_id)
+        bid_prices = [level.price for level in book.bids if level.size > 0] if book else []
+        if book is None or not bid_prices:
+            continue
+        best_bid = max(bid_prices)
+        if take_profit_price is not None and best_bid >= take_profit_price:
+            reason = f"take profit: best bid {best_bid} >= {take_profit_price}"
+        elif stop_loss_price is not None and best_bid <= stop_loss_price:
+            reason = f"stop loss: best bid {best_bid} <= {stop_loss_price}"
+        else:
+            continue
+        market = markets.get(position.market_id)
+        if market is None and fees_enabled:
+            continue  # its fee schedule is unknown, and a fee-less sale would flatter the P&L
+        fill = simulate_sell(
+            book,
+            position.shares,
+            max_slippage=max_slippage,
+            fee_schedule=_fee_schedule(market, fees_enabled),
+            min_order_size=min_order_size(book, market),
+        )
+        if isinstance(fill, NoFill):
+            continue
+        entry_number = portfolio.entries_by_market.get(position.market_id, 0)
+        intents.append(
+            TradeIntent(
+                idempotency_key=exit_key(position.token_id, entry_number),
+                market_id=position.market_id,
+                event_id=position.event_id,
+                token_id=position.token_id,
+                outcome=position.outcome,
+                question=position.question,
+                fill=fill,
+                reason=reason,
+            )
+        )
+    return tuple(intents)

@@ -1,0 +1,348 @@
+"""Positions and P&L derived from the append-only ledger, marking, and market resolution.
+
+The ledger (trades and settlements sharing one increasing `seq`) is the only input: `replay`
+folds it into a Portfolio, so the portfolio after a crash is exactly the portfolio before it.
+Sells use the average-cost method; the cost they remove is rounded to micro-dollars (the store's
+unit), and the same rounded amount leaves the position and enters realized P&L, so
+realized + unrealized == equity - starting balance holds exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Literal
+
+from prescientd.models import (
+    ONE,
+    ZERO,
+    ClobMarket,
+    MarkedPosition,
+    Market,
+    Portfolio,
+    PortfolioSnapshot,
+    Position,
+    Quote,
+    Settlement,
+    SettlementIntent,
+    Side,
+    Trade,
+    Valuation,
+)
+
+USD_QUANTUM = Decimal("0.000001")
+HALF = Decimal("0.5")
+
+ResolutionStatus = Literal["open", "pending", "resolved"]
+
+
+class LedgerError(ValueError):
+    """The ledger contradicts itself (a sell or settlement of shares that are not held)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResolutionCheck:
+    """Whether a market has resolved and, if so, what each of its tokens pays per share."""
+
+    status: ResolutionStatus
+    payouts: Mapping[str, Decimal]
+    reason: str
+
+
+def settlement_key(market_id: str, token_id: str, entry_number: int) -> str:
+    """Idempotency key of the settlement of a position opened by the given entry of a market."""
+    text = f"settle|{market_id}|{token_id}|entry{entry_number}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def replay(
+    starting_balance_usd: Decimal,
+    trades: Sequence[Trade],
+    settlements: Sequence[Settlement],
+) -> Portfolio:
+    """Fold the ledger, in seq order, into cash, open positions and realized P&L."""
+    entries: list[tuple[int, int, Trade | Settlement]] = [(t.seq, 0, t) for t in trades]
+    entries += [(s.seq, 1, s) for s in settlements]
+    entries.sort(key=lambda entry: (entry[0], entry[1]))
+    state = _State(starting_balance_usd)
+    for _, _, entry in entries:
+        if isinstance(entry, Trade):
+            state.apply_trade(entry)
+        else:
+            state.apply_settlement(entry)
+    return Portfolio(
+        starting_balance_usd=starting_balance_usd,
+        cash_usd=state.cash_usd,
+        positions=dict(state.positions),
+        realized_pnl_usd=state.realized_pnl_usd,
+        fees_paid_usd=state.fees_paid_usd,
+        trade_count=state.trade_count,
+        entries_by_market=dict(state.entries_by_market),
+        settled_count=state.settled_count,
+        settled_wins=state.settled_wins,
+    )
+
+
+class _State:
+    """The mutable accumulator behind replay; never leaves this module."""
+
+    def __init__(self, starting_balance_usd: Decimal) -> None:
+        self.cash_usd = starting_balance_usd
+        self.positions: dict[str, Position] = {}
+        self.realized_pnl_usd = ZERO
+        self.fees_paid_usd = ZERO
+        self.trade_count = 0
+        self.entries_by_market: dict[str, int] = {}
+        self.settled_count = 0
+        self.settled_wins = 0
+
+    def apply_trade(self, trade: Trade) -> None:
+        self.cash_usd += trade.cash_delta_usd
+        self.fees_paid_usd += trade.fee_usd
+        self.trade_count += 1
+        if trade.side is Side.BUY:
+            self._buy(trade)
+        else:
+            self._sell(trade)
+
+    def _buy(self, trade: Trade) -> None:
+        market_id = trade.market_id
+        self.entries_by_market[market_id] = self.entries_by_market.get(market_id, 0) + 1
+        held = self.positions.get(trade.token_id)
+        if held is None:
+            self.positions[trade.token_id] = Position(
+                market_id=market_id,
+                event_id=trade.event_id,
+                token_id=trade.token_id,
+                outcome=trade.outcome,
+                question=trade.question,
+                shares=trade.shares,
+                cost_usd=trade.notional_usd + trade.fee_usd,
+                fees_usd=trade.fee_usd,
+                opened_at=trade.executed_at,
+            )
+            return
+        self.positions[trade.token_id] = replace(
+            held,
+            shares=held.shares + trade.shares,
+            cost_usd=held.cost_usd + trade.notional_usd + trade.fee_usd,
+            fees_usd=held.fees_usd + trade.fee_usd,
+        )
+
+    def _sell(self, trade: Trade) -> None:
+        held = self.positions.get(trade.token_id)
+        if held is None or trade.shares > held.shares:
+            have = held.shares if held else ZERO
+            raise LedgerError(
+                f"trade seq {trade.seq} sells {trade.shares} shares of {trade.token_id}, "
+                f"only {have} held"
+            )
+        left = held.shares - trade.shares
+        if left == 0:
+            cost_removed, fees_removed = held.cost_usd, held.fees_usd
+        else:
+            cost_removed = _micro(held.cost_usd * trade.shares / held.shares)
+            fees_removed = _micro(held.fees_usd * trade.shares / held.shares)
+        self.realized_pnl_usd += trade.notional_usd - trade.fee_usd - cost_removed
+        if left == 0:
+            del self.positions[trade.token_id]
+        else:
+            self.positions[trade.token_id] = replace(
+                held,
+                shares=left,
+                cost_usd=held.cost_usd - cost_removed,
+                fees_usd=held.fees_usd - fees_removed,
+            )
+
+    def apply_settlement(self, settlement: Settlement) -> None:
+        held = self.positions.get(settlement.token_id)
+        if held is None or held.shares != settlement.shares:
+            have = held.shares if held else ZERO
+            raise LedgerError(
+                f"settlement seq {settlement.seq} closes {settlement.shares} shares of "
+                f"{settlement.token_id}, but {have} are held"
+            )
+        self.cash_usd += settlement.payout_usd
+        # the position's own cost (not the recorded copy) keeps the P&L identity exact
+        self.realized_pnl_usd += settlement.payout_usd - held.cost_usd
+        self.settled_count += 1
+        if settlement.payout_usd > held.cost_usd:
+            self.settled_wins += 1
+        del self.positions[settlement.token_id]
+
+
+def _micro(amount: Decimal) -> Decimal:
+    return amount.quantize(USD_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def value(
+    portfolio: Portfolio,
+    quotes: Mapping[str, Quote],
+    last_prices: Mapping[str, Decimal],
+    now: datetime,
+    max_age_s: float,
+) -> Valuation:
+    """Mark every open position at its best bid (what a sale would get) and total the equity.
+
+    Without a quote (the book vanished) the token's last known price is used and book_missing is
+    set; without any price the mark is 0. A quote with an empty bid side marks at 0: nobody buys.
+    """
+    marked: list[MarkedPosition] = []
+    for position in portfolio.positions.values():
+        quote = quotes.get(position.token_id)
+        if quote is not None:
+            mark = quote.best_bid if quote.best_bid is not None else ZERO
+            stale = quote.age_s(now) > max_age_s
+            missing = False
+        else:
+            mark = last_prices.get(position.token_id, ZERO)
+            # a price from a book that no longer exists is not current, whatever its age
+            stale = True
+            missing = True
+        value_usd = position.shares * mark
+        marked.append(
+            MarkedPosition(
+                position=position,
+                best_bid=quote.best_bid if quote is not None else None,
+                display=quote.display if quote is not None else None,
+                mark_price=mark,
+                value_usd=value_usd,
+                unrealized_pnl_usd=value_usd - position.cost_usd,
+                price_stale=stale,
+                book_missing=missing,
+            )
+        )
+    positions_value_usd = sum((m.value_usd for m in marked), ZERO)
+    return Valuation(
+        cash_usd=portfolio.cash_usd,
+        positions=tuple(marked),
+        positions_value_usd=positions_value_usd,
+        equity_usd=portfolio.cash_usd + positions_value_usd,
+        realized_pnl_usd=portfolio.realized_pnl_usd,
+        unrealized_pnl_usd=sum((m.unrealized_pnl_usd for m in marked), ZERO),
+        fees_paid_usd=portfolio.fees_paid_usd,
+    )
+
+
+def resolve(market: Market, clob: ClobMarket | None) -> ResolutionCheck:
+    """Decide from Gamma (cross-checked with the CLOB when given) whether a market has resolved."""
+    uma = market.uma_resolution_status or (
+        market.uma_resolution_statuses[-1] if market.uma_resolution_statuses else None
+    )
+    if not market.closed:
+        if uma is None:
+            return ResolutionCheck("open", {}, "market open")
+        return _pending(
+            "resolution proposed" if uma == "proposed" else f"resolution {uma}, not closed"
+        )
+    if len(market.token_ids) != 2 or len(market.outcome_prices) != 2:
+        return _pending(
+            f"closed with {len(market.token_ids)} tokens and "
+            f"{len(market.outcome_prices)} outcome prices; expected 2 and 2"
+        )
+    if market.uma_resolution_status != "resolved":
+        return _pending(f"closed, UMA resolution status {uma!r} is not final")
+    yes_token, no_token = market.token_ids
+    prices = market.outcome_prices
+    # Only an exact 1/0 pair names a winner; "1.0" and "1" compare equal as Decimal.
+    winner = {(ONE, ZERO): 0, (ZERO, ONE): 1}.get((prices[0], prices[1]))
+    # UNVERIFIED shape: no recorded 50-50 resolution exists (docs/polymarket-api.md section 3);
+    # a resolved market at exactly 0.5/0.5 is read as a 50-50 split.
+    gamma_split = prices == (HALF, HALF)
+    split = {yes_token: HALF, no_token: HALF}
+    if clob is not None:
+        conflict = _clob_conflict(market, clob, winner, gamma_split)
+        if conflict:
+            return _pending(conflict)
+        if clob.is_50_50_outcome:
+            return ResolutionCheck("resolved", split, "resolved 50-50 (CLOB is_50_50_outcome)")
+    if winner is not None:
+        payouts = {yes_token: ZERO, no_token: ZERO}
+        payouts[market.token_ids[winner]] = ONE
+        agrees = " (CLOB agrees)" if clob is not None and _clob_winners(clob) else ""
+        return ResolutionCheck(
+            "resolved", payouts, f"resolved: {market.outcomes[winner]!r} won{agrees}"
+        )
+    if gamma_split:
+        return ResolutionCheck("resolved", split, "resolved 50-50 (Gamma prices 0.5/0.5)")
+    shown = ", ".join(str(price) for price in prices)
+    return _pending(f"closed without an exact 1/0 outcome pair (prices {shown})")
+
+
+def _pending(reason: str) -> ResolutionCheck:
+    return ResolutionCheck("pending", {}, reason)
+
+
+def _clob_winners(clob: ClobMarket) -> frozenset[str]:
+    return frozenset(token.token_id for token in clob.tokens if token.winner)
+
+
+def _clob_conflict(
+    market: Market, clob: ClobMarket, winner: int | None, gamma_split: bool
+) -> str | None:
+    """Why the CLOB contradicts Gamma's resolution, or None when it does not."""
+    if clob.condition_id and market.condition_id and clob.condition_id != market.condition_id:
+        return f"conflict: CLOB market {clob.condition_id} is not {market.condition_id}"
+    winners = _clob_winners(clob)
+    if winner is not None:
+        gamma_winner = market.token_ids[winner]
+        if clob.is_50_50_outcome:
+            return f"conflict: Gamma says {gamma_winner} won, the CLOB says 50-50"
+        if winners and winners != {gamma_winner}:
+            return f"conflict: Gamma says {gamma_winner} won, the CLOB says {sorted(winners)}"
+    elif winners and (gamma_split or clob.is_50_50_outcome):
+        return f"conflict: a 50-50 resolution, but the CLOB names winner(s) {sorted(winners)}"
+    return None
+
+
+def settlement_intents(
+    portfolio: Portfolio, check: ResolutionCheck, market_id: str
+) -> list[SettlementIntent]:
+    """The settlements that close every open position of a resolved market."""
+    if check.status != "resolved":
+        return []
+    entry_number = portfolio.entries_by_market.get(market_id, 0)
+    intents: list[SettlementIntent] = []
+    for position in portfolio.positions.values():
+        if position.market_id != market_id or position.token_id not in check.payouts:
+            continue
+        payout_per_share = check.payouts[position.token_id]
+        payout_usd = position.shares * payout_per_share
+        intents.append(
+            SettlementIntent(
+                idempotency_key=settlement_key(market_id, position.token_id, entry_number),
+                market_id=market_id,
+                token_id=position.token_id,
+                outcome=position.outcome,
+                shares=position.shares,
+                payout_per_share=payout_per_share,
+                payout_usd=payout_usd,
+                cost_basis_usd=position.cost_usd,
+                realized_pnl_usd=payout_usd - position.cost_usd,
+                resolution=check.reason,
+            )
+        )
+    return intents
+
+
+def snapshot(
+    portfolio: Portfolio, valuation: Valuation, local_date: str, taken_at: datetime
+) -> PortfolioSnapshot:
+    """The evening snapshot of a portfolio and its valuation for one local date."""
+    return PortfolioSnapshot(
+        local_date=local_date,
+        taken_at=taken_at,
+        cash_usd=valuation.cash_usd,
+        positions_value_usd=valuation.positions_value_usd,
+        equity_usd=valuation.equity_usd,
+        realized_pnl_usd=valuation.realized_pnl_usd,
+        unrealized_pnl_usd=valuation.unrealized_pnl_usd,
+        fees_paid_usd=valuation.fees_paid_usd,
+        trade_count=portfolio.trade_count,
+        open_positions=len(portfolio.positions),
+        settled_positions=portfolio.settled_count,
+        settled_wins=portfolio.settled_wins,
+    )

@@ -1,0 +1,88 @@
+"""Daily performance figures and history entries computed from the evening snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from prescientd.models import ONE, ZERO, PortfolioSnapshot
+
+_QUANTUM = Decimal("0.000001")
+
+
+def _number(amount: Decimal) -> float:
+    """A Decimal as a plain number for CSV/JSON, rounded to 6 decimals first (micro-dollars)."""
+    # adding 0.0 turns a rounded -0.0 into 0.0, which a spreadsheet would otherwise show as "-0"
+    return float(amount.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)) + 0.0
+
+
+def _ratio(numerator: Decimal, denominator: Decimal) -> Decimal | None:
+    return numerator / denominator - ONE if denominator > 0 else None
+
+
+def performance_rows(
+    snapshots: Sequence[PortfolioSnapshot], starting_balance_usd: Decimal
+) -> list[dict[str, object]]:
+    """One row per snapshot in date order: equity, returns, drawdown and trade counts."""
+    rows: list[dict[str, object]] = []
+    previous_equity = starting_balance_usd
+    peak_equity = starting_balance_usd
+    max_drawdown = ZERO
+    for snap in sorted(snapshots, key=lambda s: (s.local_date, s.taken_at)):
+        equity = snap.equity_usd
+        daily_return = _ratio(equity, previous_equity)
+        cumulative_return = _ratio(equity, starting_balance_usd)
+        peak_equity = max(peak_equity, equity)
+        drawdown = _ratio(equity, peak_equity)
+        if drawdown is None:  # only when the starting balance itself is not positive
+            drawdown = ZERO
+        max_drawdown = min(max_drawdown, drawdown)
+        win_rate = (
+            Decimal(snap.settled_wins) / Decimal(snap.settled_positions)
+            if snap.settled_positions
+            else None
+        )
+        rows.append(
+            {
+                "date": snap.local_date,
+                "equity_usd": _number(equity),
+                "cash_usd": _number(snap.cash_usd),
+                "positions_value_usd": _number(snap.positions_value_usd),
+                "daily_return": None if daily_return is None else _number(daily_return),
+                "cumulative_return": (
+                    None if cumulative_return is None else _number(cumulative_return)
+                ),
+                "drawdown": _number(drawdown),
+                "max_drawdown": _number(max_drawdown),
+                "realized_pnl_usd": _number(snap.realized_pnl_usd),
+                "unrealized_pnl_usd": _number(snap.unrealized_pnl_usd),
+                "fees_paid_usd": _number(snap.fees_paid_usd),
+                "trades": snap.trade_count,
+                "open_positions": snap.open_positions,
+                "settled_positions": snap.settled_positions,
+                "win_rate": None if win_rate is None else _number(win_rate),
+            }
+        )
+        previous_equity = equity
+    return rows
+
+
+def history_entry(snapshot: PortfolioSnapshot) -> dict[str, object]:
+    """The portfolio_history.json entry of one evening snapshot (timestamps ISO-8601 UTC)."""
+    if snapshot.taken_at.tzinfo is None:
+        raise ValueError("snapshot.taken_at must be timezone-aware")
+    return {
+        "date": snapshot.local_date,
+        "taken_at": snapshot.taken_at.astimezone(UTC).isoformat(),
+        "cash_usd": _number(snapshot.cash_usd),
+        "positions_value_usd": _number(snapshot.positions_value_usd),
+        "equity_usd": _number(snapshot.equity_usd),
+        "realized_pnl_usd": _number(snapshot.realized_pnl_usd),
+        "unrealized_pnl_usd": _number(snapshot.unrealized_pnl_usd),
+        "fees_paid_usd": _number(snapshot.fees_paid_usd),
+        "trades": snapshot.trade_count,
+        "open_positions": snapshot.open_positions,
+        "settled_positions": snapshot.settled_positions,
+        "settled_wins": snapshot.settled_wins,
+    }

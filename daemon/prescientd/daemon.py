@@ -1,0 +1,417 @@
+"""The composition root: one process, one task group, clean signals.
+
+Tasks: the scheduler (morning/evening at local times, DST-safe, catch-up once at start-up), the
+poller (drift-corrected), the debounced mirror writer, the reload handler and the watchdog. Jobs
+that write share one lock, so they never overlap and a reload happens only between jobs.
+SIGTERM/SIGINT stop taking new work, let the running job finish (a transaction is never cut), close
+the store and the HTTP session and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import structlog
+
+from prescientd import jobs
+from prescientd.clock import Clock, iso_utc
+from prescientd.config import Config, ConfigError, flatten, load_config, merge_reload
+from prescientd.core import schedule
+from prescientd.jobs import JobContext, run_job
+from prescientd.logs import configure_logging
+from prescientd.mirrors.build import Mirror, MirrorBuilder
+from prescientd.mirrors.files import sweep_temp_files
+from prescientd.models import JobOutcome
+from prescientd.notify import Notifier
+from prescientd.runtime import Clients, config_sha256, make_context, open_clients, open_store
+from prescientd.store.db import Store
+
+log = structlog.get_logger(__name__)
+
+STOP_GRACE_S = 8.0  # systemd's TimeoutStopSec is longer; tests expect exit within 10 s
+SCHEDULER_MAX_SLEEP_S = 30.0  # re-check the wall clock at least this often (clock jumps, DST)
+
+
+@dataclass
+class Progress:
+    """When each loop last made real progress; the watchdog pings only while all of them do."""
+
+    limits_s: dict[str, float] = field(default_factory=dict)
+    beats: dict[str, float] = field(default_factory=dict)
+
+    def beat(self, loop: str) -> None:
+        """Record that loop completed an iteration."""
+        self.beats[loop] = time.monotonic()
+
+    def healthy(self, now: float) -> bool:
+        """True when every loop beat within its limit."""
+        return all(
+            now - self.beats.get(name, now) <= limit for name, limit in self.limits_s.items()
+        )
+
+
+class MirrorWriter:
+    """Coalesces mirror rebuild requests: many requests within debounce_s become one rebuild."""
+
+    def __init__(self, store: Store, get_config: Callable[[], Config], clock: Clock) -> None:
+        self._store = store
+        self._get_config = get_config
+        self._clock = clock
+        self._dirty: set[Mirror] = set()
+        self._wake = asyncio.Event()
+
+    async def request(self, mirrors: set[Mirror]) -> None:
+        """Ask for mirrors to be rebuilt soon."""
+        self._dirty |= mirrors
+        self._wake.set()
+
+    async def flush(self) -> None:
+        """Rebuild everything requested so far, now."""
+        dirty, self._dirty = self._dirty, set()
+        self._wake.clear()
+        if not dirty:
+            return
+        builder = MirrorBuilder(self._store, self._get_config())
+        now = self._clock.now()
+        for mirror in sorted(dirty):
+            await builder.write(mirror, now)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Loop until stop: wait for a request, let more arrive for debounce_s, rebuild."""
+        while not stop.is_set():
+            await _wait_any(stop, self._wake, timeout=None)
+            if stop.is_set():
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._get_config().mirrors.debounce_s)
+            await self.flush()
+        await self.flush()
+
+
+async def _wait_any(*events: asyncio.Event, timeout: float | None) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
+class Daemon:
+    """Owns the lifecycle of `prescientd run`."""
+
+    def __init__(
+        self,
+        config_path: Path,
+        config: Config,
+        *,
+        clock: Clock,
+        notifier: Notifier | None = None,
+        base_dir: Path | None = None,
+    ) -> None:
+        self.config_path = config_path
+        self.base_dir = base_dir or Path.cwd()
+        self.config = config
+        self.config_version = 0
+        self.clock = clock
+        self.notifier = notifier or Notifier()
+        self.stop = asyncio.Event()
+        self.reload_requested = asyncio.Event()
+        self.config_changed = asyncio.Event()
+        self.job_lock = asyncio.Lock()
+        self.progress = Progress()
+        self.started_at = clock.now()
+        self._interval_last: dict[str, float] = {}
+        self._store: Store | None = None
+        self._clients: Clients | None = None
+        self._mirrors: MirrorWriter | None = None
+
+    # ------------------------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Signal handler for SIGTERM/SIGINT."""
+        if not self.stop.is_set():
+            log.info("stop_requested")
+            self.notifier.stopping()
+        self.stop.set()
+
+    def request_reload(self) -> None:
+        """Signal handler for SIGHUP (several in a row coalesce into one reload)."""
+        self.reload_requested.set()
+
+    def context(self) -> JobContext:
+        """A job context with the current config."""
+        assert self._store is not None and self._clients is not None and self._mirrors is not None
+        return make_context(
+            self.config,
+            self.config_version,
+            self._store,
+            self._clients,
+            self.clock,
+            self._mirrors.request,
+        )
+
+    async def run(self) -> int:
+        """Run until stopped; 0 on a clean stop."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        try:
+            async with open_store(self.config) as store, open_clients(self.config) as clients:
+                self._store, self._clients = store, clients
+                self._mirrors = MirrorWriter(store, lambda: self.config, self.clock)
+                await self._start_up(store)
+                return await self._serve()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            log.info("stopped")
+
+    async def _start_up(self, store: Store) -> None:
+        removed = sweep_temp_files(self.config.paths.data_dir)
+        if removed:
+            log.info("temp_files_removed", count=len(removed))
+        self.config_version = await store.record_config_version(
+            sha256=config_sha256(self.config),
+            source="start",
+            changed_keys=[],
+            strategy_json=self.config.strategy.model_dump_json(),
+        )
+        builder = MirrorBuilder(store, self.config)
+        missing = await builder.missing_files()
+        if missing:
+            log.info("mirrors_rebuilt_at_start", missing=len(missing))
+            await builder.write_all(self.clock.now())
+        poll_s = self.config.schedule.poll_interval_s
+        self.progress.limits_s = {
+            "scheduler": 3 * SCHEDULER_MAX_SLEEP_S + 600,
+            "poller": 3 * poll_s + 600,
+        }
+        log.info(
+            "started",
+            config=str(self.config_path),
+            config_version=self.config_version,
+            db=str(self.config.paths.db_path),
+            poll_interval_s=poll_s,
+            timezone=self.config.timezone,
+        )
+        self.notifier.ready(f"running; config v{self.config_version}")
+
+    async def _serve(self) -> int:
+        failure: list[BaseException] = []
+        first_pass = asyncio.Event()
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(self._guard("scheduler", self._scheduler(first_pass), failure)),
+                group.create_task(self._guard("poller", self._poller(first_pass), failure)),
+                group.create_task(self._guard("mirrors", self._mirror_loop(), failure)),
+                group.create_task(self._guard("reload", self._reload_loop(), failure)),
+                group.create_task(self._guard("watchdog", self._watchdog_loop(), failure)),
+            ]
+            group.create_task(self._stop_after_grace(tasks))
+        return 1 if failure else 0
+
+    async def _guard(self, name: str, body: Awaitable[None], failure: list[BaseException]) -> None:
+        try:
+            await body
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a crashed loop stops the process; systemd restarts it
+            log.exception("loop_crashed", loop=name)
+            failure.append(exc)
+            self.request_stop()
+
+    async def _stop_after_grace(self, tasks: list[asyncio.Task[None]]) -> None:
+        await self.stop.wait()
+        _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+        for task in pending:
+            log.warning("cancelling_at_shutdown", task=task.get_coro().__qualname__)  # type: ignore[union-attr]
+            task.cancel()
+
+    # ------------------------------------------------------------------------------------------
+    async def run_job_now(self, name: str) -> JobOutcome:
+        """Run one job under the job lock (jobs never overlap; a reload waits for them)."""
+        async with self.job_lock:
+            self.notifier.status(f"running {name}; config v{self.config_version}")
+            outcome = await run_job(name, self.context(), jobs.JOB_BODIES[name])
+            self.notifier.status(
+                f"{name} {'ok' if outcome.ok else 'FAILED'} at {iso_utc(outcome.finished_at)};"
+                f" config v{self.config_version}"
+            )
+            return outcome
+
+    async def _scheduler(self, first_pass: asyncio.Event) -> None:
+        assert self._store is not None
+        store = self._store
+        if await store.latest_refresh() is None:
+            # A new database has nothing to poll: refresh at once, whatever the time of day.
+            await self.run_job_now("morning")
+        while not self.stop.is_set():
+            now = self.clock.now()
+            due = await self._due_jobs(now)
+            for name in due:
+                if self.stop.is_set():
+                    break
+                self._interval_last[name] = time.monotonic()
+                await self.run_job_now(name)
+            first_pass.set()
+            self.progress.beat("scheduler")
+            if self.stop.is_set():
+                break
+            wake_s = await self._seconds_to_next(self.clock.now())
+            await _wait_any(
+                self.stop, self.config_changed, timeout=min(wake_s, SCHEDULER_MAX_SLEEP_S)
+            )
+            self.config_changed.clear()
+
+    async def _due_jobs(self, now: datetime) -> list[str]:
+        assert self._store is not None
+        cfg = self.config.schedule
+        due: list[str] = []
+        daily = {}
+        for name, every_s, at in (
+            ("morning", cfg.morning_every_s, cfg.morning_time),
+            ("evening", cfg.evening_every_s, cfg.evening_time),
+        ):
+            if every_s > 0:
+                last = self._interval_last.get(name)
+                if last is None or time.monotonic() - last >= every_s:
+                    due.append(name)
+            else:
+                daily[name] = at
+        if daily:
+            last_ok = await self._store.last_ok_dates()
+            failed = await self._store.last_failures()
+            due += schedule.due_jobs(
+                now,
+                self.config.tz,
+                daily,
+                {k: last_ok.get(k) for k in daily},
+                {k: failed.get(k) for k in daily},
+                cfg.job_retry_s,
+                None if cfg.startup_catch_up else self.started_at,
+            )
+        return due
+
+    async def _seconds_to_next(self, now: datetime) -> float:
+        assert self._store is not None
+        cfg = self.config.schedule
+        waits = []
+        daily = {}
+        for name, every_s, at in (
+            ("morning", cfg.morning_every_s, cfg.morning_time),
+            ("evening", cfg.evening_every_s, cfg.evening_time),
+        ):
+            if every_s > 0:
+                last = self._interval_last.get(name, 0.0)
+                waits.append(max(0.0, last + every_s - time.monotonic()))
+            else:
+                daily[name] = at
+        if daily:
+            last_ok = await self._store.last_ok_dates()
+            failed = await self._store.last_failures()
+            wake = schedule.next_wakeup(
+                now,
+                self.config.tz,
+                daily,
+                {k: last_ok.get(k) for k in daily},
+                {k: failed.get(k) for k in daily},
+                cfg.job_retry_s,
+            )
+            waits.append(max(0.0, (wake - now).total_seconds()))
+        return max(0.05, min(waits)) if waits else SCHEDULER_MAX_SLEEP_S
+
+    async def _poller(self, first_pass: asyncio.Event) -> None:
+        # Let the scheduler's start-up catch-up (a morning refresh) go first.
+        await _wait_any(self.stop, first_pass, timeout=None)
+        origin = time.monotonic()
+        while not self.stop.is_set():
+            await self.run_job_now("poll")
+            self.progress.beat("poller")
+            if self.stop.is_set():
+                break
+            interval_s = self.config.schedule.poll_interval_s
+            next_at = schedule.next_poll(origin, interval_s, time.monotonic())
+            await _wait_any(self.stop, timeout=max(0.0, next_at - time.monotonic()))
+
+    async def _mirror_loop(self) -> None:
+        assert self._mirrors is not None
+        await self._mirrors.run(self.stop)
+
+    async def _watchdog_loop(self) -> None:
+        interval_s = (self.notifier.watchdog_s or 0) / 2
+        if interval_s <= 0:
+            return
+        while not self.stop.is_set():
+            if self.progress.healthy(time.monotonic()):
+                self.notifier.watchdog()
+            else:
+                log.error("watchdog_withheld", beats=self.progress.beats)
+            await _wait_any(self.stop, timeout=interval_s)
+
+    # ------------------------------------------------------------------------------------------
+    async def _reload_loop(self) -> None:
+        while not self.stop.is_set():
+            await _wait_any(self.stop, self.reload_requested, timeout=None)
+            if self.stop.is_set():
+                break
+            # Wait for the running job to finish: a reload happens at a job boundary.
+            async with self.job_lock:
+                self.reload_requested.clear()
+                await self.reload()
+
+    async def reload(self) -> bool:
+        """Re-read and validate the config file; swap it in, or keep the old one on any error."""
+        assert self._store is not None
+        self.notifier.reloading()
+        old_version = self.config_version
+        try:
+            fresh = load_config(self.config_path).resolve_paths(self.base_dir)
+        except ConfigError as exc:
+            log.error(
+                "config_reload_rejected",
+                key=exc.key,
+                error=exc.message,
+                config_version=old_version,
+                detail=f"{exc.key}: {exc.message}; keeping config v{old_version}",
+            )
+            self.notifier.ready(f"reload rejected ({exc.key}); keeping config v{old_version}")
+            return False
+        merged, applied, ignored = merge_reload(self.config, fresh)
+        if ignored:
+            log.warning("config_reload_restart_required", keys=ignored)
+        if not applied:
+            log.info("config_reload_unchanged", config_version=old_version)
+            self.notifier.ready(f"running; config v{old_version}")
+            return True
+        new_version = await self._store.record_config_version(
+            sha256=config_sha256(merged),
+            source="reload",
+            changed_keys=applied,
+            strategy_json=merged.strategy.model_dump_json(),
+        )
+        before, after = flatten(self.config), flatten(merged)
+        self.config = merged
+        self.config_version = new_version
+        if before.get("logging.level") != after.get("logging.level"):
+            configure_logging(
+                level=merged.logging.level,
+                logs_dir=merged.paths.logs_dir if merged.logging.file else None,
+                tz=merged.tz,
+            )
+        log.info(
+            "config_reloaded",
+            config_version=new_version,
+            previous_version=old_version,
+            changed={k: [str(before[k]), str(after[k])] for k in applied},
+        )
+        self.notifier.ready(f"running; config v{new_version}")
+        self.config_changed.set()
+        return True

@@ -1,0 +1,407 @@
+"""The jobs: morning refresh, price poll (with strategy, paper fills and settlement) and evening.
+
+Each job reads like a short script: fetch at the edge, decide in the core, write to the store in
+one transaction, then ask for the mirrors to be rebuilt. `run_job` wraps any of them with the
+run id, the one summary log line and the job-runs ledger row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time as _time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from prescientd.clock import Clock, iso_utc
+from prescientd.config import Config
+from prescientd.core import execution, filters, ledger, prices, strategy
+from prescientd.mirrors.build import Mirror, MirrorBuilder
+from prescientd.models import (
+    JobOutcome,
+    Market,
+    Portfolio,
+    Quote,
+    Signal,
+    SignalStatus,
+    SkipReason,
+)
+from prescientd.polymarket.clob import ClobClient
+from prescientd.polymarket.gamma import GammaClient
+from prescientd.polymarket.http import FetchError
+from prescientd.polymarket.jsonsafe import ItemError
+from prescientd.store.db import Store
+
+log = structlog.get_logger(__name__)
+
+JOBS = ("morning", "poll", "evening")
+
+
+class JobFailed(Exception):
+    """A job could not complete; the message is the one line an operator needs."""
+
+
+@dataclass
+class JobContext:
+    """Everything a job needs; built by the composition root (daemon or CLI)."""
+
+    config: Config
+    config_version: int
+    store: Store
+    gamma: GammaClient
+    clob: ClobClient
+    clock: Clock
+    publish: Callable[[set[Mirror]], Awaitable[None]]
+
+    @property
+    def mirrors(self) -> MirrorBuilder:
+        """A mirror builder for the current config."""
+        return MirrorBuilder(self.store, self.config)
+
+    def local_date(self, now: datetime) -> str:
+        """now's calendar date in the configured timezone."""
+        return now.astimezone(self.config.tz).date().isoformat()
+
+
+Counts = dict[str, Any]
+
+
+async def run_job(
+    name: str, ctx: JobContext, body: Callable[[JobContext], Awaitable[Counts]]
+) -> JobOutcome:
+    """Run one job with its run id bound to every log line; record and log its outcome."""
+    run_id = uuid.uuid4().hex[:12]
+    started = ctx.clock.now()
+    t0 = _time.monotonic()
+    counts: Counts = {}
+    error: str | None = None
+    with structlog.contextvars.bound_contextvars(job=name, run_id=run_id):
+        try:
+            counts = await body(ctx)
+        except (JobFailed, FetchError) as exc:
+            error = str(exc)
+        except asyncio.CancelledError:
+            error = "cancelled at shutdown"
+            await _record(ctx, name, run_id, started, counts, error)
+            raise
+        except Exception as exc:  # the one broad except: the job boundary
+            log.exception("job_crashed")
+            error = f"{type(exc).__name__}: {exc}"
+        outcome = await _record(ctx, name, run_id, started, counts, error)
+        log.info(
+            "job_finished",
+            outcome="ok" if error is None else "failed",
+            duration_s=round(_time.monotonic() - t0, 3),
+            config_version=ctx.config_version,
+            error=error,
+            **counts,
+        )
+    return outcome
+
+
+async def _record(
+    ctx: JobContext, name: str, run_id: str, started: datetime, counts: Counts, error: str | None
+) -> JobOutcome:
+    finished = ctx.clock.now()
+    outcome = JobOutcome(
+        run_id=run_id,
+        job=name,
+        local_date=ctx.local_date(started),
+        started_at=started,
+        finished_at=finished,
+        ok=error is None,
+        config_version=ctx.config_version,
+        counts=counts,
+        error=error,
+    )
+    try:
+        await ctx.store.record_job_run(outcome)
+    except Exception:  # recording must not hide the job's own outcome
+        log.exception("job_run_not_recorded")
+    return outcome
+
+
+# ----------------------------------------------------------------------------------------------
+# morning
+async def morning(ctx: JobContext) -> Counts:
+    """Fetch events, filter them, store the eligible set, write the event mirrors."""
+    now = ctx.clock.now()
+    fetch = await ctx.gamma.fetch_events({"closed": "false"})
+    result = filters.filter_events(fetch.events, ctx.config.filters, now)
+    raw = (
+        json.dumps(list(fetch.raw_events), ensure_ascii=False, allow_nan=False).encode("utf-8")
+        if ctx.config.mirrors.raw_events_backup
+        else None
+    )
+    rejections = {**{f"item_{k}": v for k, v in fetch.skipped.items()}, **result.rejections}
+    await ctx.store.save_refresh(
+        run_id=_current_run_id(),
+        fetched_at=now,
+        pages=fetch.pages,
+        events_received=len(fetch.events),
+        eligible_events=result.events,
+        items_skipped=fetch.skipped_total,
+        rejections=rejections,
+        raw_events_json=raw,
+    )
+    await ctx.publish({Mirror.EVENTS, Mirror.PRICES})
+    return {
+        "pages": fetch.pages,
+        "events_received": len(fetch.events),
+        "items_skipped": fetch.skipped_total,
+        "events_eligible": len(result.events),
+        "markets_eligible": len(result.markets),
+    }
+
+
+def _current_run_id() -> str:
+    return str(structlog.contextvars.get_contextvars().get("run_id", ""))
+
+
+# ----------------------------------------------------------------------------------------------
+# poll
+async def tracked_markets(store: Store, portfolio: Portfolio) -> tuple[list[Market], list[Market]]:
+    """(markets eligible for new trades, held markets) — their tokens are the tracked tokens."""
+    eligible = await store.eligible_markets()
+    held = list((await store.markets_by_id(portfolio.held_markets())).values())
+    return eligible, held
+
+
+async def poll(ctx: JobContext) -> Counts:
+    """Fetch books, store prices, settle resolved positions, evaluate the strategy, paper-trade."""
+    cfg = ctx.config
+    trades, settlements = await ctx.store.ledger()
+    start_balance = await ctx.store.starting_balance()
+    portfolio = ledger.replay(start_balance, trades, settlements)
+    eligible, held = await tracked_markets(ctx.store, portfolio)
+    by_id = {m.market_id: m for m in [*held, *eligible]}
+    tokens = sorted({t for m in by_id.values() if filters.is_binary(m) for t in m.token_ids})
+    counts: Counts = {"markets": len(by_id), "tokens": len(tokens)}
+    if not tokens:
+        log.warning(
+            "poll_nothing_tracked", hint="the morning job has not found eligible markets yet"
+        )
+        await ctx.publish({Mirror.PRICES, Mirror.PORTFOLIO, Mirror.SIGNALS})
+        return counts
+
+    fetched_at = ctx.clock.now()
+    books_fetch = await ctx.clob.fetch_books(tokens)
+    quotes = {
+        token: prices.quote_from_book(book, fetched_at, cfg.prices)
+        for token, book in books_fetch.books.items()
+    }
+    snapshots = await ctx.store.record_poll(
+        run_id=_current_run_id(),
+        fetched_at=fetched_at,
+        quotes=quotes,
+        missing=books_fetch.missing,
+        rejected=books_fetch.rejected_tokens,
+        requests=books_fetch.requests,
+        tokens_requested=len(tokens),
+    )
+    counts.update(
+        books=len(books_fetch.books),
+        missing=len(books_fetch.missing),
+        rejected=len(books_fetch.rejected_tokens),
+        requests=books_fetch.requests,
+        snapshots=snapshots,
+    )
+    if books_fetch.missing:
+        log.info(
+            "books_missing", count=len(books_fetch.missing), sample=sorted(books_fetch.missing)[:3]
+        )
+
+    # Settlement first: a resolved position frees its cash before new trades are sized.
+    settled, pending = await settle_positions(ctx, portfolio, held, books_fetch.missing)
+    counts.update(settled=settled, settlement_pending=pending)
+    if settled:
+        trades, settlements = await ctx.store.ledger()
+        portfolio = ledger.replay(start_balance, trades, settlements)
+
+    now = ctx.clock.now()
+    exits = execution.plan_exits(
+        portfolio,
+        books_fetch.books,
+        by_id,
+        take_profit_price=cfg.strategy.take_profit_price,
+        stop_loss_price=cfg.strategy.stop_loss_price,
+        max_slippage=cfg.paper.max_slippage,
+        fees_enabled=cfg.paper.fees_enabled,
+        now=now,
+    )
+    if exits:
+        exit_trades, _ = await ctx.store.record_trades(exits, now)
+        counts["exits"] = len(exit_trades)
+        trades, settlements = await ctx.store.ledger()
+        portfolio = ledger.replay(start_balance, trades, settlements)
+
+    evaluated = await evaluate_and_trade(ctx, eligible, quotes, books_fetch.books, portfolio, now)
+    counts.update(evaluated)
+    await ctx.publish({Mirror.PRICES, Mirror.SIGNALS, Mirror.PORTFOLIO})
+    return counts
+
+
+async def evaluate_and_trade(
+    ctx: JobContext,
+    markets: Sequence[Market],
+    quotes: Mapping[str, Quote],
+    books: Mapping[str, Any],
+    portfolio: Portfolio,
+    now: datetime,
+) -> Counts:
+    """Run the strategy, size fills against the books and record signals and trades atomically."""
+    cfg = ctx.config
+    tradable = [m for m in markets if filters.is_binary(m)]
+    signals = strategy.decide(
+        tradable, quotes, portfolio, cfg.strategy, cfg.schedule.price_max_age_s, now
+    )
+    plan = execution.plan_entries(
+        signals,
+        books,
+        {m.market_id: m for m in tradable},
+        portfolio,
+        max_slippage=cfg.paper.max_slippage,
+        fees_enabled=cfg.paper.fees_enabled,
+        cash_reserve_usd=cfg.strategy.cash_reserve_usd,
+        now=now,
+    )
+    final = _apply_skips(signals, plan.skipped)
+    result = await ctx.store.record_evaluation(
+        run_id=_current_run_id(),
+        evaluated_at=now,
+        local_date=ctx.local_date(now),
+        config_version=ctx.config_version,
+        markets_considered=len(tradable),
+        signals=final,
+        intents=plan.intents,
+    )
+    for trade in result.trades:
+        log.info(
+            "paper_trade",
+            trade_id=trade.trade_id,
+            market_id=trade.market_id,
+            outcome=trade.outcome,
+            side=trade.side.value,
+            shares=str(trade.shares),
+            avg_price=str((trade.notional_usd / trade.shares).quantize(Decimal("0.0001"))),
+            notional_usd=str(trade.notional_usd),
+            fee_usd=str(trade.fee_usd),
+        )
+    return {
+        "signals": len(final),
+        "actionable": sum(1 for s in final if s.status is SignalStatus.ACTIONABLE),
+        "trades": len(result.trades),
+        "duplicate_trades": result.duplicates,
+    }
+
+
+def _apply_skips(signals: Sequence[Signal], skipped: Sequence[tuple[Signal, str]]) -> list[Signal]:
+    """Mark actionable signals whose fill could not happen as skipped, with the fill's reason."""
+    why = {s.idempotency_key: reason for s, reason in skipped}
+    out = []
+    for s in signals:
+        reason = why.get(s.idempotency_key)
+        if reason is None or s.status is not SignalStatus.ACTIONABLE:
+            out.append(s)
+            continue
+        code = SkipReason.CASH_RESERVE if reason.startswith("cash") else SkipReason.NO_FILL
+        out.append(
+            replace(
+                s,
+                status=SignalStatus.SKIPPED,
+                skip_reason=code,
+                reason=f"{s.reason}; skipped: {reason}",
+            )
+        )
+    return out
+
+
+async def settle_positions(
+    ctx: JobContext,
+    portfolio: Portfolio,
+    held: Sequence[Market],
+    vanished: frozenset[str] | set[str],
+) -> tuple[int, int]:
+    """Check every held market's resolution; settle those decided, log those pending."""
+    if not held:
+        return 0, 0
+
+    async def check(market: Market) -> tuple[Market, ledger.ResolutionCheck] | None:
+        try:
+            fresh = await ctx.gamma.fetch_market(market.market_id)
+        except (FetchError, ItemError) as exc:  # one market's check must not stop the others
+            log.warning("settlement_check_failed", market_id=market.market_id, error=str(exc))
+            return None
+        if fresh is None:
+            return None
+        clob = None
+        if fresh.closed or fresh.uma_resolution_status:
+            try:
+                clob = await ctx.clob.fetch_market(fresh.condition_id)
+            except (FetchError, ItemError) as exc:
+                log.warning("clob_market_check_failed", market_id=market.market_id, error=str(exc))
+        return fresh, ledger.resolve(fresh, clob)
+
+    results = [r for r in await asyncio.gather(*(check(m) for m in held)) if r is not None]
+    now = ctx.clock.now()
+    await ctx.store.update_markets([fresh for fresh, _ in results], now)
+    intents = []
+    pending = 0
+    for fresh, verdict in results:
+        if verdict.status == "resolved":
+            intents.extend(ledger.settlement_intents(portfolio, verdict, fresh.market_id))
+        elif verdict.status == "pending":
+            pending += 1
+            log.info("settlement_pending", market_id=fresh.market_id, reason=verdict.reason)
+        elif any(t in vanished for t in fresh.token_ids):
+            log.warning("held_book_vanished", market_id=fresh.market_id)
+    settlements = await ctx.store.record_settlements(intents, now)
+    for s in settlements:
+        log.info(
+            "position_settled",
+            market_id=s.market_id,
+            outcome=s.outcome,
+            shares=str(s.shares),
+            payout_usd=str(s.payout_usd),
+            realized_pnl_usd=str(s.realized_pnl_usd),
+        )
+    return len(settlements), pending
+
+
+# ----------------------------------------------------------------------------------------------
+# evening
+async def evening(ctx: JobContext) -> Counts:
+    """Daily prices, the portfolio snapshot and the month's signal archive."""
+    now = ctx.clock.now()
+    builder = ctx.mirrors
+    today = now.astimezone(ctx.config.tz).date()
+    portfolio, valuation = await builder.valuation(now)
+    snap = ledger.snapshot(portfolio, valuation, today.isoformat(), now)
+    inserted = await ctx.store.append_portfolio_snapshot(snap)
+    if not inserted:
+        log.info("portfolio_snapshot_exists", date=today.isoformat())
+    ok = await builder.write_daily_prices(today)
+    ok = await builder.write_signals_archive(today.strftime("%Y-%m"), today) and ok
+    await ctx.publish({Mirror.HISTORY, Mirror.PORTFOLIO})
+    if not ok:
+        raise JobFailed("evening files could not be written (see mirror_write_failed)")
+    return {
+        "date": today.isoformat(),
+        "snapshot_added": inserted,
+        "equity_usd": str(valuation.equity_usd),
+        "open_positions": len(valuation.positions),
+        "taken_at": iso_utc(now),
+    }
+
+
+JOB_BODIES: dict[str, Callable[[JobContext], Awaitable[Counts]]] = {
+    "morning": morning,
+    "poll": poll,
+    "evening": evening,
+}

@@ -1,0 +1,179 @@
+"""Atomic file replacement and spreadsheet-safe CSV.
+
+A reader of a mirror sees the old file or the new one, never a partial one: the new content goes to
+a temporary file in the same directory, is fsynced, renamed over the old name, and the directory is
+fsynced so the rename itself survives a power cut.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from prescientd.clock import iso_utc
+
+TEMP_PREFIX = ".prescientd-"
+TEMP_SUFFIX = ".tmp"
+FILE_MODE = 0o640  # readable by the service's group (analysts opening the CSVs)
+
+# OWASP CSV injection: a cell starting with one of these is read as a formula by spreadsheets.
+_FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int = FILE_MODE) -> None:
+    """Replace path with data atomically (temp file in the same directory, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+            os.fchmod(handle.fileno(), mode)  # mkstemp makes 0600 files
+        tmp.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on directories; the rename already happened
+    finally:
+        os.close(dir_fd)
+
+
+def sweep_temp_files(root: Path) -> list[Path]:
+    """Remove temporary files left by a crash mid-write under root; returns what was removed."""
+    removed: list[Path] = []
+    if not root.exists():
+        return removed
+    for tmp in root.rglob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        as_float = float(value)
+        return int(value) if value == value.to_integral_value() and abs(value) < 2**53 else as_float
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def dumps_json(data: Any) -> bytes:
+    """JSON text for a mirror: plain numbers (Decimal -> number), ISO UTC times, no NaN."""
+    return (
+        json.dumps(data, default=_json_default, ensure_ascii=False, indent=1, allow_nan=False)
+        + "\n"
+    ).encode("utf-8")
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write data as a JSON mirror, atomically."""
+    write_atomic(path, dumps_json(data))
+
+
+def escape_cell(text: str) -> str:
+    """Neutralise outside text for spreadsheets: prefix a quote when it starts like a formula."""
+    if text.startswith(_FORMULA_LEADS):
+        return "'" + text
+    return text
+
+
+def _csv_value(value: Any, *, outside_text: bool) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value.is_finite() else ""
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        value = ";".join(str(v) for v in value)
+    text = str(value)
+    return escape_cell(text) if outside_text else text
+
+
+def csv_columns(rows: Sequence[Mapping[str, Any]], key_columns: Sequence[str] = ()) -> list[str]:
+    """Columns derived from the data: key columns first, then other keys in first-seen order."""
+    columns: dict[str, None] = {c: None for c in key_columns if any(c in r for r in rows)}
+    for row in rows:
+        for key in row:
+            columns.setdefault(key, None)
+    return list(columns)
+
+
+def render_csv(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key_columns: Sequence[str] = (),
+    fallback_columns: Sequence[str] = (),
+    safe_columns: Iterable[str] = (),
+) -> bytes:
+    """CSV bytes with a header row; every text cell is formula-escaped except safe_columns.
+
+    Text from outside (titles, questions, slugs, outcomes) is attacker-controllable, so escaping
+    is the default; safe_columns lists text we generate ourselves (ids, enums, timestamps).
+    Numbers stay numbers, so a negative P&L is still a number in Excel. With no rows,
+    fallback_columns make the header so that an empty file still says what it would hold.
+    """
+    columns = csv_columns(rows, key_columns) if rows else list(fallback_columns)
+    safe = set(safe_columns)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_csv_value(row.get(col), outside_text=col not in safe) for col in columns])
+    # No BOM: scripts read these with csv.DictReader; Excel users import them as UTF-8.
+    return buffer.getvalue().encode("utf-8")
+
+
+def write_csv(
+    path: Path,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key_columns: Sequence[str] = (),
+    fallback_columns: Sequence[str] = (),
+    safe_columns: Iterable[str] = (),
+) -> None:
+    """Write rows as a CSV mirror, atomically."""
+    write_atomic(
+        path,
+        render_csv(
+            rows,
+            key_columns=key_columns,
+            fallback_columns=fallback_columns,
+            safe_columns=safe_columns,
+        ),
+    )

@@ -1,0 +1,445 @@
+"""Gamma API: keyset paging over /events/keyset and /markets/keyset, and per-item validation.
+
+Every item is validated on its own: a malformed market is skipped and counted (its event is kept), a
+malformed or oversized event is skipped and counted, and the rest of the page is processed. Shapes
+follow the recorded payloads in fixtures/polymarket (JSON-encoded string arrays, numbers that flip
+between int/float/str or are omitted, token ids as 76-78 digit strings).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final, TypeVar
+from urllib.parse import quote
+
+import structlog
+
+from prescientd.models import Event, FeeSchedule, Market
+from prescientd.polymarket.http import FetchError, HostClient, PagingError, QueryParams
+from prescientd.polymarket.jsonsafe import (
+    ONE,
+    ZERO,
+    ItemError,
+    estimate_size,
+    is_digits,
+    parse_json,
+    to_bool,
+    to_datetime,
+    to_decimal,
+    to_id,
+    to_price,
+    to_size,
+    to_str,
+)
+
+__all__ = [
+    "EventsFetch",
+    "FetchError",
+    "GammaClient",
+    "ItemError",
+    "MarketsFetch",
+    "PagingError",
+    "parse_event",
+    "parse_market",
+]
+
+log = structlog.get_logger(__name__)
+
+_RESERVED_PARAMS: Final = frozenset({"limit", "after_cursor", "cursor", "next_cursor", "offset"})
+
+T = TypeVar("T")
+
+
+# -- item validation ----------------------------------------------------------------------------
+
+
+def _json_string_list(raw: object, field: str, reason: str) -> list[str] | None:
+    """Decode a JSON-encoded array of strings ('["Yes", "No"]'); None when absent/null/""."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, list):
+        # Tolerate a real array (positionIds already is one); items are still checked below.
+        decoded: object = raw
+    elif isinstance(raw, str):
+        try:
+            decoded = parse_json(raw)
+        except ValueError:
+            raise ItemError(reason, f"{field} is not JSON") from None
+    else:
+        raise ItemError(reason, f"{field} is a {type(raw).__name__}")
+    if not isinstance(decoded, list) or not all(isinstance(item, str) for item in decoded):
+        raise ItemError(reason, f"{field} is not a list of strings")
+    return decoded
+
+
+def _number_or_zero(raw: Mapping[str, Any], *fields: str) -> Decimal:
+    """The first present field as a finite non-negative Decimal; 0 when all are absent/null."""
+    for field in fields:
+        value = raw.get(field)
+        if value is not None and value != "":
+            return to_size(value, field)
+    return ZERO
+
+
+def _optional_positive(raw: Mapping[str, Any], field: str) -> Decimal | None:
+    value = raw.get(field)
+    if value is None or value == "":
+        return None
+    number = to_decimal(value, field)
+    if number <= ZERO:
+        raise ItemError(f"bad_field:{field}", "not positive")
+    return number
+
+
+def _fee_schedule(raw: Mapping[str, Any]) -> FeeSchedule | None:
+    if raw.get("feesEnabled") is False:
+        return None
+    schedule = raw.get("feeSchedule")
+    if schedule is None:
+        return None
+    if not isinstance(schedule, dict):
+        raise ItemError("bad_field:feeSchedule", "not an object")
+    rate = to_decimal(schedule.get("rate"), "feeSchedule.rate")
+    if not ZERO <= rate <= ONE:
+        raise ItemError("bad_field:feeSchedule.rate", f"{rate} outside 0..1")
+    exponent_raw = schedule.get("exponent")
+    exponent = ONE if exponent_raw is None else to_decimal(exponent_raw, "feeSchedule.exponent")
+    if exponent <= ZERO:
+        raise ItemError("bad_field:feeSchedule.exponent", "not positive")
+    taker_only = to_bool(schedule.get("takerOnly"), "feeSchedule.takerOnly", default=True)
+    return FeeSchedule(rate=rate, exponent=exponent, taker_only=taker_only)
+
+
+def _embedded_event_id(raw: Mapping[str, Any]) -> str:
+    events = raw.get("events")
+    if isinstance(events, list) and events and isinstance(events[0], dict):
+        try:
+            return to_id(events[0].get("id"), "events[0].id")
+        except ItemError:
+            return ""
+    return ""
+
+
+def parse_market(raw: object, event_id: str | None) -> Market:
+    """Validate one Gamma market object; raise ItemError(reason) if it cannot be used."""
+    if not isinstance(raw, dict):
+        raise ItemError("not_an_object", type(raw).__name__)
+    market_id = to_id(raw.get("id"), "id")
+
+    outcomes = _json_string_list(raw.get("outcomes"), "outcomes", "bad_outcomes")
+    if outcomes is None or len(outcomes) < 2:
+        raise ItemError("bad_outcomes", "fewer than two outcomes")
+    token_ids = _json_string_list(raw.get("clobTokenIds"), "clobTokenIds", "bad_token_ids")
+    if not token_ids:
+        raise ItemError("missing_token_ids")
+    if not all(is_digits(token) for token in token_ids):
+        raise ItemError("bad_token_ids", "a token id is not a decimal digit string")
+    price_texts = _json_string_list(raw.get("outcomePrices"), "outcomePrices", "bad_outcome_prices")
+    prices = tuple(to_price(text, "outcomePrices") for text in price_texts or ())
+    if len(token_ids) != len(outcomes) or (prices and len(prices) != len(outcomes)):
+        raise ItemError(
+            "length_mismatch",
+            f"{len(outcomes)} outcomes, {len(token_ids)} tokens, {len(prices)} prices",
+        )
+    statuses = _json_string_list(
+        raw.get("umaResolutionStatuses"), "umaResolutionStatuses", "bad_field:umaResolutionStatuses"
+    )
+    status = to_str(raw.get("umaResolutionStatus"), "umaResolutionStatus") or None
+
+    if event_id is None:
+        event_id = _embedded_event_id(raw)
+    return Market(
+        market_id=market_id,
+        event_id=event_id,
+        condition_id=to_str(raw.get("conditionId"), "conditionId"),
+        slug=to_str(raw.get("slug"), "slug"),
+        question=to_str(raw.get("question"), "question"),
+        outcomes=tuple(outcomes),
+        token_ids=tuple(token_ids),
+        outcome_prices=prices,
+        active=to_bool(raw.get("active"), "active"),
+        closed=to_bool(raw.get("closed"), "closed"),
+        accepting_orders=to_bool(raw.get("acceptingOrders"), "acceptingOrders"),
+        enable_order_book=to_bool(raw.get("enableOrderBook"), "enableOrderBook"),
+        uma_resolution_status=status,
+        uma_resolution_statuses=tuple(statuses or ()),
+        end_date=to_datetime(raw.get("endDate"), "endDate"),
+        # Markets carry numeric liquidityNum/volumeNum and string liquidity/volume; prefer numbers.
+        liquidity_usd=_number_or_zero(raw, "liquidityNum", "liquidity"),
+        volume_usd=_number_or_zero(raw, "volumeNum", "volume"),
+        volume_24h_usd=_number_or_zero(raw, "volume24hr"),
+        tick_size=_optional_positive(raw, "orderPriceMinTickSize"),
+        min_order_size=_optional_positive(raw, "orderMinSize"),
+        fee_schedule=_fee_schedule(raw),
+        neg_risk=to_bool(raw.get("negRisk"), "negRisk"),
+        neg_risk_other=to_bool(raw.get("negRiskOther"), "negRiskOther"),
+    )
+
+
+def _tag_slugs(raw: object) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ItemError("bad_field:tags", "not a list")
+    slugs: list[str] = []
+    for tag in raw:
+        if not isinstance(tag, dict) or not isinstance(tag.get("slug"), str):
+            raise ItemError("bad_field:tags", "a tag without a string slug")
+        slugs.append(tag["slug"])
+    return tuple(slugs)
+
+
+def _log_skip(kind: str, item_id: str | None, reason: str, **extra: object) -> None:
+    log.info("gamma_item_skipped", kind=kind, id=item_id, reason=reason, **extra)
+
+
+def _raw_id(raw: object) -> str | None:
+    if isinstance(raw, dict):
+        value = raw.get("id")
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return str(value)
+    return None
+
+
+def _parse_event(raw: object, max_market_bytes: int | None) -> tuple[Event, Counter[str]]:
+    if not isinstance(raw, dict):
+        raise ItemError("not_an_object", type(raw).__name__)
+    event_id = to_id(raw.get("id"), "id")
+    slug = to_str(raw.get("slug"), "slug")
+    title = to_str(raw.get("title"), "title")
+    tags = _tag_slugs(raw.get("tags"))
+    active = to_bool(raw.get("active"), "active")
+    closed = to_bool(raw.get("closed"), "closed")
+    neg_risk = to_bool(raw.get("negRisk"), "negRisk")
+    end_date = to_datetime(raw.get("endDate"), "endDate")
+    liquidity = _number_or_zero(raw, "liquidity")
+    volume = _number_or_zero(raw, "volume")
+    volume_24h = _number_or_zero(raw, "volume24hr")
+    raw_markets = raw.get("markets")
+    if raw_markets is None:
+        raw_markets = []
+    if not isinstance(raw_markets, list):
+        raise ItemError("bad_field:markets", "not a list")
+
+    skipped: Counter[str] = Counter()
+    markets: list[Market] = []
+    for raw_market in raw_markets:
+        try:
+            if (
+                max_market_bytes is not None
+                and estimate_size(raw_market, max_market_bytes) > max_market_bytes
+            ):
+                raise ItemError("oversized")
+            markets.append(parse_market(raw_market, event_id))
+        except ItemError as exc:
+            skipped[exc.reason] += 1
+            _log_skip("market", _raw_id(raw_market), exc.reason, event_id=event_id)
+    event = Event(
+        event_id=event_id,
+        slug=slug,
+        title=title,
+        tags=tags,
+        active=active,
+        closed=closed,
+        end_date=end_date,
+        liquidity_usd=liquidity,
+        volume_usd=volume,
+        volume_24h_usd=volume_24h,
+        neg_risk=neg_risk,
+        markets=tuple(markets),
+    )
+    return event, skipped
+
+
+def parse_event(raw: object) -> tuple[Event, Counter[str]]:
+    """Validate one Gamma event and each child market; bad children are skipped and counted."""
+    return _parse_event(raw, None)
+
+
+# -- client -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EventsFetch:
+    """The outcome of paging /events/keyset."""
+
+    events: tuple[Event, ...]
+    raw_events: tuple[dict[str, Any], ...]
+    pages: int
+    skipped: Mapping[str, int]
+    skipped_total: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarketsFetch:
+    """The outcome of paging /markets/keyset."""
+
+    markets: tuple[Market, ...]
+    raw_markets: tuple[dict[str, Any], ...]
+    pages: int
+    skipped: Mapping[str, int]
+    skipped_total: int
+
+
+@dataclass(slots=True)
+class _Collected:
+    parsed: list[Any]
+    raw: list[dict[str, Any]]
+    pages: int
+    skipped: Counter[str]
+
+
+class GammaClient:
+    """Gamma reads: events and markets by keyset paging, single markets by id."""
+
+    def __init__(
+        self, http: HostClient, *, page_limit: int, max_pages: int, max_item_bytes: int
+    ) -> None:
+        if not 1 <= page_limit <= 500 or max_pages < 1 or max_item_bytes < 1:
+            raise ValueError("page_limit must be 1..500, max_pages and max_item_bytes >= 1")
+        self._http = http
+        self._page_limit = page_limit
+        self._max_pages = max_pages
+        self._max_item_bytes = max_item_bytes
+
+    async def fetch_events(self, params: QueryParams) -> EventsFetch:
+        """Every event matching the filter params, over all keyset pages."""
+        collected = await self._collect("/events/keyset", "events", params, self._parse_event_item)
+        return EventsFetch(
+            events=tuple(collected.parsed),
+            raw_events=tuple(collected.raw),
+            pages=collected.pages,
+            skipped=dict(collected.skipped),
+            skipped_total=sum(collected.skipped.values()),
+        )
+
+    async def fetch_markets(self, params: QueryParams) -> MarketsFetch:
+        """Every market matching the filter params, over all keyset pages."""
+        collected = await self._collect(
+            "/markets/keyset", "markets", params, self._parse_market_item
+        )
+        return MarketsFetch(
+            markets=tuple(collected.parsed),
+            raw_markets=tuple(collected.raw),
+            pages=collected.pages,
+            skipped=dict(collected.skipped),
+            skipped_total=sum(collected.skipped.values()),
+        )
+
+    async def fetch_market(self, market_id: str) -> Market | None:
+        """One market by Gamma id (GET /markets/{id}); None on 404, ItemError if malformed."""
+        raw = await self._http.get_json(f"/markets/{quote(market_id, safe='')}", not_found_ok=True)
+        if raw is None:
+            return None
+        return parse_market(raw, None)
+
+    def _parse_event_item(self, raw: object, skipped: Counter[str]) -> Event:
+        # An event is large mostly through its markets, which are capped one by one inside it.
+        if not _own_size_ok(raw, self._max_item_bytes):
+            raise ItemError("oversized")
+        event, child_skips = _parse_event(raw, self._max_item_bytes)
+        skipped.update(child_skips)
+        return event
+
+    def _parse_market_item(self, raw: object, skipped: Counter[str]) -> Market:
+        if estimate_size(raw, self._max_item_bytes) > self._max_item_bytes:
+            raise ItemError("oversized")
+        return parse_market(raw, None)
+
+    async def _collect(
+        self,
+        path: str,
+        key: str,
+        params: QueryParams,
+        parse: Callable[[object, Counter[str]], T],
+    ) -> _Collected:
+        """Page through a keyset endpoint, de-duplicating by id and validating item by item."""
+        kind = key.rstrip("s")
+        parsed: list[T] = []
+        raw_kept: list[dict[str, Any]] = []
+        seen_ids: set[str] = set()
+        skipped: Counter[str] = Counter()
+        pages = 0
+        async for items in self._pages(path, key, params):
+            pages += 1
+            for raw in items:
+                item_id = _raw_id(raw)
+                if item_id is not None:
+                    if item_id in seen_ids:
+                        continue
+                    seen_ids.add(item_id)
+                try:
+                    parsed.append(parse(raw, skipped))
+                except ItemError as exc:
+                    skipped[exc.reason] += 1
+                    _log_skip(kind, item_id, exc.reason)
+                    if exc.reason == "oversized":
+                        continue  # keep junk of that size out of the raw backup too
+                if isinstance(raw, dict):
+                    raw_kept.append(raw)
+        return _Collected(parsed=parsed, raw=raw_kept, pages=pages, skipped=skipped)
+
+    async def _pages(self, path: str, key: str, params: QueryParams) -> AsyncIterator[list[Any]]:
+        """Yield each page's item list; stops at the page without next_cursor."""
+        reserved = _RESERVED_PARAMS.intersection(params)
+        if reserved:
+            raise ValueError(f"paging params are set by the client, not the caller: {reserved}")
+        cursor: str | None = None
+        seen_cursors: set[str] = set()
+        pages = 0
+        while True:
+            query: dict[str, str | Sequence[str]] = dict(params)
+            query["limit"] = str(self._page_limit)
+            if cursor is not None:
+                # keyset honours only after_cursor; cursor= silently returns page 1 forever.
+                query["after_cursor"] = cursor
+            payload = await self._http.get_json(path, query)
+            pages += 1
+            if not isinstance(payload, dict) or not isinstance(payload.get(key), list):
+                raise self._paging_error(path, f"page {pages} has no {key!r} list")
+            yield payload[key]
+            next_cursor = payload.get("next_cursor")
+            if next_cursor is None or next_cursor == "":
+                return
+            if not isinstance(next_cursor, str):
+                raise self._paging_error(path, f"page {pages} has a non-string next_cursor")
+            if next_cursor == cursor or next_cursor in seen_cursors:
+                raise self._paging_error(
+                    path, f"next_cursor did not advance after page {pages} (repeated cursor)"
+                )
+            if pages >= self._max_pages:
+                raise self._paging_error(
+                    path, f"more than max_pages={self._max_pages} pages (cursor still present)"
+                )
+            seen_cursors.add(next_cursor)
+            cursor = next_cursor
+
+    def _paging_error(self, path: str, reason: str) -> PagingError:
+        http = self._http
+        log.error("gamma_paging_failed", host=http.host, path=path, reason=reason)
+        return PagingError(
+            f"GET {http.base_url}{path} paging failed: {reason}",
+            host=http.host,
+            method="GET",
+            path=path,
+            status=None,
+            attempts=1,
+            transient=False,
+        )
+
+
+def _own_size_ok(raw: object, limit: int) -> bool:
+    """True when an event's fields other than `markets` fit the item cap."""
+    if not isinstance(raw, dict):
+        return estimate_size(raw, limit) <= limit
+    total = 0
+    for field, value in raw.items():
+        if field == "markets":
+            continue
+        total += len(field) + estimate_size(value, limit)
+        if total > limit:
+            return False
+    return True

@@ -1,0 +1,171 @@
+"""Conversions between value types and their stored form: micro-units and JSON text."""
+
+from __future__ import annotations
+
+import json
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from prescientd.clock import iso_utc, parse_iso_utc
+from prescientd.models import Event, FeeSchedule, Market
+
+MICRO = Decimal("0.000001")
+_MICRO_PER_UNIT = 1_000_000
+
+
+def to_micro(value: Decimal) -> int:
+    """Exact conversion to integer micro-units; raises ValueError if value has finer precision."""
+    if not value.is_finite():
+        raise ValueError(f"non-finite value {value}")
+    scaled = value * _MICRO_PER_UNIT
+    as_int = int(scaled)
+    if scaled != as_int:
+        raise ValueError(f"{value} is not a whole number of micro-units")
+    return as_int
+
+
+def round_micro(value: Decimal) -> int:
+    """Conversion to micro-units rounding half-even (for derived values such as depth)."""
+    if not value.is_finite():
+        raise ValueError(f"non-finite value {value}")
+    return int(value.quantize(MICRO, rounding=ROUND_HALF_EVEN) * _MICRO_PER_UNIT)
+
+
+def opt_micro(value: Decimal | None) -> int | None:
+    """round_micro for optional values."""
+    return None if value is None else round_micro(value)
+
+
+def from_micro(value: int) -> Decimal:
+    """Integer micro-units back to a Decimal."""
+    return Decimal(value) / _MICRO_PER_UNIT
+
+
+def opt_from_micro(value: int | None) -> Decimal | None:
+    """from_micro for optional values."""
+    return None if value is None else from_micro(value)
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _undec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def market_to_json(market: Market) -> str:
+    """Serialise a Market for the markets table."""
+    fee = market.fee_schedule
+    return json.dumps(
+        {
+            "market_id": market.market_id,
+            "event_id": market.event_id,
+            "condition_id": market.condition_id,
+            "slug": market.slug,
+            "question": market.question,
+            "outcomes": list(market.outcomes),
+            "token_ids": list(market.token_ids),
+            "outcome_prices": [str(p) for p in market.outcome_prices],
+            "active": market.active,
+            "closed": market.closed,
+            "accepting_orders": market.accepting_orders,
+            "enable_order_book": market.enable_order_book,
+            "uma_resolution_status": market.uma_resolution_status,
+            "uma_resolution_statuses": list(market.uma_resolution_statuses),
+            "end_date": iso_utc(market.end_date) if market.end_date else None,
+            "liquidity_usd": str(market.liquidity_usd),
+            "volume_usd": str(market.volume_usd),
+            "volume_24h_usd": str(market.volume_24h_usd),
+            "tick_size": _dec(market.tick_size),
+            "min_order_size": _dec(market.min_order_size),
+            "fee_schedule": None
+            if fee is None
+            else {
+                "rate": str(fee.rate),
+                "exponent": str(fee.exponent),
+                "taker_only": fee.taker_only,
+            },
+            "neg_risk": market.neg_risk,
+            "neg_risk_other": market.neg_risk_other,
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def market_from_json(text: str) -> Market:
+    """Rebuild a Market from market_to_json output."""
+    d = json.loads(text)
+    fee = d["fee_schedule"]
+    return Market(
+        market_id=d["market_id"],
+        event_id=d["event_id"],
+        condition_id=d["condition_id"],
+        slug=d["slug"],
+        question=d["question"],
+        outcomes=tuple(d["outcomes"]),
+        token_ids=tuple(d["token_ids"]),
+        outcome_prices=tuple(Decimal(p) for p in d["outcome_prices"]),
+        active=d["active"],
+        closed=d["closed"],
+        accepting_orders=d["accepting_orders"],
+        enable_order_book=d["enable_order_book"],
+        uma_resolution_status=d["uma_resolution_status"],
+        uma_resolution_statuses=tuple(d["uma_resolution_statuses"]),
+        end_date=parse_iso_utc(d["end_date"]) if d["end_date"] else None,
+        liquidity_usd=Decimal(d["liquidity_usd"]),
+        volume_usd=Decimal(d["volume_usd"]),
+        volume_24h_usd=Decimal(d["volume_24h_usd"]),
+        tick_size=_undec(d["tick_size"]),
+        min_order_size=_undec(d["min_order_size"]),
+        fee_schedule=None
+        if fee is None
+        else FeeSchedule(
+            rate=Decimal(fee["rate"]),
+            exponent=Decimal(fee["exponent"]),
+            taker_only=fee["taker_only"],
+        ),
+        neg_risk=d["neg_risk"],
+        neg_risk_other=d["neg_risk_other"],
+    )
+
+
+def event_to_json(event: Event) -> str:
+    """Serialise an Event (without its markets, which have their own table) for the events table."""
+    return json.dumps(
+        {
+            "event_id": event.event_id,
+            "slug": event.slug,
+            "title": event.title,
+            "tags": list(event.tags),
+            "active": event.active,
+            "closed": event.closed,
+            "end_date": iso_utc(event.end_date) if event.end_date else None,
+            "liquidity_usd": str(event.liquidity_usd),
+            "volume_usd": str(event.volume_usd),
+            "volume_24h_usd": str(event.volume_24h_usd),
+            "neg_risk": event.neg_risk,
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def event_from_json(text: str, markets: tuple[Market, ...]) -> Event:
+    """Rebuild an Event from event_to_json output plus its markets."""
+    d = json.loads(text)
+    return Event(
+        event_id=d["event_id"],
+        slug=d["slug"],
+        title=d["title"],
+        tags=tuple(d["tags"]),
+        active=d["active"],
+        closed=d["closed"],
+        end_date=parse_iso_utc(d["end_date"]) if d["end_date"] else None,
+        liquidity_usd=Decimal(d["liquidity_usd"]),
+        volume_usd=Decimal(d["volume_usd"]),
+        volume_24h_usd=Decimal(d["volume_24h_usd"]),
+        neg_risk=d["neg_risk"],
+        markets=markets,
+    )

@@ -1,0 +1,117 @@
+"""Shared test helpers: fixture paths and small value factories."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prescientd.models import Book, Fill, FillLevel, Level, Market, Side, TradeIntent
+from prescientd.store.db import Store
+
+FIXTURES = Path(__file__).parent / "fixtures" / "polymarket"
+T0 = datetime(2026, 10, 6, 14, 0, tzinfo=UTC)
+
+
+def load_fixture(name: str) -> Any:
+    """Parse one recorded Polymarket payload."""
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+def make_market(market_id: str = "1", event_id: str = "10", **overrides: Any) -> Market:
+    """A tradable binary Yes/No market with sensible defaults."""
+    fields: dict[str, Any] = {
+        "market_id": market_id,
+        "event_id": event_id,
+        "condition_id": "0x" + market_id.rjust(64, "0"),
+        "slug": f"market-{market_id}",
+        "question": f"Will thing {market_id} happen?",
+        "outcomes": ("Yes", "No"),
+        "token_ids": (f"{market_id}1" * 3, f"{market_id}2" * 3),
+        "outcome_prices": (Decimal("0.6"), Decimal("0.4")),
+        "active": True,
+        "closed": False,
+        "accepting_orders": True,
+        "enable_order_book": True,
+        "uma_resolution_status": None,
+        "uma_resolution_statuses": (),
+        "end_date": datetime(2027, 1, 1, tzinfo=UTC),
+        "liquidity_usd": Decimal(50000),
+        "volume_usd": Decimal(100000),
+        "volume_24h_usd": Decimal(5000),
+        "tick_size": Decimal("0.01"),
+        "min_order_size": Decimal(5),
+        "fee_schedule": None,
+        "neg_risk": False,
+    }
+    fields.update(overrides)
+    return Market(**fields)
+
+
+def make_book(
+    token_id: str,
+    bids: list[tuple[str, str]],
+    asks: list[tuple[str, str]],
+    *,
+    hash_: str = "a" * 40,
+    last: str | None = None,
+) -> Book:
+    """A book from (price, size) pairs given best first."""
+    return Book(
+        token_id=token_id,
+        condition_id="0x" + "0" * 64,
+        bids=tuple(Level(Decimal(p), Decimal(s)) for p, s in bids),
+        asks=tuple(Level(Decimal(p), Decimal(s)) for p, s in asks),
+        timestamp_ms=1_700_000_000_000,
+        hash=hash_,
+        tick_size=Decimal("0.01"),
+        min_order_size=Decimal(5),
+        last_trade_price=None if last is None else Decimal(last),
+    )
+
+
+def make_intent(
+    key: str,
+    *,
+    market_id: str = "1",
+    token_id: str = "t1",
+    shares: str = "100",
+    price: str = "0.40",
+    fee: str = "0",
+    side: Side = Side.BUY,
+) -> TradeIntent:
+    """A trade intent for one level."""
+    sh, pr, fe = Decimal(shares), Decimal(price), Decimal(fee)
+    fill = Fill(
+        token_id=token_id,
+        side=side,
+        shares=sh,
+        notional_usd=sh * pr,
+        fee_usd=fe,
+        levels=(FillLevel(pr, sh, fe),),
+    )
+    return TradeIntent(
+        idempotency_key=key,
+        market_id=market_id,
+        event_id="10",
+        token_id=token_id,
+        outcome="No",
+        question="Will it?",
+        fill=fill,
+        reason="test",
+    )
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A fresh store with a 10,000 USD deposit in tmp_path."""
+    opened = await Store.open(tmp_path / "prescient.db", starting_balance_usd=Decimal(10000))
+    try:
+        yield opened
+    finally:
+        await opened.close()

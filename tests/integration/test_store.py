@@ -1,0 +1,467 @@
+"""The SQLite store against a real file: schema, append-only ledger, idempotency, prices."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from conftest import T0, make_book, make_intent, make_market
+from prescientd.config import PricesConfig
+from prescientd.core.prices import quote_from_book
+from prescientd.models import (
+    Action,
+    Event,
+    JobOutcome,
+    PortfolioSnapshot,
+    PriceSource,
+    SettlementIntent,
+    Signal,
+    SignalStatus,
+)
+from prescientd.store.db import LEDGER_TABLES, SCHEMA_VERSION, Store, StoreError, connect_sync
+
+
+async def test_new_database_has_schema_version_and_wal(store: Store) -> None:
+    """A new database is migrated to the latest version, in WAL mode, with the deposit made."""
+    assert await store.schema_version() == SCHEMA_VERSION
+    conn = connect_sync(store.path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert set(LEDGER_TABLES) <= tables
+        for table in LEDGER_TABLES:
+            sql = conn.execute("SELECT sql FROM sqlite_master WHERE name=?", (table,)).fetchone()[0]
+            assert sql.rstrip().endswith("STRICT"), table
+    finally:
+        conn.close()
+    assert await store.cash_balance() == Decimal(10000)
+    assert await store.integrity_check() == "ok"
+
+
+async def test_reopening_does_not_deposit_twice(tmp_path: Path) -> None:
+    """Opening an existing database keeps the single starting deposit."""
+    path = tmp_path / "p.db"
+    for _ in range(3):
+        s = await Store.open(path, starting_balance_usd=Decimal(10000))
+        await s.close()
+    s = await Store.open(path, starting_balance_usd=Decimal(5000))
+    try:
+        assert await s.cash_balance() == Decimal(10000)
+    finally:
+        await s.close()
+
+
+async def test_database_newer_than_code_is_refused(tmp_path: Path) -> None:
+    """A database whose user_version is newer than the code refuses to open, naming both."""
+    path = tmp_path / "p.db"
+    s = await Store.open(path, starting_balance_usd=Decimal(1))
+    await s.close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    conn.close()
+    with pytest.raises(StoreError, match=r"schema version \d+, newer than this prescientd"):
+        await Store.open(path)
+    with pytest.raises(StoreError, match="newer"):
+        await Store.open(path, readonly=True)
+
+
+async def _populate_every_ledger_table(store: Store) -> None:
+    """Write at least one row into each ledger table through the store's own API."""
+    await store.record_job_run(JobOutcome("r1", "poll", "2026-10-06", T0, T0, True, 1, {"x": 1}))
+    await store.record_config_version(
+        sha256="s", source="start", changed_keys=[], strategy_json="{}"
+    )
+    market = make_market("1")
+    event = Event(
+        "10", "e", "E", (), True, False, None, Decimal(1), Decimal(1), Decimal(1), False, (market,)
+    )
+    await store.save_refresh(
+        run_id="r1",
+        fetched_at=T0,
+        pages=1,
+        events_received=1,
+        eligible_events=[event],
+        items_skipped=0,
+        rejections={},
+        raw_events_json=None,
+    )
+    book = make_book("t1", [("0.40", "100")], [("0.42", "100")])
+    await store.record_poll(
+        run_id="r1",
+        fetched_at=T0,
+        quotes={"t1": quote_from_book(book, T0, PricesConfig())},
+        missing=[],
+        rejected=[],
+        requests=1,
+        tokens_requested=1,
+    )
+    signal = Signal(
+        "1",
+        "10",
+        "Q?",
+        Action.BUY_NO,
+        "t1",
+        "No",
+        PriceSource.DISPLAY,
+        Decimal("0.6"),
+        Decimal("0.5"),
+        Decimal("0.1"),
+        Decimal(100),
+        SignalStatus.ACTIONABLE,
+        "YES display price 0.6 > 0.5",
+        None,
+        "k1",
+    )
+    await store.record_evaluation(
+        run_id="r1",
+        evaluated_at=T0,
+        local_date="2026-10-06",
+        config_version=1,
+        markets_considered=1,
+        signals=[signal],
+        intents=[make_intent("k1")],
+    )
+    await store.record_settlements(
+        [
+            SettlementIntent(
+                "s1",
+                "1",
+                "t1",
+                "No",
+                Decimal(100),
+                Decimal(1),
+                Decimal(100),
+                Decimal(40),
+                Decimal(60),
+                "No won",
+            )
+        ],
+        T0,
+    )
+    await store.append_portfolio_snapshot(
+        PortfolioSnapshot(
+            "2026-10-06",
+            T0,
+            Decimal(1),
+            Decimal(0),
+            Decimal(1),
+            Decimal(0),
+            Decimal(0),
+            Decimal(0),
+            0,
+            0,
+            0,
+            0,
+        )
+    )
+
+
+async def test_ledger_tables_reject_update_delete_replace_upsert(store: Store) -> None:
+    """UPDATE, DELETE, INSERT OR REPLACE and UPSERT fail on every ledger table; rows unchanged."""
+    await _populate_every_ledger_table(store)
+    before = await store.ledger_digest()
+    conn = connect_sync(store.path)
+    try:
+        for table in LEDGER_TABLES:
+            cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+            row = conn.execute(f"SELECT * FROM {table} LIMIT 1").fetchone()
+            assert row is not None, f"{table} has no row to attack"
+            marks = ",".join("?" * len(cols))
+            attacks: list[tuple[str, tuple[object, ...]]] = [
+                (f"DELETE FROM {table}", ()),
+                (f"UPDATE {table} SET {cols[1]} = {cols[1]}", ()),
+                (f"INSERT OR REPLACE INTO {table} VALUES ({marks})", tuple(row)),
+                (
+                    f"INSERT INTO {table} VALUES ({marks})"
+                    + f" ON CONFLICT DO UPDATE SET {cols[1]} = excluded.{cols[1]}",
+                    tuple(row),
+                ),
+            ]
+            for sql, params in attacks:
+                with pytest.raises(sqlite3.IntegrityError):
+                    conn.execute(sql, params)
+    finally:
+        conn.close()
+    assert await store.ledger_digest() == before
+
+
+async def test_trade_replay_with_same_key_adds_nothing(store: Store) -> None:
+    """Re-recording a trade with the same idempotency key (a crash replay) is a no-op."""
+    first = await store.record_evaluation(
+        run_id="a",
+        evaluated_at=T0,
+        local_date="2026-10-06",
+        config_version=1,
+        markets_considered=1,
+        signals=[],
+        intents=[make_intent("key-1", shares="100", price="0.40", fee="0.96")],
+    )
+    assert len(first.trades) == 1 and first.duplicates == 0
+    again = await store.record_evaluation(
+        run_id="b",
+        evaluated_at=T0 + timedelta(minutes=5),
+        local_date="2026-10-06",
+        config_version=1,
+        markets_considered=1,
+        signals=[],
+        intents=[make_intent("key-1", shares="100", price="0.40", fee="0.96")],
+    )
+    assert again.trades == () and again.duplicates == 1
+    trades, _ = await store.ledger()
+    assert len(trades) == 1
+    assert await store.cash_balance() == Decimal(10000) - Decimal("40.96")
+
+
+async def test_cash_can_never_go_negative(store: Store) -> None:
+    """A trade costing more than the cash is refused by the database and rolls back entirely."""
+    with pytest.raises(sqlite3.IntegrityError, match="cash would go negative"):
+        await store.record_evaluation(
+            run_id="a",
+            evaluated_at=T0,
+            local_date="2026-10-06",
+            config_version=1,
+            markets_considered=0,
+            signals=[],
+            intents=[make_intent("big", shares="30000", price="0.50")],
+        )
+    trades, _ = await store.ledger()
+    assert trades == []
+    assert await store.latest_evaluation() is None  # the evaluation rolled back too
+    assert await store.cash_balance() == Decimal(10000)
+
+
+async def test_settlement_pays_once(store: Store) -> None:
+    """A settlement credits its payout once; replaying it adds nothing."""
+    await store.record_trades([make_intent("buy", shares="100", price="0.40")], T0)
+    intent = SettlementIntent(
+        idempotency_key="settle-1",
+        market_id="1",
+        token_id="t1",
+        outcome="No",
+        shares=Decimal(100),
+        payout_per_share=Decimal(1),
+        payout_usd=Decimal(100),
+        cost_basis_usd=Decimal(40),
+        realized_pnl_usd=Decimal(60),
+        resolution="No won",
+    )
+    first = await store.record_settlements([intent], T0)
+    second = await store.record_settlements([intent], T0)
+    assert len(first) == 1 and second == ()
+    assert await store.cash_balance() == Decimal(10060)
+    trades, settlements = await store.ledger()
+    assert [t.seq for t in trades] == [1] and [s.seq for s in settlements] == [2]
+
+
+async def test_cancelled_caller_cannot_cut_a_transaction(store: Store) -> None:
+    """Cancelling the task awaiting a write still lets that write commit as a whole."""
+    task = asyncio.create_task(
+        store.record_trades([make_intent(f"k{i}", token_id=f"t{i}") for i in range(50)], T0)
+    )
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await store.close()  # waits for the shielded transaction
+    reopened = await Store.open(store.path)
+    try:
+        trades, _ = await reopened.ledger()
+        assert len(trades) in (0, 50)  # all or nothing, never part
+        assert await reopened.integrity_check() == "ok"
+    finally:
+        await reopened.close()
+    store._pending.clear()  # already closed
+
+
+async def test_refresh_replaces_the_eligible_set(store: Store) -> None:
+    """Each refresh's eligible markets replace the previous set; old markets stay known."""
+
+    def event(eid: str, *markets: str) -> Event:
+        ms = tuple(make_market(m, eid) for m in markets)
+        return Event(
+            eid,
+            f"e{eid}",
+            f"Event {eid}",
+            ("politics",),
+            True,
+            False,
+            None,
+            Decimal(1),
+            Decimal(1),
+            Decimal(1),
+            False,
+            ms,
+        )
+
+    await store.save_refresh(
+        run_id="a",
+        fetched_at=T0,
+        pages=1,
+        events_received=2,
+        eligible_events=[event("10", "1", "2"), event("11", "3")],
+        items_skipped=0,
+        rejections={},
+        raw_events_json=b"[]",
+    )
+    assert sorted(m.market_id for m in await store.eligible_markets()) == ["1", "2", "3"]
+    await store.save_refresh(
+        run_id="b",
+        fetched_at=T0,
+        pages=1,
+        events_received=2,
+        eligible_events=[event("11", "3", "4")],
+        items_skipped=1,
+        rejections={"low_liquidity": 2},
+        raw_events_json=b"[1]",
+    )
+    assert sorted(m.market_id for m in await store.eligible_markets()) == ["3", "4"]
+    assert set(await store.markets_by_id(["1", "4"])) == {"1", "4"}
+    assert await store.raw_events_payload() == b"[1]"
+    refresh = await store.latest_refresh()
+    assert refresh is not None and refresh.rejections == {"low_liquidity": 2}
+
+
+async def test_poll_stores_snapshot_only_when_book_changes(store: Store) -> None:
+    """A token's snapshot is appended only when its book hash changes; freshness always moves."""
+    cfg = PricesConfig()
+    book = make_book("t1", [("0.40", "100")], [("0.42", "100")], hash_="a" * 40)
+    q1 = quote_from_book(book, T0, cfg)
+    assert (
+        await store.record_poll(
+            run_id="p1",
+            fetched_at=T0,
+            quotes={"t1": q1},
+            missing=[],
+            rejected=[],
+            requests=1,
+            tokens_requested=1,
+        )
+        == 1
+    )
+    t1 = T0 + timedelta(minutes=5)
+    q2 = quote_from_book(book, t1, cfg)
+    assert (
+        await store.record_poll(
+            run_id="p2",
+            fetched_at=t1,
+            quotes={"t1": q2},
+            missing=[],
+            rejected=[],
+            requests=1,
+            tokens_requested=1,
+        )
+        == 0
+    )
+    latest = await store.latest_quotes(["t1"])
+    assert latest["t1"].quote.fetched_at == t1 and latest["t1"].quote.best_bid == Decimal("0.40")
+    moved = make_book("t1", [("0.45", "100")], [("0.47", "100")], hash_="b" * 40)
+    t2 = T0 + timedelta(minutes=10)
+    assert (
+        await store.record_poll(
+            run_id="p3",
+            fetched_at=t2,
+            quotes={"t1": quote_from_book(moved, t2, cfg)},
+            missing=[],
+            rejected=[],
+            requests=1,
+            tokens_requested=1,
+        )
+        == 1
+    )
+    t3 = T0 + timedelta(minutes=15)
+    await store.record_poll(
+        run_id="p4",
+        fetched_at=t3,
+        quotes={},
+        missing=["t1"],
+        rejected=[],
+        requests=1,
+        tokens_requested=1,
+    )
+    latest = await store.latest_quotes(["t1"])
+    assert latest["t1"].status == "missing" and latest["t1"].quote.fetched_at == t2
+    bars = await store.price_bars(T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+    assert len(bars) == 1
+    bar = bars[0]
+    assert (bar.open, bar.high, bar.low, bar.close) == (
+        Decimal("0.41"),
+        Decimal("0.46"),
+        Decimal("0.41"),
+        Decimal("0.46"),
+    )
+    assert await store.last_prices(["t1"]) == {"t1": Decimal("0.45")}
+
+
+async def test_portfolio_snapshot_once_per_local_date(store: Store) -> None:
+    """A second snapshot for the same local date is ignored, not replaced."""
+    snap = PortfolioSnapshot(
+        "2026-10-06",
+        T0,
+        Decimal(10000),
+        Decimal(0),
+        Decimal(10000),
+        Decimal(0),
+        Decimal(0),
+        Decimal(0),
+        0,
+        0,
+        0,
+        0,
+    )
+    assert await store.append_portfolio_snapshot(snap) is True
+    later = PortfolioSnapshot(
+        "2026-10-06",
+        T0,
+        Decimal(1),
+        Decimal(0),
+        Decimal(1),
+        Decimal(0),
+        Decimal(0),
+        Decimal(0),
+        0,
+        0,
+        0,
+        0,
+    )
+    assert await store.append_portfolio_snapshot(later) is False
+    snaps = await store.portfolio_snapshots()
+    assert len(snaps) == 1 and snaps[0].equity_usd == Decimal(10000)
+
+
+async def test_config_version_reused_only_when_unchanged(store: Store) -> None:
+    """Start-up with the same config keeps its version; a different one or a reload bumps it."""
+    v1 = await store.record_config_version(
+        sha256="a", source="start", changed_keys=[], strategy_json="{}"
+    )
+    assert (
+        await store.record_config_version(
+            sha256="a", source="start", changed_keys=[], strategy_json="{}"
+        )
+        == v1
+    )
+    v2 = await store.record_config_version(
+        sha256="b", source="start", changed_keys=[], strategy_json="{}"
+    )
+    v3 = await store.record_config_version(
+        sha256="b", source="reload", changed_keys=["x"], strategy_json="{}"
+    )
+    assert (v1, v2, v3) == (1, 2, 3)
+
+
+async def test_readonly_store_reads_while_writer_is_open(store: Store) -> None:
+    """A read-only store (prescientd status) reads a database the daemon holds open."""
+    await store.record_trades([make_intent("k")], T0)
+    reader = await Store.open(store.path, readonly=True)
+    try:
+        trades, _ = await reader.ledger()
+        assert len(trades) == 1
+        with pytest.raises(StoreError, match="read-only"):
+            await reader.record_trades([make_intent("k2")], T0)
+    finally:
+        await reader.close()

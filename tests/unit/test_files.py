@@ -1,0 +1,117 @@
+"""Mirror files: atomic replacement, temp-file sweeping and formula-safe CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from prescientd.mirrors.files import (
+    dumps_json,
+    escape_cell,
+    render_csv,
+    sweep_temp_files,
+    write_atomic,
+    write_json,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+1+2", "'+1+2"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tcmd", "'\tcmd"),
+        ("\rcmd", "'\rcmd"),
+        ("\ncmd", "'\ncmd"),
+        ("Will X win?", "Will X win?"),
+        ("", ""),
+        ("a=b", "a=b"),
+    ],
+)
+def test_escape_cell_neutralises_formula_leads(text: str, expected: str) -> None:
+    """Every OWASP leading character gets a quote prefix; ordinary text is unchanged."""
+    assert escape_cell(text) == expected
+
+
+def test_csv_round_trip_escapes_text_but_keeps_numbers() -> None:
+    """Outside text is escaped and survives quotes, commas and newlines; numbers stay numbers."""
+    titles = ['=cmd|" /C calc"!A0', "+x", "-y", "@z", "\tt", "\rr", "\nn", 'a,"b";\nc']
+    rows = [
+        {"market_id": str(i), "question": t, "realized_pnl_usd": -12.5, "shares": Decimal("3.10")}
+        for i, t in enumerate(titles)
+    ]
+    data = render_csv(rows, key_columns=("market_id",), safe_columns=("market_id",))
+    parsed = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
+    assert [r["question"] for r in parsed] == [
+        ("'" + t) if t[0] in "=+-@\t\r\n" else t for t in titles
+    ]
+    assert all(r["realized_pnl_usd"] == "-12.5" for r in parsed)
+    assert all(r["shares"] == "3.1" for r in parsed)
+    assert list(parsed[0]) == ["market_id", "question", "realized_pnl_usd", "shares"]
+
+
+def test_csv_columns_come_from_the_data_with_key_columns_first() -> None:
+    """Columns are every key seen, key columns first, then first-seen order."""
+    data = render_csv(
+        [{"b": 1, "a": 2}, {"c": 3, "a": 4}], key_columns=("a",), safe_columns=("a", "b", "c")
+    )
+    header = data.decode().splitlines()[0]
+    assert header == "a,b,c"
+
+
+def test_empty_csv_still_has_a_header() -> None:
+    """With no rows the fallback columns form the header."""
+    assert render_csv([], fallback_columns=("x", "y")).decode().strip() == "x,y"
+
+
+def test_write_atomic_replaces_and_sets_group_readable_mode(tmp_path: Path) -> None:
+    """The file is replaced as a whole, is 0640 and no temp file remains."""
+    target = tmp_path / "sub" / "f.json"
+    write_json(target, {"v": "old"})
+    write_json(target, {"v": "new", "n": Decimal("0.5")})
+    assert json.loads(target.read_text()) == {"v": "new", "n": 0.5}
+    assert (target.stat().st_mode & 0o777) == 0o640
+    assert sorted(p.name for p in target.parent.iterdir()) == ["f.json"]
+
+
+def test_failed_write_keeps_the_old_file_and_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If fsync fails (disk full), the old file is untouched and the temp file is removed."""
+    target = tmp_path / "f.json"
+    write_json(target, {"v": "old"})
+    original = target.read_bytes()
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="No space"):
+        write_atomic(target, b"x" * 1000)
+    assert target.read_bytes() == original
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_sweep_removes_only_our_temp_files(tmp_path: Path) -> None:
+    """Leftover .prescientd-*.tmp files are removed at start-up; other files are kept."""
+    (tmp_path / "a").mkdir()
+    leftover = tmp_path / "a" / ".prescientd-abc.tmp"
+    leftover.write_text("partial")
+    keep = tmp_path / "a" / "notes.tmp"
+    keep.write_text("mine")
+    assert sweep_temp_files(tmp_path) == [leftover]
+    assert keep.exists() and not leftover.exists()
+
+
+def test_json_mirror_rejects_nan() -> None:
+    """A NaN never reaches a mirror: serialising one is an error."""
+    with pytest.raises(ValueError):
+        dumps_json({"x": float("nan")})
