@@ -53,6 +53,7 @@ class Market:
     fee_schedule: FeeSchedule | None
     neg_risk: bool
     neg_risk_other: bool = False
+    fees_enabled: bool = False
 
     @property
     def yes_token_id(self) -> str:

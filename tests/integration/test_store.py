@@ -22,6 +22,7 @@ from prescientd.models import (
     SettlementIntent,
     Signal,
     SignalStatus,
+    SkipReason,
 )
 from prescientd.store.db import LEDGER_TABLES, SCHEMA_VERSION, Store, StoreError, connect_sync
 
@@ -465,3 +466,98 @@ async def test_readonly_store_reads_while_writer_is_open(store: Store) -> None:
             await reader.record_trades([make_intent("k2")], T0)
     finally:
         await reader.close()
+
+
+def _signal(market_id: str, price: str, status: SignalStatus = SignalStatus.ACTIONABLE) -> Signal:
+    skip = None if status is SignalStatus.ACTIONABLE else SkipReason.SPREAD
+    return Signal(
+        market_id,
+        "10",
+        "Q?",
+        Action.BUY_NO,
+        f"t{market_id}",
+        "No",
+        PriceSource.DISPLAY,
+        Decimal(price),
+        Decimal("0.5"),
+        Decimal(price) - Decimal("0.5"),
+        Decimal(100),
+        status,
+        f"YES {price}",
+        skip,
+        f"key-{market_id}",
+    )
+
+
+async def test_repeated_signal_verdicts_are_counted_not_appended(store: Store) -> None:
+    """The same verdict for a market on the same day is one row with a sighting count."""
+    for minute, price in enumerate(["0.60", "0.70", "0.65"]):
+        await store.record_evaluation(
+            run_id=f"r{minute}",
+            evaluated_at=T0 + timedelta(minutes=minute),
+            local_date="2026-10-06",
+            config_version=1,
+            markets_considered=2,
+            signals=[_signal("1", price), _signal("2", "0.9", SignalStatus.SKIPPED)],
+            intents=[],
+        )
+    latest = await store.latest_evaluation()
+    assert latest is not None
+    evaluation, rows = latest
+    assert evaluation.signals == 2
+    assert [(r.signal.market_id, r.signal.yes_price) for r in rows] == [
+        ("1", Decimal("0.65")),
+        ("2", Decimal("0.9")),
+    ]
+    archive = await store.signal_archive("2026-10-01", "2026-10-31")
+    assert len(archive) == 2
+    first = archive[0]
+    assert first.evaluations == 3 and first.first_yes_price == Decimal("0.60")
+    assert (first.min_yes_price, first.max_yes_price) == (Decimal("0.60"), Decimal("0.70"))
+    # a new day, a new verdict or a new config version makes a new row
+    await store.record_evaluation(
+        run_id="n",
+        evaluated_at=T0 + timedelta(days=1),
+        local_date="2026-10-07",
+        config_version=2,
+        markets_considered=1,
+        signals=[_signal("1", "0.6")],
+        intents=[],
+    )
+    assert len(await store.signal_archive("2026-10-01", "2026-10-31")) == 3
+    latest = await store.latest_evaluation()
+    assert latest is not None and [r.signal.market_id for r in latest[1]] == ["1"]
+
+
+async def test_depth_only_change_updates_the_quote_without_a_snapshot(store: Store) -> None:
+    """A book whose prices did not move adds no snapshot, but the current quote's depth updates."""
+    cfg = PricesConfig()
+    first = make_book("t1", [("0.40", "100")], [("0.42", "100")], hash_="a" * 40)
+    deeper = make_book("t1", [("0.40", "900")], [("0.42", "100")], hash_="b" * 40)
+    assert (
+        await store.record_poll(
+            run_id="1",
+            fetched_at=T0,
+            quotes={"t1": quote_from_book(first, T0, cfg)},
+            missing=[],
+            rejected=[],
+            requests=1,
+            tokens_requested=1,
+        )
+        == 1
+    )
+    t1 = T0 + timedelta(minutes=1)
+    assert (
+        await store.record_poll(
+            run_id="2",
+            fetched_at=t1,
+            quotes={"t1": quote_from_book(deeper, t1, cfg)},
+            missing=[],
+            rejected=[],
+            requests=1,
+            tokens_requested=1,
+        )
+        == 0
+    )
+    quote = (await store.latest_quotes(["t1"]))["t1"].quote
+    assert quote.bid_depth_shares == Decimal(900) and quote.book_hash == "b" * 40

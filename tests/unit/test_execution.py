@@ -263,11 +263,11 @@ def test_exit_thresholds(best_bid: str, exits: bool, reason_start: str) -> None:
         )
 
 
-def test_exit_key_names_token_and_entry_number() -> None:
-    """The exit key is sha256 of exit|token|entryN, N the market's entry count."""
+def test_exit_key_names_token_entry_number_and_held_shares() -> None:
+    """The exit key is sha256 of exit|token|entryN|sharesS: N entries, S shares held."""
     book = _book("an", [], [("0.95", "1000")])
     (intent,) = _exits(_holding(entries=2), {"an": book})
-    assert intent.idempotency_key == hashlib.sha256(b"exit|an|entry2").hexdigest()
+    assert intent.idempotency_key == hashlib.sha256(b"exit|an|entry2|shares100").hexdigest()
     assert (intent.market_id, intent.token_id, intent.question) == ("a", "an", "Q?")
 
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from conftest import FIXTURES
 from prescientd.config import FiltersConfig
 from prescientd.core.filters import (
     event_row,
@@ -21,6 +22,7 @@ from prescientd.core.filters import (
     market_row,
 )
 from prescientd.models import Event, FeeSchedule, Market
+from prescientd.polymarket.gamma import parse_event, parse_market
 
 NOW = datetime(2026, 10, 6, 12, 0, tzinfo=UTC)
 PERMISSIVE = FiltersConfig(
@@ -32,13 +34,7 @@ PERMISSIVE = FiltersConfig(
 
 
 def _fixture_dir() -> Path:
-    for candidate in (
-        Path(__file__).resolve().parents[1] / "fixtures" / "polymarket",
-        Path("/work/shared/fixtures/polymarket"),
-    ):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("recorded Polymarket fixtures not found")
+    return FIXTURES
 
 
 def make_market(market_id: str = "100", **overrides: Any) -> Market:
@@ -292,6 +288,7 @@ def test_market_row_shape_and_values() -> None:
         tick_size=Decimal("0.001"),
         min_order_size=Decimal(5),
         fee_schedule=FeeSchedule(rate=Decimal("0.04"), exponent=Decimal(1)),
+        fees_enabled=True,
         end_date=datetime(2027, 1, 1, 4, 59, tzinfo=UTC),
         liquidity_usd=Decimal("583899.75949"),
         volume_24h_usd=Decimal("37872.476501"),
@@ -372,64 +369,16 @@ def test_event_row_shape_and_values() -> None:
 # --- recorded Gamma fixtures -------------------------------------------------------------------
 
 
-def _decimal(value: Any) -> Decimal:
-    return Decimal(str(value)) if value not in (None, "") else Decimal(0)
-
-
-def _date(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 def _market_from_raw(raw: dict[str, Any], event_id: str) -> Market:
-    """Just enough of a Gamma market for the filters (the real parser lives in polymarket/gamma)."""
-    fees = raw.get("feeSchedule")
-    return Market(
-        market_id=str(raw["id"]),
-        event_id=event_id,
-        condition_id=raw.get("conditionId", ""),
-        slug=raw.get("slug", ""),
-        question=raw.get("question", ""),
-        outcomes=tuple(json.loads(raw.get("outcomes") or "[]")),
-        token_ids=tuple(json.loads(raw.get("clobTokenIds") or "[]")),
-        outcome_prices=tuple(Decimal(p) for p in json.loads(raw.get("outcomePrices") or "[]")),
-        active=bool(raw.get("active", False)),
-        closed=bool(raw.get("closed", False)),
-        accepting_orders=bool(raw.get("acceptingOrders", False)),
-        enable_order_book=bool(raw.get("enableOrderBook", False)),
-        uma_resolution_status=raw.get("umaResolutionStatus"),
-        uma_resolution_statuses=tuple(json.loads(raw.get("umaResolutionStatuses") or "[]")),
-        end_date=_date(raw.get("endDate")),
-        liquidity_usd=_decimal(raw.get("liquidityNum", raw.get("liquidity"))),
-        volume_usd=_decimal(raw.get("volumeNum", raw.get("volume"))),
-        volume_24h_usd=_decimal(raw.get("volume24hr")),
-        tick_size=_decimal(raw["orderPriceMinTickSize"])
-        if "orderPriceMinTickSize" in raw
-        else None,
-        min_order_size=_decimal(raw["orderMinSize"]) if "orderMinSize" in raw else None,
-        fee_schedule=FeeSchedule(_decimal(fees["rate"]), _decimal(fees["exponent"]))
-        if fees
-        else None,
-        neg_risk=bool(raw.get("negRisk", False)),
-        neg_risk_other=bool(raw.get("negRiskOther", False)),
-    )
+    """A recorded market through the production Gamma parser."""
+    return parse_market(raw, event_id)
 
 
 def _event_from_raw(raw: dict[str, Any]) -> Event:
-    event_id = str(raw["id"])
-    return Event(
-        event_id=event_id,
-        slug=raw.get("slug", ""),
-        title=raw.get("title", ""),
-        tags=tuple(tag["slug"] for tag in raw.get("tags", [])),
-        active=bool(raw.get("active", False)),
-        closed=bool(raw.get("closed", False)),
-        end_date=_date(raw.get("endDate")),
-        liquidity_usd=_decimal(raw.get("liquidity")),
-        volume_usd=_decimal(raw.get("volume")),
-        volume_24h_usd=_decimal(raw.get("volume24hr")),
-        neg_risk=bool(raw.get("negRisk", False)),
-        markets=tuple(_market_from_raw(m, event_id) for m in raw.get("markets", [])),
-    )
+    """A recorded event through the production Gamma parser (no child may be skipped)."""
+    event, skipped = parse_event(raw)
+    assert not skipped, skipped
+    return event
 
 
 def _loose_markets_event(raws: list[dict[str, Any]], name: str) -> Event:

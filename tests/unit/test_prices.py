@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from conftest import FIXTURES
 from prescientd.config import PricesConfig
 from prescientd.core.prices import BookSide, is_stale, quote_from_book, sort_levels
 from prescientd.models import Book, Level
@@ -21,13 +22,7 @@ D = Decimal
 
 
 def _fixture_dir() -> Path:
-    for candidate in (
-        Path(__file__).resolve().parents[1] / "fixtures" / "polymarket",
-        Path("/work/shared/fixtures/polymarket"),
-    ):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("recorded Polymarket fixtures not found")
+    return FIXTURES
 
 
 def levels(*pairs: tuple[str, str]) -> tuple[Level, ...]:

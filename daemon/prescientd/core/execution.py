@@ -29,9 +29,14 @@ class Plan:
     skipped: tuple[tuple[Signal, str], ...]
 
 
-def exit_key(token_id: str, entry_number: int) -> str:
-    """Idempotency key of the exit of a position opened by the given entry of its market."""
-    return hashlib.sha256(f"exit|{token_id}|entry{entry_number}".encode()).hexdigest()
+def exit_key(token_id: str, entry_number: int, held_shares: Decimal) -> str:
+    """Idempotency key of an exit: the token, its market's entry count and the shares then held.
+
+    The held shares make a later exit of what a partial fill left behind a new trade, while a
+    replay of the same exit decision (same holding) maps to the same key.
+    """
+    text = f"exit|{token_id}|entry{entry_number}|shares{format(held_shares.normalize(), 'f')}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def min_order_size(book: Book, market: Market | None) -> Decimal:
@@ -156,7 +161,7 @@ def plan_exits(
         entry_number = portfolio.entries_by_market.get(position.market_id, 0)
         intents.append(
             TradeIntent(
-                idempotency_key=exit_key(position.token_id, entry_number),
+                idempotency_key=exit_key(position.token_id, entry_number, position.shares),
                 market_id=position.market_id,
                 event_id=position.event_id,
                 token_id=position.token_id,

@@ -174,7 +174,7 @@ def market_row(event: Event, market: Market) -> dict[str, object]:
         "min_order_size": plain_number(market.min_order_size),
         "fee_rate": plain_number(fees.rate) if fees is not None else None,
         "fee_exponent": plain_number(fees.exponent) if fees is not None else None,
-        "fees_enabled": fees is not None and fees.rate > 0,
+        "fees_enabled": market.fees_enabled,
         "end_date": iso_utc(market.end_date),
         "liquidity_usd": plain_number(market.liquidity_usd),
         "volume_usd": plain_number(market.volume_usd),

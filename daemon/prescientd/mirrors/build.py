@@ -373,11 +373,10 @@ class MirrorBuilder:
 
     @_guard("signals_archive")
     async def write_signals_archive(self, month: str, through: date) -> None:
-        """history/signals_archive_YYYY-MM.json: the month's signals up to `through`, one entry per
-        (local date, market, action, status, reason code, config version) with counts."""
+        """history/signals_archive_YYYY-MM.json: the month's signals up to `through`."""
         first = f"{month}-01"
         last = min(through, _month_end(month)).isoformat()
-        signals = await self.store.signals_between(first, last)
+        signals = await self.store.signal_archive(first, last)
         write_json(self.layout.signals_archive(month), archive_entries(signals))
 
     # ------------------------------------------------------------------------------------------
@@ -555,27 +554,16 @@ def _signal_json(row: SignalRow) -> dict[str, Any]:
 
 
 def archive_entries(signals: Sequence[SignalRow]) -> list[dict[str, Any]]:
-    """Collapse signals into one entry per (date, market, action, status, reason code, version).
+    """One entry per (date, market, action, verdict, config version), with its sightings.
 
     A market above the threshold signals at every poll; listing each of those would make the archive
     hundreds of MB a month, so repeated identical verdicts are counted instead of repeated.
     """
-    entries: dict[tuple[str, ...], dict[str, Any]] = {}
+    entries = []
     for row in signals:
         s = row.signal
-        code = s.skip_reason.value if s.skip_reason else "actionable"
-        key = (
-            row.local_date,
-            s.market_id,
-            s.action.value,
-            s.status.value,
-            code,
-            str(row.config_version),
-        )
-        price = _num(s.yes_price)
-        entry = entries.get(key)
-        if entry is None:
-            entries[key] = {
+        entries.append(
+            {
                 "date": row.local_date,
                 "market_id": s.market_id,
                 "event_id": s.event_id,
@@ -588,23 +576,17 @@ def archive_entries(signals: Sequence[SignalRow]) -> list[dict[str, Any]]:
                 "config_version": row.config_version,
                 "price_source": s.price_source.value,
                 "threshold": _num(s.threshold),
-                "first_at": iso_utc(row.evaluated_at),
+                "first_at": iso_utc(row.first_at),
                 "last_at": iso_utc(row.evaluated_at),
-                "evaluations": 1,
-                "yes_price_first": price,
-                "yes_price_last": price,
-                "yes_price_min": price,
-                "yes_price_max": price,
+                "evaluations": row.evaluations,
+                "yes_price_first": _num(row.first_yes_price),
+                "yes_price_last": _num(s.yes_price),
+                "yes_price_min": _num(row.min_yes_price),
+                "yes_price_max": _num(row.max_yes_price),
                 "reason": s.reason,
             }
-            continue
-        entry["last_at"] = iso_utc(row.evaluated_at)
-        entry["evaluations"] += 1
-        entry["yes_price_last"] = price
-        entry["yes_price_min"] = min(entry["yes_price_min"], price)
-        entry["yes_price_max"] = max(entry["yes_price_max"], price)
-        entry["reason"] = s.reason
-    return list(entries.values())
+        )
+    return entries
 
 
 def ledger_entries(

@@ -14,12 +14,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from operator import attrgetter
 from typing import Any, Final
 from urllib.parse import quote
 
 import structlog
 
+from prescientd.core.prices import BookSide, sort_levels
 from prescientd.models import Book, ClobMarket, ClobToken, Level
 from prescientd.polymarket.http import FetchError, HostClient
 from prescientd.polymarket.jsonsafe import (
@@ -53,7 +53,6 @@ _PRICE_CACHE: dict[str, Decimal] = {}
 _PRICE_CACHE_MAX: Final = 20_000
 # Sizes above this are treated as non-finite (their float would overflow), like jsonsafe.to_size.
 _SIZE_LIMIT: Final = Decimal("1e300")
-_by_price = attrgetter("price")
 
 
 def _new_price(value: object) -> Decimal:
@@ -75,8 +74,8 @@ def _level_error(raw: object, side: str) -> ItemError:
     return ItemError(f"bad_field:{side}", repr(raw)[:90])  # pragma: no cover
 
 
-def _sorted_levels(raw: object, side: str, *, descending: bool) -> tuple[Level, ...]:
-    """Validate one side of a book, drop zero-size levels and sort best first."""
+def _sorted_levels(raw: object, side: BookSide) -> tuple[Level, ...]:
+    """Validate one side of a book, then sort it best first (the API's order is not trusted)."""
     if type(raw) is not list:
         raise ItemError(f"bad_field:{side}", "not a list")
     levels: list[Level] = []
@@ -95,10 +94,8 @@ def _sorted_levels(raw: object, side: str, *, descending: bool) -> tuple[Level, 
                 raise _level_error(level, side)
         except (KeyError, TypeError, InvalidOperation):
             raise _level_error(level, side) from None
-        if size:
-            levels.append(Level(price, size))
-    levels.sort(key=_by_price, reverse=descending)
-    return tuple(levels)
+        levels.append(Level(price, size))
+    return sort_levels(levels, side)
 
 
 def _optional(raw: Mapping[str, Any], field: str) -> Decimal | None:
@@ -130,8 +127,8 @@ def parse_book(raw: object) -> Book:
     if not isinstance(book_hash, str):
         raise ItemError("bad_field:hash", repr(book_hash)[:90])
     timestamp_ms = _timestamp_ms(raw.get("timestamp"))
-    bids = _sorted_levels(raw.get("bids"), "bids", descending=True)
-    asks = _sorted_levels(raw.get("asks"), "asks", descending=False)
+    bids = _sorted_levels(raw.get("bids"), "bids")
+    asks = _sorted_levels(raw.get("asks"), "asks")
 
     tick_size = _optional(raw, "tick_size")
     if tick_size is not None and not ZERO < tick_size <= ONE:

@@ -176,6 +176,7 @@ def parse_market(raw: object, event_id: str | None) -> Market:
         fee_schedule=_fee_schedule(raw),
         neg_risk=to_bool(raw.get("negRisk"), "negRisk"),
         neg_risk_other=to_bool(raw.get("negRiskOther"), "negRiskOther"),
+        fees_enabled=to_bool(raw.get("feesEnabled"), "feesEnabled"),
     )
 
 

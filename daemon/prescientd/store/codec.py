@@ -88,6 +88,7 @@ def market_to_json(market: Market) -> str:
             },
             "neg_risk": market.neg_risk,
             "neg_risk_other": market.neg_risk_other,
+            "fees_enabled": market.fees_enabled,
         },
         separators=(",", ":"),
         ensure_ascii=False,
@@ -128,6 +129,7 @@ def market_from_json(text: str) -> Market:
         ),
         neg_risk=d["neg_risk"],
         neg_risk_other=d["neg_risk_other"],
+        fees_enabled=d.get("fees_enabled", False),
     )
 
 

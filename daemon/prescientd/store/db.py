@@ -13,7 +13,7 @@ import json
 import sqlite3
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
@@ -166,7 +166,7 @@ class EvaluationRow:
 
 @dataclass(frozen=True, slots=True)
 class SignalRow:
-    """A stored signal."""
+    """A stored signal with its latest sighting: `signal` carries the latest values."""
 
     signal_id: int
     evaluation_id: int
@@ -174,6 +174,11 @@ class SignalRow:
     local_date: str
     config_version: int
     signal: Signal
+    first_at: datetime
+    evaluations: int
+    first_yes_price: Decimal
+    min_yes_price: Decimal
+    max_yes_price: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +262,81 @@ def _settlement_from_row(row: sqlite3.Row) -> Settlement:
     )
 
 
+_QUOTE_COLUMN_LIST = (
+    "book_ts_ms",
+    "book_hash",
+    "best_bid",
+    "best_ask",
+    "mid",
+    "spread",
+    "display",
+    "last_trade",
+    "bid_depth_shares",
+    "bid_depth_usd",
+    "ask_depth_shares",
+    "ask_depth_usd",
+    "tick_size",
+    "min_order_size",
+)
+_QUOTE_COLUMNS = ", ".join(_QUOTE_COLUMN_LIST)
+_QUOTE_MARKS = ", ".join("?" * len(_QUOTE_COLUMN_LIST))
+_QUOTE_NUMBERED = ", ".join(f"?{i}" for i in range(5, 5 + len(_QUOTE_COLUMN_LIST)))
+
+PriceKey = tuple[int | None, int | None, int | None, int | None]
+
+
+def _quote_values(quote: Quote) -> tuple[Any, ...]:
+    return (
+        quote.book_timestamp_ms,
+        quote.book_hash,
+        opt_micro(quote.best_bid),
+        opt_micro(quote.best_ask),
+        opt_micro(quote.mid),
+        opt_micro(quote.spread),
+        opt_micro(quote.display),
+        opt_micro(quote.last_trade),
+        round_micro(quote.bid_depth_shares),
+        round_micro(quote.bid_depth_usd),
+        round_micro(quote.ask_depth_shares),
+        round_micro(quote.ask_depth_usd),
+        opt_micro(quote.tick_size),
+        opt_micro(quote.min_order_size),
+    )
+
+
+def _price_key(values: tuple[Any, ...]) -> PriceKey:
+    # best bid, best ask, last trade, display: what history and daily bars are made of
+    return (values[2], values[3], values[7], values[6])
+
+
+def _verdict(signal: Signal) -> str:
+    return signal.skip_reason.value if signal.skip_reason else signal.status.value
+
+
+_SIGNAL_SELECT = (
+    "SELECT s.*, g.last_evaluation_id, g.last_at, g.evaluations, g.last_yes_price,"
+    " g.min_yes_price, g.max_yes_price, g.last_confidence, g.last_liquidity_usd, g.last_reason,"
+    " g.last_key FROM signals s JOIN signal_sightings g ON g.signal_id = s.id"
+)
+
+
+async def _signal_ids(
+    conn: aiosqlite.Connection, local_date: str, config_version: int, signals: Sequence[Signal]
+) -> dict[tuple[str, str, str], int]:
+    ids: dict[tuple[str, str, str], int] = {}
+    markets = sorted({s.market_id for s in signals})
+    for start in range(0, len(markets), 500):
+        chunk = markets[start : start + 500]
+        async with conn.execute(
+            "SELECT id, market_id, action, verdict FROM signals WHERE local_date = ? AND"
+            f" config_version = ? AND market_id IN ({','.join('?' * len(chunk))})",
+            (local_date, config_version, *chunk),
+        ) as cur:
+            for row in await cur.fetchall():
+                ids[(row[1], row[2], row[3])] = row[0]
+    return ids
+
+
 def _quote_from_row(row: sqlite3.Row) -> Quote:
     return Quote(
         token_id=row["token_id"],
@@ -289,7 +369,7 @@ class Store:
         self._reader = reader
         self._write_lock = asyncio.Lock()
         self._pending: set[asyncio.Task[Any]] = set()
-        self._snapshot_hashes: dict[str, str] | None = None
+        self._snapshot_keys: dict[str, PriceKey] | None = None
 
     # ------------------------------------------------------------------------------------------
     # lifecycle
@@ -647,51 +727,52 @@ class Store:
         requests: int,
         tokens_requested: int,
     ) -> int:
-        """Append snapshots for books whose hash changed and refresh every token's freshness."""
+        """Store a poll: every token's latest quote, plus a snapshot where its prices changed.
+
+        Returns the number of snapshots appended.
+        """
         at = iso_utc(fetched_at)
         missing_list = sorted(set(missing))
         rejected_list = sorted(set(rejected))
-        if self._snapshot_hashes is None:
+        if self._snapshot_keys is None:
             rows = await self._fetchall(
-                "SELECT q.token_id, s.book_hash FROM quote_status q"
-                " JOIN price_snapshots s ON s.id = q.snapshot_id"
+                "SELECT s.token_id, s.best_bid, s.best_ask, s.last_trade, s.display"
+                " FROM quote_status q JOIN price_snapshots s ON s.id = q.snapshot_id"
             )
-            self._snapshot_hashes = {row[0]: row[1] for row in rows}
-        known = self._snapshot_hashes
+            self._snapshot_keys = {row[0]: (row[1], row[2], row[3], row[4]) for row in rows}
+        known = self._snapshot_keys
 
-        async def body(conn: aiosqlite.Connection) -> tuple[int, dict[str, str]]:
+        async def body(conn: aiosqlite.Connection) -> tuple[int, dict[str, PriceKey]]:
             async with conn.execute("SELECT COALESCE(MAX(id), 0) FROM price_snapshots") as cur:
                 row = await cur.fetchone()
             next_id = int(row[0]) + 1 if row else 1
             inserts = []
-            fresh_rows: list[tuple[str, int, str, str]] = []
-            unchanged_rows: list[tuple[str, str, str]] = []
-            changed: dict[str, str] = {}
+            status_rows = []
+            changed: dict[str, PriceKey] = {}
             for token_id, quote in quotes.items():
-                if known.get(token_id) == quote.book_hash:
-                    unchanged_rows.append((at, at, token_id))
-                    continue
-                inserts.append(_snapshot_params(next_id, quote, at))
-                fresh_rows.append((token_id, next_id, at, at))
-                changed[token_id] = quote.book_hash
-                next_id += 1
+                values = _quote_values(quote)
+                key = _price_key(values)
+                snapshot_id: int | None = None
+                if known.get(token_id) != key:
+                    snapshot_id = next_id
+                    inserts.append((next_id, token_id, at, *values))
+                    changed[token_id] = key
+                    next_id += 1
+                status_rows.append((token_id, snapshot_id, at, at, *values))
             await conn.executemany(
-                "INSERT INTO price_snapshots (id, token_id, fetched_at, book_ts_ms, book_hash,"
-                " best_bid, best_ask, mid, spread, display, last_trade, bid_depth_shares,"
-                " bid_depth_usd, ask_depth_shares, ask_depth_usd, tick_size, min_order_size)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO price_snapshots (id, token_id, fetched_at, {_QUOTE_COLUMNS})"
+                f" VALUES (?, ?, ?, {_QUOTE_MARKS})",
                 inserts,
             )
+            # snapshot_id stays at the last price change when the prices did not move
             await conn.executemany(
-                "INSERT INTO quote_status (token_id, snapshot_id, fetched_at, status, status_at)"
-                " VALUES (?, ?, ?, 'ok', ?) ON CONFLICT (token_id) DO UPDATE SET"
-                " snapshot_id=excluded.snapshot_id, fetched_at=excluded.fetched_at, status='ok',"
-                " status_at=excluded.status_at",
-                fresh_rows,
-            )
-            await conn.executemany(
-                "UPDATE quote_status SET fetched_at=?, status='ok', status_at=? WHERE token_id=?",
-                unchanged_rows,
+                f"INSERT INTO quote_status (token_id, snapshot_id, fetched_at, status, status_at,"
+                f" {_QUOTE_COLUMNS}) VALUES (?1, COALESCE(?2, (SELECT snapshot_id FROM quote_status"
+                f" WHERE token_id = ?1)), ?3, 'ok', ?4, {_QUOTE_NUMBERED})"
+                " ON CONFLICT (token_id) DO UPDATE SET snapshot_id=excluded.snapshot_id,"
+                " fetched_at=excluded.fetched_at, status='ok', status_at=excluded.status_at, "
+                + ", ".join(f"{c}=excluded.{c}" for c in _QUOTE_COLUMN_LIST),
+                status_rows,
             )
             await conn.executemany(
                 "UPDATE quote_status SET status='missing', status_at=? WHERE token_id=?",
@@ -720,17 +801,14 @@ class Store:
         try:
             inserted, changed = await self._write(body)
         except BaseException:
-            self._snapshot_hashes = None  # the cache may not match what was committed
+            self._snapshot_keys = None  # the cache may not match what was committed
             raise
         known.update(changed)
         return inserted
 
     async def latest_quotes(self, token_ids: Iterable[str] | None = None) -> dict[str, QuoteRow]:
-        """The latest stored quote per token (all tokens when token_ids is None)."""
-        sql = (
-            "SELECT s.*, q.fetched_at AS q_fetched_at, q.status, q.status_at FROM quote_status q"
-            " JOIN price_snapshots s ON s.id = q.snapshot_id"
-        )
+        """The latest fetched quote per token (all tokens when token_ids is None)."""
+        sql = "SELECT q.*, q.fetched_at AS q_fetched_at FROM quote_status q"
         rows: list[sqlite3.Row]
         if token_ids is None:
             rows = await self._fetchall(sql)
@@ -809,10 +887,8 @@ class Store:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             rows = await self._fetchall(
-                "SELECT s.token_id, COALESCE(s.best_bid, s.display, s.mid) AS p"
-                " FROM price_snapshots s JOIN (SELECT token_id, MAX(id) AS id FROM price_snapshots"
-                f" WHERE token_id IN ({','.join('?' * len(chunk))}) GROUP BY token_id) l"
-                " ON l.id = s.id",
+                "SELECT token_id, COALESCE(best_bid, display, mid) AS p FROM quote_status"
+                f" WHERE token_id IN ({','.join('?' * len(chunk))})",
                 chunk,
             )
             for row in rows:
@@ -835,7 +911,9 @@ class Store:
     ) -> ExecutionResult:
         """Append an evaluation, its signals and its trades with their cash flows, atomically.
 
-        A trade whose idempotency key already exists is skipped (a replay after a crash).
+        A signal repeating a verdict already recorded for its market today is counted in its
+        sighting rather than appended again. A trade whose idempotency key already exists is
+        skipped (a replay after a crash).
         """
         at = iso_utc(evaluated_at)
         actionable = sum(1 for s in signals if s.status is SignalStatus.ACTIONABLE)
@@ -856,40 +934,68 @@ class Store:
             )
             evaluation_id = cur.lastrowid
             assert evaluation_id is not None
-            signal_ids: dict[str, int] = {}
-            for signal in signals:
-                cur = await conn.execute(
-                    "INSERT INTO signals (evaluation_id, evaluated_at, local_date, config_version,"
-                    " market_id, event_id, question, action, token_id, outcome, price_source,"
-                    " yes_price, threshold, confidence, stake_usd, liquidity_usd, status,"
-                    " skip_reason, reason, idempotency_key)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            await conn.executemany(
+                "INSERT INTO signals (evaluation_id, evaluated_at, local_date, config_version,"
+                " market_id, event_id, question, action, token_id, outcome, price_source,"
+                " yes_price, threshold, confidence, stake_usd, liquidity_usd, status,"
+                " skip_reason, verdict, reason, idempotency_key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (local_date, market_id, action, verdict, config_version) DO NOTHING",
+                [
                     (
                         evaluation_id,
                         at,
                         local_date,
                         config_version,
-                        signal.market_id,
-                        signal.event_id,
-                        signal.question,
-                        signal.action.value,
-                        signal.token_id,
-                        signal.outcome,
-                        signal.price_source.value,
-                        round_micro(signal.yes_price),
-                        round_micro(signal.threshold),
-                        round_micro(signal.confidence),
-                        round_micro(signal.stake_usd),
-                        round_micro(signal.liquidity_usd),
-                        signal.status.value,
-                        signal.skip_reason.value if signal.skip_reason else None,
-                        signal.reason,
-                        signal.idempotency_key,
-                    ),
-                )
-                if cur.lastrowid is not None:
-                    signal_ids[signal.idempotency_key] = cur.lastrowid
-            trades, duplicates = await _insert_trades(conn, intents, at, signal_ids)
+                        s.market_id,
+                        s.event_id,
+                        s.question,
+                        s.action.value,
+                        s.token_id,
+                        s.outcome,
+                        s.price_source.value,
+                        round_micro(s.yes_price),
+                        round_micro(s.threshold),
+                        round_micro(s.confidence),
+                        round_micro(s.stake_usd),
+                        round_micro(s.liquidity_usd),
+                        s.status.value,
+                        s.skip_reason.value if s.skip_reason else None,
+                        _verdict(s),
+                        s.reason,
+                        s.idempotency_key,
+                    )
+                    for s in signals
+                ],
+            )
+            ids = await _signal_ids(conn, local_date, config_version, signals)
+            await conn.executemany(
+                "INSERT INTO signal_sightings (signal_id, last_evaluation_id, last_at, evaluations,"
+                " last_yes_price, min_yes_price, max_yes_price, last_confidence,"
+                " last_liquidity_usd, last_reason, last_key)"
+                " VALUES (?1, ?2, ?3, 1, ?4, ?4, ?4, ?5, ?6, ?7, ?8)"
+                " ON CONFLICT (signal_id) DO UPDATE SET last_evaluation_id=?2, last_at=?3,"
+                " evaluations=evaluations + 1, last_yes_price=?4,"
+                " min_yes_price=MIN(min_yes_price, ?4), max_yes_price=MAX(max_yes_price, ?4),"
+                " last_confidence=?5, last_liquidity_usd=?6, last_reason=?7, last_key=?8",
+                [
+                    (
+                        ids[(s.market_id, s.action.value, _verdict(s))],
+                        evaluation_id,
+                        at,
+                        round_micro(s.yes_price),
+                        round_micro(s.confidence),
+                        round_micro(s.liquidity_usd),
+                        s.reason,
+                        s.idempotency_key,
+                    )
+                    for s in signals
+                ],
+            )
+            by_key = {
+                s.idempotency_key: ids[(s.market_id, s.action.value, _verdict(s))] for s in signals
+            }
+            trades, duplicates = await _insert_trades(conn, intents, at, by_key)
             return ExecutionResult(int(evaluation_id), tuple(trades), duplicates)
 
         return await self._write(body)
@@ -975,20 +1081,24 @@ class Store:
         return {row["id"]: json.loads(row["levels"]) for row in rows}
 
     async def latest_evaluation(self) -> tuple[EvaluationRow, list[SignalRow]] | None:
-        """The most recent evaluation and its signals."""
+        """The most recent evaluation and its signals (with that evaluation's values)."""
         row = await self._fetchone("SELECT * FROM evaluations ORDER BY id DESC LIMIT 1")
         if row is None:
             return None
         evaluation = _evaluation_row(row)
         signals = await self._fetchall(
-            "SELECT * FROM signals WHERE evaluation_id = ? ORDER BY id", (evaluation.evaluation_id,)
+            f"{_SIGNAL_SELECT} WHERE g.last_evaluation_id = ? ORDER BY g.last_confidence DESC,"
+            " s.market_id",
+            (evaluation.evaluation_id,),
         )
-        return evaluation, [_signal_row(s) for s in signals]
+        rows = [_signal_row(s) for s in signals]
+        rows.sort(key=lambda r: r.signal.status is not SignalStatus.ACTIONABLE)
+        return evaluation, rows
 
-    async def signals_between(self, first_date: str, last_date: str) -> list[SignalRow]:
-        """Every signal whose local date lies in [first_date, last_date], in id order."""
+    async def signal_archive(self, first_date: str, last_date: str) -> list[SignalRow]:
+        """Every signal row whose local date lies in [first_date, last_date], in id order."""
         rows = await self._fetchall(
-            "SELECT * FROM signals WHERE local_date >= ? AND local_date <= ? ORDER BY id",
+            f"{_SIGNAL_SELECT} WHERE s.local_date >= ? AND s.local_date <= ? ORDER BY s.id",
             (first_date, last_date),
         )
         return [_signal_row(r) for r in rows]
@@ -1182,28 +1292,6 @@ async def _insert_trades(
     return trades, duplicates
 
 
-def _snapshot_params(snapshot_id: int, quote: Quote, at: str) -> tuple[Any, ...]:
-    return (
-        snapshot_id,
-        quote.token_id,
-        at,
-        quote.book_timestamp_ms,
-        quote.book_hash,
-        opt_micro(quote.best_bid),
-        opt_micro(quote.best_ask),
-        opt_micro(quote.mid),
-        opt_micro(quote.spread),
-        opt_micro(quote.display),
-        opt_micro(quote.last_trade),
-        round_micro(quote.bid_depth_shares),
-        round_micro(quote.bid_depth_usd),
-        round_micro(quote.ask_depth_shares),
-        round_micro(quote.ask_depth_usd),
-        opt_micro(quote.tick_size),
-        opt_micro(quote.min_order_size),
-    )
-
-
 def _job_row(row: sqlite3.Row) -> JobRunRow:
     return JobRunRow(
         job=row["job"],
@@ -1232,11 +1320,24 @@ def _evaluation_row(row: sqlite3.Row) -> EvaluationRow:
 
 
 def _signal_row(row: sqlite3.Row) -> SignalRow:
+    signal = replace(
+        _signal_from_row(row),
+        yes_price=from_micro(row["last_yes_price"]),
+        confidence=from_micro(row["last_confidence"]),
+        liquidity_usd=from_micro(row["last_liquidity_usd"]),
+        reason=row["last_reason"],
+        idempotency_key=row["last_key"],
+    )
     return SignalRow(
         signal_id=row["id"],
-        evaluation_id=row["evaluation_id"],
-        evaluated_at=parse_iso_utc(row["evaluated_at"]),
+        evaluation_id=row["last_evaluation_id"],
+        evaluated_at=parse_iso_utc(row["last_at"]),
         local_date=row["local_date"],
         config_version=row["config_version"],
-        signal=_signal_from_row(row),
+        signal=signal,
+        first_at=parse_iso_utc(row["evaluated_at"]),
+        evaluations=row["evaluations"],
+        first_yes_price=from_micro(row["yes_price"]),
+        min_yes_price=from_micro(row["min_yes_price"]),
+        max_yes_price=from_micro(row["max_yes_price"]),
     )

@@ -82,7 +82,8 @@ CREATE TABLE raw_payloads (
 ) STRICT;
 
 -- ----------------------------------------------------------------------------------------------
--- Prices: append-only snapshots (a row only when a token's book hash changed) + freshness per token
+-- Prices: append-only snapshots, a row only when a token's prices (best bid/ask, last trade,
+-- display) change, so history stays small however often books are polled.
 CREATE TABLE price_snapshots (
     id                INTEGER PRIMARY KEY,
     token_id          TEXT    NOT NULL,
@@ -105,12 +106,27 @@ CREATE TABLE price_snapshots (
 CREATE INDEX price_snapshots_by_token ON price_snapshots (token_id, id);
 CREATE INDEX price_snapshots_by_time ON price_snapshots (fetched_at);
 
+-- The latest fetched quote of every token (current state, overwritten each poll).
 CREATE TABLE quote_status (
-    token_id    TEXT PRIMARY KEY,
-    snapshot_id INTEGER NOT NULL REFERENCES price_snapshots (id),
-    fetched_at  TEXT    NOT NULL,
-    status      TEXT    NOT NULL CHECK (status IN ('ok', 'missing', 'rejected')),
-    status_at   TEXT    NOT NULL
+    token_id          TEXT PRIMARY KEY,
+    snapshot_id       INTEGER NOT NULL REFERENCES price_snapshots (id),
+    fetched_at        TEXT    NOT NULL,
+    status            TEXT    NOT NULL CHECK (status IN ('ok', 'missing', 'rejected')),
+    status_at         TEXT    NOT NULL,
+    book_ts_ms        INTEGER NOT NULL,
+    book_hash         TEXT    NOT NULL,
+    best_bid          INTEGER CHECK (best_bid BETWEEN 0 AND 1000000),
+    best_ask          INTEGER CHECK (best_ask BETWEEN 0 AND 1000000),
+    mid               INTEGER CHECK (mid BETWEEN 0 AND 1000000),
+    spread            INTEGER CHECK (spread BETWEEN -1000000 AND 1000000),
+    display           INTEGER CHECK (display BETWEEN 0 AND 1000000),
+    last_trade        INTEGER CHECK (last_trade BETWEEN 0 AND 1000000),
+    bid_depth_shares  INTEGER NOT NULL CHECK (bid_depth_shares >= 0),
+    bid_depth_usd     INTEGER NOT NULL CHECK (bid_depth_usd >= 0),
+    ask_depth_shares  INTEGER NOT NULL CHECK (ask_depth_shares >= 0),
+    ask_depth_usd     INTEGER NOT NULL CHECK (ask_depth_usd >= 0),
+    tick_size         INTEGER CHECK (tick_size BETWEEN 0 AND 1000000),
+    min_order_size    INTEGER CHECK (min_order_size >= 0)
 ) STRICT;
 
 CREATE TABLE polls (
@@ -138,6 +154,9 @@ CREATE TABLE evaluations (
     actionable         INTEGER NOT NULL CHECK (actionable >= 0)
 ) STRICT;
 
+-- One row per distinct verdict per local day: (date, market, action, verdict, config version).
+-- A market above the threshold signals at every poll; repeats of the same verdict the same day
+-- are counted in signal_sightings instead of appended again.
 CREATE TABLE signals (
     id              INTEGER PRIMARY KEY,
     evaluation_id   INTEGER NOT NULL REFERENCES evaluations (id),
@@ -158,11 +177,28 @@ CREATE TABLE signals (
     liquidity_usd   INTEGER NOT NULL CHECK (liquidity_usd >= 0),
     status          TEXT    NOT NULL CHECK (status IN ('actionable', 'skipped')),
     skip_reason     TEXT,
+    verdict         TEXT    NOT NULL,
     reason          TEXT    NOT NULL,
-    idempotency_key TEXT    NOT NULL
+    idempotency_key TEXT    NOT NULL,
+    UNIQUE (local_date, market_id, action, verdict, config_version)
 ) STRICT;
-CREATE INDEX signals_by_evaluation ON signals (evaluation_id);
 CREATE INDEX signals_by_date ON signals (local_date);
+
+-- Current state of each signal row: its latest sighting (overwritten each evaluation).
+CREATE TABLE signal_sightings (
+    signal_id          INTEGER PRIMARY KEY REFERENCES signals (id),
+    last_evaluation_id INTEGER NOT NULL REFERENCES evaluations (id),
+    last_at            TEXT    NOT NULL,
+    evaluations        INTEGER NOT NULL CHECK (evaluations >= 1),
+    last_yes_price     INTEGER NOT NULL CHECK (last_yes_price BETWEEN 0 AND 1000000),
+    min_yes_price      INTEGER NOT NULL CHECK (min_yes_price BETWEEN 0 AND 1000000),
+    max_yes_price      INTEGER NOT NULL CHECK (max_yes_price BETWEEN 0 AND 1000000),
+    last_confidence    INTEGER NOT NULL CHECK (last_confidence BETWEEN -1000000 AND 1000000),
+    last_liquidity_usd INTEGER NOT NULL CHECK (last_liquidity_usd >= 0),
+    last_reason        TEXT    NOT NULL,
+    last_key           TEXT    NOT NULL
+) STRICT;
+CREATE INDEX signal_sightings_by_evaluation ON signal_sightings (last_evaluation_id);
 
 -- ----------------------------------------------------------------------------------------------
 -- Paper ledger: trades, settlements and every cash movement. `seq` orders trades and settlements
