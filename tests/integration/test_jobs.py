@@ -1,0 +1,300 @@
+"""The jobs against the built-in simulator over real HTTP on loopback, with a real SQLite file."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from prescientd import jobs
+from prescientd.clock import SystemClock
+from prescientd.config import Config, parse_config
+from prescientd.mirrors.build import Mirror, MirrorBuilder
+from prescientd.models import JobOutcome
+from prescientd.runtime import Clients, make_context, open_clients, open_store
+from prescientd.sim import MALFORMED_EVENT_COUNT, running_simulator
+from prescientd.sim.state import SimState
+from prescientd.store.db import Store
+
+EVENT_FILES = ("filtered_events.json", "filtered_markets.json", "raw_events_backup.json")
+EVENT_CSVS = ("events_filtered.csv", "markets_extracted.csv")
+
+
+def make_config(tmp_path: Path, url: str, extra: str = "") -> Config:
+    """A config pointing at the simulator, with quick retries and paths in tmp_path."""
+    text = f"""
+[polymarket]
+gamma_url = "{url}"
+clob_url = "{url}"
+backoff_base_s = 0.01
+backoff_max_s = 0.05
+max_attempts = 3
+{extra}
+"""
+    return parse_config(text).resolve_paths(tmp_path)
+
+
+@dataclass
+class Env:
+    """A store, clients and builder for running jobs in-process."""
+
+    config: Config
+    store: Store
+    clients: Clients
+    sim: SimState
+
+    async def run(self, name: str) -> JobOutcome:
+        """Run one job the way `prescientd once` does (mirrors written at once)."""
+        builder = MirrorBuilder(self.store, self.config)
+        clock = SystemClock()
+
+        async def publish(mirrors: set[Mirror]) -> None:
+            for mirror in sorted(mirrors):
+                await builder.write(mirror, clock.now())
+
+        ctx = make_context(self.config, 1, self.store, self.clients, clock, publish)
+        return await jobs.run_job(name, ctx, jobs.JOB_BODIES[name])
+
+
+@asynccontextmanager
+async def job_env(
+    tmp_path: Path, *, n_events: int, extra: str = "", seed: int = 3
+) -> AsyncIterator[Env]:
+    """The simulator (prices frozen at one step) and everything a job needs."""
+    frozen = datetime.now(UTC).timestamp()
+    async with running_simulator(seed=seed, n_events=n_events, clock=lambda: frozen) as sim:
+        config = make_config(tmp_path, sim.url, extra)
+        async with open_store(config) as store, open_clients(config) as clients:
+            yield Env(config, store, clients, sim.state)
+
+
+def expected_eligible(sim: SimState, config: Config, now: datetime) -> set[str]:
+    """Eligible market ids computed independently from the simulator's ground truth."""
+    f = config.filters
+    out = set()
+    for m in sim.universe.markets:
+        event = sim.universe.event_by_id[m.event_id]
+        if event.closed or not event.active or not m.tradable:
+            continue
+        if (m.liquidity or 0) < f.min_liquidity_usd or (m.volume_24h or 0) < f.min_volume_24h_usd:
+            continue
+        if not (
+            now + timedelta(hours=f.min_hours_to_end)
+            <= m.end_date
+            <= now + timedelta(days=f.max_days_to_end)
+        ):
+            continue
+        out.add(m.id)
+    return out
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """Rows of a mirror CSV."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def snapshot_files(root: Path) -> dict[str, bytes]:
+    """Every file under root with its bytes."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+async def test_morning_pages_2000_events_and_matches_ground_truth(tmp_path: Path) -> None:
+    """2,000+ open events in 20+ keyset pages: five files, counts equal the eligible set, rerun."""
+    async with job_env(tmp_path, n_events=2200) as env:
+        before = datetime.now(UTC)
+        outcome = await env.run("morning")
+        assert outcome.ok, outcome.error
+        pages = [r for r in env.sim.requests if r.path == "/events/keyset"]
+        assert len(pages) >= 20
+        assert all("closed=false" in r.query for r in pages)
+        assert all("after_cursor=" in r.query for r in pages[1:])
+        assert not any(
+            "offset=" in r.query or "cursor=" in r.query.replace("after_cursor=", "") for r in pages
+        )
+        data = env.config.paths.data_dir
+        events = json.loads((data / "events" / "filtered_events.json").read_text())
+        markets = json.loads((data / "events" / "filtered_markets.json").read_text())
+        raw = json.loads((data / "events" / "raw_events_backup.json").read_text())
+        expected = expected_eligible(env.sim, env.config, before)
+        assert {m["market_id"] for m in markets} == expected
+        assert len(markets) == len(expected) > 100
+        assert sum(len(e["markets"]) for e in events) == len(expected)
+        expected_events = {env.sim.universe.market_by_id[m].event_id for m in expected}
+        assert {e["event_id"] for e in events} == expected_events
+        assert len(raw) == outcome.counts["events_received"]
+        assert len(read_csv(data / "exports" / "markets_extracted.csv")) == len(expected)
+        assert len(read_csv(data / "exports" / "events_filtered.csv")) == len(expected_events)
+        first = {name: (data / "events" / name).stat().st_mtime_ns for name in EVENT_FILES}
+        again = await env.run("morning")
+        assert again.ok
+        for name in EVENT_FILES:
+            assert (data / "events" / name).stat().st_mtime_ns > first[name]  # overwritten
+        assert json.loads((data / "events" / "filtered_markets.json").read_text()) == markets
+
+
+async def test_morning_failure_leaves_files_untouched(tmp_path: Path) -> None:
+    """When Gamma keeps failing the job fails, and no file changes or is left half-written."""
+    async with job_env(tmp_path, n_events=150) as env:
+        assert (await env.run("morning")).ok
+        data = env.config.paths.data_dir
+        before = snapshot_files(data / "events") | snapshot_files(data / "exports")
+        env.sim.set_faults({"server_error": {"count": 1000, "route": "gamma"}})
+        outcome = await env.run("morning")
+        assert not outcome.ok
+        assert outcome.error is not None and "failed after 3 attempts" in outcome.error
+        after = snapshot_files(data / "events") | snapshot_files(data / "exports")
+        assert after == before
+        assert not list(data.rglob(".prescientd-*"))
+        runs = await env.store.last_job_runs()
+        assert not runs["morning"].ok
+
+
+async def test_malformed_items_are_skipped_counted_and_the_rest_kept(tmp_path: Path) -> None:
+    """NaN, Infinity, 1e400, broken arrays and a 10 MB item are skipped; good events survive."""
+    async with job_env(tmp_path, n_events=150) as env:
+        env.sim.set_faults({"malformed_items": True})
+        before = datetime.now(UTC)
+        outcome = await env.run("morning")
+        assert outcome.ok, outcome.error
+        assert outcome.counts["items_skipped"] >= MALFORMED_EVENT_COUNT - 1
+        markets = await env.store.eligible_markets()
+        assert {m.market_id for m in markets} == expected_eligible(env.sim, env.config, before)
+        refresh = await env.store.latest_refresh()
+        assert refresh is not None and any(k.startswith("item_") for k in refresh.rejections)
+
+
+async def test_poll_sends_only_batched_post_books_and_survives_missing_books(
+    tmp_path: Path,
+) -> None:
+    """A poll is POST /books of <= 500 tokens each; resolved markets' books are missing only."""
+    async with job_env(tmp_path, n_events=600) as env:
+        assert (await env.run("morning")).ok
+        tracked = await env.store.eligible_markets()
+        env.sim.clear_requests()
+        outcome = await env.run("poll")
+        assert outcome.ok, outcome.error
+        requests = list(env.sim.requests)
+        books = [r for r in requests if r.path == "/books"]
+        assert books and all(r.method == "POST" and r.n_token_ids <= 500 for r in books)
+        assert sum(r.n_token_ids for r in books) == 2 * len(tracked)
+        assert len(books) == -(-2 * len(tracked) // 500)
+        assert {r.path for r in requests} == {"/books"}  # nothing is held yet: no settlement GETs
+        assert outcome.counts["missing"] == 0
+        data = env.config.paths.data_dir
+        cache = json.loads((data / "markets" / "market_cache.json").read_text())
+        assert len(cache["tokens"]) == 2 * len(tracked)
+        assert len(read_csv(data / "exports" / "markets_current.csv")) == len(tracked)
+        gone = sorted(m.market_id for m in tracked)[:3]
+        for market_id in gone:
+            env.sim.resolve(market_id, "yes")
+        again = await env.run("poll")
+        assert again.ok, again.error
+        assert again.counts["missing"] == 6
+
+
+async def test_signals_are_exactly_the_markets_above_threshold(tmp_path: Path) -> None:
+    """The markets signalled are the eligible ones whose simulated YES display price > 0.50."""
+    async with job_env(tmp_path, n_events=400) as env:
+        assert (await env.run("morning")).ok
+        assert (await env.run("poll")).ok
+        eligible = {m.market_id for m in await env.store.eligible_markets()}
+        truth = env.sim.ground_truth()
+        rows = truth["markets"] if isinstance(truth, dict) else truth
+        above = {
+            r["id"]
+            for r in rows
+            if r["id"] in eligible
+            and r["yes_display"] is not None
+            and Decimal(r["yes_display"]) > Decimal("0.50")
+        }
+        data = env.config.paths.data_dir
+        current = json.loads((data / "trades" / "current_signals.json").read_text())
+        assert {s["market_id"] for s in current["signals"]} == above
+        assert above, "the universe should have markets above the threshold"
+        csv_rows = read_csv(data / "exports" / "signals_current.csv")
+        assert {r["market_id"] for r in csv_rows} == above
+        actionable = [s for s in current["signals"] if s["status"] == "actionable"]
+        events = [s["event_id"] for s in actionable]
+        assert len(events) == len(set(events))  # one market per event
+        for signal in current["signals"]:
+            assert signal["config_version"] == 1
+            shown = re.search(r"display price ([0-9.]+) > 0\.50", signal["reason"])
+            assert shown and Decimal(shown.group(1)) == Decimal(str(signal["yes_price"]))
+
+
+async def test_outage_marks_prices_stale_and_keeps_good_files(tmp_path: Path) -> None:
+    """With the CLOB down a poll fails, mirrors stay byte-identical, and prices age into stale."""
+    async with job_env(tmp_path, n_events=150, extra="[schedule]\nmax_price_age_s = 60") as env:
+        assert (await env.run("morning")).ok
+        assert (await env.run("poll")).ok
+        data = env.config.paths.data_dir
+        before = snapshot_files(data)
+        env.sim.set_faults({"books_down": True})
+        outcome = await env.run("poll")
+        assert not outcome.ok and outcome.error
+        after = snapshot_files(data)
+        changed = {k for k in before if before[k] != after.get(k)}
+        assert changed <= {"prescient.db", "prescient.db-wal", "prescient.db-shm"}
+        later = datetime.now(UTC) + timedelta(seconds=120)
+        builder = MirrorBuilder(env.store, env.config)
+        await builder.write_prices(later)
+        cache = json.loads((data / "markets" / "market_cache.json").read_text())
+        assert cache["tokens"] and all(t["stale"] for t in cache["tokens"].values())
+
+
+async def test_paper_trading_settlement_and_evening(tmp_path: Path) -> None:
+    """Buys NO at book prices, never twice; a resolution pays shares x 1; evening snapshots once."""
+    async with job_env(tmp_path, n_events=300) as env:
+        assert (await env.run("morning")).ok
+        first = await env.run("poll")
+        assert first.ok and first.counts["trades"] > 0, first
+        data = env.config.paths.data_dir
+        trades = json.loads((data / "trades" / "paper_trades.json").read_text())
+        for t in trades:
+            market = env.sim.universe.market_by_id[t["market_id"]]
+            assert t["token_id"] == market.token_ids[1] and t["outcome"] == market.outcomes[1]
+            assert Decimal(str(t["notional_usd"])) <= 100
+        second = await env.run("poll")
+        assert second.ok and second.counts["trades"] == 0
+        held = trades[0]
+        env.sim.resolve(held["market_id"], "no")  # NO (outcome 1) wins: the held token pays 1
+        portfolio_before = json.loads((data / "trades" / "portfolio.json").read_text())
+        third = await env.run("poll")
+        assert third.ok and third.counts["settled"] == 1, third
+        entries = json.loads((data / "trades" / "paper_trades.json").read_text())
+        assert entries[: len(trades)] == trades  # append-only
+        (settlement,) = [e for e in entries if e["kind"] == "settlement"]
+        assert settlement["market_id"] == held["market_id"]
+        assert settlement["payout_usd"] == pytest.approx(held["shares"])
+        portfolio = json.loads((data / "trades" / "portfolio.json").read_text())
+        # the settlement pays shares x 1; the freed position slot may be refilled by a new buy
+        flows = sum(e["cash_delta_usd"] for e in entries[len(trades) :])
+        assert settlement["cash_delta_usd"] == pytest.approx(held["shares"])
+        assert portfolio["cash_usd"] == pytest.approx(
+            portfolio_before["cash_usd"] + flows, abs=1e-6
+        )
+        values = sum(p["value_usd"] for p in portfolio["positions"])
+        assert portfolio["equity_usd"] == pytest.approx(portfolio["cash_usd"] + values, abs=1e-6)
+        assert (await env.run("evening")).ok
+        history = json.loads((data / "history" / "portfolio_history.json").read_text())
+        assert len(history) == 1
+        assert (await env.run("evening")).ok
+        assert json.loads((data / "history" / "portfolio_history.json").read_text()) == history
+        perf = read_csv(data / "exports" / "performance_daily.csv")
+        assert len(perf) == 1 and {"date", "equity_usd", "drawdown", "win_rate"} <= set(perf[0])
+        day = datetime.now(env.config.tz).date().isoformat()
+        daily = json.loads((data / "markets" / f"daily_prices_{day}.json").read_text())
+        assert daily["tokens"]
+        archive = json.loads((data / "history" / f"signals_archive_{day[:7]}.json").read_text())
+        assert archive and all(e["date"] == day for e in archive)
