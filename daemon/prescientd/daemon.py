@@ -253,6 +253,10 @@ class Daemon:
         if await store.latest_refresh() is None:
             # A new database has nothing to poll: refresh at once, whatever the time of day.
             await self.run_job_now("morning")
+        # Interval mode (demos, tests) runs a job one interval after start, like a timer.
+        started = time.monotonic()
+        for name in ("morning", "evening"):
+            self._interval_last.setdefault(name, started)
         while not self.stop.is_set():
             now = self.clock.now()
             due = await self._due_jobs(now)

@@ -11,56 +11,23 @@ import asyncio
 import contextlib
 import signal
 import sys
+from importlib import resources
 from pathlib import Path
 
 from prescientd.clock import SystemClock
 from prescientd.config import load_config
 from prescientd.logs import close_logging, configure_logging
 
-DEMO_TOML = """\
-# Written by `prescientd demo`: the daemon against the built-in simulator on a fast schedule.
-timezone = "America/New_York"
-
-[paths]
-data_dir = "{root}/data"
-logs_dir = "{root}/logs"
-db_path  = "{root}/data/prescient.db"
-
-[polymarket]
-gamma_url = "{url}"
-clob_url  = "{url}"
-backoff_base_s = 0.2
-backoff_max_s = 2
-
-[schedule]
-poll_interval_s = {poll_s}          # a poll every few seconds
-morning_every_s = 600               # a fresh morning refresh every 10 minutes
-evening_every_s = 60                # an evening snapshot every minute
-max_price_age_s = {max_age_s}
-
-[filters]
-min_liquidity_usd = 500
-max_days_to_end = 1200
-
-[strategy]
-threshold = 0.50
-action = "buy_no"
-stake_usd = 100
-max_open_positions = 40
-
-[mirrors]
-debounce_s = 0.5
-"""
+TEMPLATE_URL = "http://127.0.0.1:8765"
 
 
-def write_demo_config(root: Path, url: str, *, poll_s: float = 5.0) -> Path:
-    """Write DIR/demo.toml for a simulator at url; returns its path."""
+def write_demo_config(root: Path, url: str) -> Path:
+    """Write DIR/demo.toml from the packaged demo config, pointed at url and at DIR."""
     root.mkdir(parents=True, exist_ok=True)
+    text = (resources.files("prescientd") / "demo.toml").read_text(encoding="utf-8")
+    text = text.replace(TEMPLATE_URL, url).replace('"demo/', f'"{root.resolve()}/')
     path = root / "demo.toml"
-    path.write_text(
-        DEMO_TOML.format(root=root.resolve(), url=url, poll_s=poll_s, max_age_s=poll_s * 3),
-        encoding="utf-8",
-    )
+    path.write_text(text, encoding="utf-8")
     return path
 
 
