@@ -58,9 +58,11 @@ def _hhmm(value: str) -> str:
 
 
 HHMM = Annotated[str, AfterValidator(_hhmm)]
-Probability = Annotated[Decimal, Field(ge=0, le=1, allow_inf_nan=False)]
-PositiveUsd = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
-NonNegativeUsd = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+# Money and prices are stored as integer micro-units: at most 6 decimals, and bounded far below
+# SQLite's 64-bit integers.
+Probability = Annotated[Decimal, Field(ge=0, le=1, decimal_places=6, allow_inf_nan=False)]
+PositiveUsd = Annotated[Decimal, Field(gt=0, le=10**9, decimal_places=6, allow_inf_nan=False)]
+NonNegativeUsd = Annotated[Decimal, Field(ge=0, le=10**12, decimal_places=6, allow_inf_nan=False)]
 
 
 class _Section(BaseModel):

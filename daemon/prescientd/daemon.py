@@ -35,7 +35,7 @@ from prescientd.store.db import Store
 
 log = structlog.get_logger(__name__)
 
-STOP_GRACE_S = 8.0  # systemd's TimeoutStopSec is longer; tests expect exit within 10 s
+STOP_GRACE_S = 6.0  # then a running job's HTTP work is cancelled; exit well within 10 s
 SCHEDULER_MAX_SLEEP_S = 30.0  # re-check the wall clock at least this often (clock jumps, DST)
 
 
@@ -50,6 +50,11 @@ class Progress:
         """Record that loop completed an iteration."""
         self.beats[loop] = time.monotonic()
 
+    def start(self, now: float) -> None:
+        """Count start-up as a beat of every loop, so a first job that hangs is noticed too."""
+        for name in self.limits_s:
+            self.beats.setdefault(name, now)
+
     def healthy(self, now: float) -> bool:
         """True when every loop beat within its limit."""
         return all(
@@ -60,10 +65,17 @@ class Progress:
 class MirrorWriter:
     """Coalesces mirror rebuild requests: many requests within debounce_s become one rebuild."""
 
-    def __init__(self, store: Store, get_config: Callable[[], Config], clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        get_config: Callable[[], Config],
+        clock: Clock,
+        job_lock: asyncio.Lock,
+    ) -> None:
         self._store = store
         self._get_config = get_config
         self._clock = clock
+        self._job_lock = job_lock
         self._dirty: set[Mirror] = set()
         self._wake = asyncio.Event()
 
@@ -73,15 +85,16 @@ class MirrorWriter:
         self._wake.set()
 
     async def flush(self) -> None:
-        """Rebuild everything requested so far, now."""
-        dirty, self._dirty = self._dirty, set()
-        self._wake.clear()
-        if not dirty:
-            return
-        builder = MirrorBuilder(self._store, self._get_config())
-        now = self._clock.now()
-        for mirror in sorted(dirty):
-            await builder.write(mirror, now)
+        """Rebuild everything requested so far, now (between jobs: mirrors see whole jobs)."""
+        async with self._job_lock:
+            dirty, self._dirty = self._dirty, set()
+            self._wake.clear()
+            if not dirty:
+                return
+            builder = MirrorBuilder(self._store, self._get_config())
+            now = self._clock.now()
+            for mirror in sorted(dirty):
+                await builder.write(mirror, now)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Loop until stop: wait for a request, let more arrive for debounce_s, rebuild."""
@@ -125,6 +138,7 @@ class Daemon:
         self.stop = asyncio.Event()
         self.reload_requested = asyncio.Event()
         self.config_changed = asyncio.Event()
+        self.poll_config_changed = asyncio.Event()
         self.job_lock = asyncio.Lock()
         self.progress = Progress()
         self.started_at = clock.now()
@@ -166,9 +180,12 @@ class Daemon:
         try:
             async with open_store(self.config) as store, open_clients(self.config) as clients:
                 self._store, self._clients = store, clients
-                self._mirrors = MirrorWriter(store, lambda: self.config, self.clock)
+                self._mirrors = MirrorWriter(store, lambda: self.config, self.clock, self.job_lock)
                 await self._start_up(store)
-                return await self._serve()
+                code = await self._serve()
+                # a job cut short at shutdown may have asked for mirrors after the writer stopped
+                await self._mirrors.flush()
+                return code
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
@@ -185,15 +202,12 @@ class Daemon:
             strategy_json=self.config.strategy.model_dump_json(),
         )
         builder = MirrorBuilder(store, self.config)
-        missing = await builder.missing_files()
-        if missing:
-            log.info("mirrors_rebuilt_at_start", missing=len(missing))
-            await builder.write_all(self.clock.now())
+        rebuilt = await builder.rebuild_missing(self.clock.now())
+        if rebuilt:
+            log.info("mirrors_rebuilt_at_start", groups=rebuilt)
         poll_s = self.config.schedule.poll_interval_s
-        self.progress.limits_s = {
-            "scheduler": 3 * SCHEDULER_MAX_SLEEP_S + 600,
-            "poller": 3 * poll_s + 600,
-        }
+        self._set_watchdog_limits()
+        self.progress.start(time.monotonic())
         log.info(
             "started",
             config=str(self.config_path),
@@ -208,12 +222,16 @@ class Daemon:
         failure: list[BaseException] = []
         first_pass = asyncio.Event()
         async with asyncio.TaskGroup() as group:
+            loops = {
+                "scheduler": self._scheduler(first_pass),
+                "poller": self._poller(first_pass),
+                "mirrors": self._mirror_loop(),
+                "reload": self._reload_loop(),
+                "watchdog": self._watchdog_loop(),
+            }
             tasks = [
-                group.create_task(self._guard("scheduler", self._scheduler(first_pass), failure)),
-                group.create_task(self._guard("poller", self._poller(first_pass), failure)),
-                group.create_task(self._guard("mirrors", self._mirror_loop(), failure)),
-                group.create_task(self._guard("reload", self._reload_loop(), failure)),
-                group.create_task(self._guard("watchdog", self._watchdog_loop(), failure)),
+                group.create_task(self._guard(name, body, failure), name=name)
+                for name, body in loops.items()
             ]
             group.create_task(self._stop_after_grace(tasks))
         return 1 if failure else 0
@@ -232,8 +250,14 @@ class Daemon:
         await self.stop.wait()
         _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
         for task in pending:
-            log.warning("cancelling_at_shutdown", task=task.get_coro().__qualname__)  # type: ignore[union-attr]
+            log.warning("cancelling_at_shutdown", task=task.get_name(), grace_s=STOP_GRACE_S)
             task.cancel()
+
+    def _set_watchdog_limits(self) -> None:
+        # A loop is hung when it has not finished an iteration for this long: the longest
+        # legitimate gap plus room for a slow job (a big morning under rate limits).
+        poll_s = self.config.schedule.poll_interval_s
+        self.progress.limits_s = {"scheduler": 1800.0, "poller": 3 * poll_s + 900}
 
     # ------------------------------------------------------------------------------------------
     async def run_job_now(self, name: str) -> JobOutcome:
@@ -250,9 +274,7 @@ class Daemon:
     async def _scheduler(self, first_pass: asyncio.Event) -> None:
         assert self._store is not None
         store = self._store
-        if await store.latest_refresh() is None:
-            # A new database has nothing to poll: refresh at once, whatever the time of day.
-            await self.run_job_now("morning")
+        await self._bootstrap_refresh(store)
         # Interval mode (demos, tests) runs a job one interval after start, like a timer.
         started = time.monotonic()
         for name in ("morning", "evening"):
@@ -274,6 +296,16 @@ class Daemon:
                 self.stop, self.config_changed, timeout=min(wake_s, SCHEDULER_MAX_SLEEP_S)
             )
             self.config_changed.clear()
+
+    async def _bootstrap_refresh(self, store: Store) -> None:
+        """A new database has nothing to poll: refresh at once, whatever the time of day, and
+        retry every job_retry_s until one refresh has succeeded (or the daemon stops)."""
+        while not self.stop.is_set() and await store.latest_refresh() is None:
+            outcome = await self.run_job_now("morning")
+            self.progress.beat("scheduler")
+            if outcome.ok:
+                return
+            await _wait_any(self.stop, timeout=self.config.schedule.job_retry_s)
 
     async def _due_jobs(self, now: datetime) -> list[str]:
         assert self._store is not None
@@ -341,9 +373,20 @@ class Daemon:
             self.progress.beat("poller")
             if self.stop.is_set():
                 break
-            interval_s = self.config.schedule.poll_interval_s
-            next_at = schedule.next_poll(origin, interval_s, time.monotonic())
-            await _wait_any(self.stop, timeout=max(0.0, next_at - time.monotonic()))
+            while not self.stop.is_set():
+                # re-plan when a reload changes the interval; the origin keeps ticks regular
+                interval_s = self.config.schedule.poll_interval_s
+                next_at = schedule.next_poll(origin, interval_s, time.monotonic())
+                if next_at <= time.monotonic():
+                    break
+                self.poll_config_changed.clear()
+                await _wait_any(
+                    self.stop,
+                    self.poll_config_changed,
+                    timeout=max(0.0, next_at - time.monotonic()),
+                )
+                if not self.poll_config_changed.is_set():
+                    break
 
     async def _mirror_loop(self) -> None:
         assert self._mirrors is not None
@@ -416,6 +459,8 @@ class Daemon:
             previous_version=old_version,
             changed={k: [str(before[k]), str(after[k])] for k in applied},
         )
+        self._set_watchdog_limits()
         self.notifier.ready(f"running; config v{new_version}")
         self.config_changed.set()
+        self.poll_config_changed.set()
         return True

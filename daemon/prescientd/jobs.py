@@ -13,7 +13,7 @@ import time as _time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -87,21 +87,35 @@ async def run_job(
         except (JobFailed, FetchError) as exc:
             error = str(exc)
         except asyncio.CancelledError:
-            error = "cancelled at shutdown"
-            await _record(ctx, name, run_id, started, counts, error)
+            # shielded: the record of a job cut short at shutdown must still be written
+            await asyncio.shield(
+                _finish(ctx, name, run_id, started, t0, counts, "cancelled at shutdown")
+            )
             raise
         except Exception as exc:  # the one broad except: the job boundary
             log.exception("job_crashed")
             error = f"{type(exc).__name__}: {exc}"
-        outcome = await _record(ctx, name, run_id, started, counts, error)
-        log.info(
-            "job_finished",
-            outcome="ok" if error is None else "failed",
-            duration_s=round(_time.monotonic() - t0, 3),
-            config_version=ctx.config_version,
-            error=error,
-            **counts,
-        )
+        return await _finish(ctx, name, run_id, started, t0, counts, error)
+
+
+async def _finish(
+    ctx: JobContext,
+    name: str,
+    run_id: str,
+    started: datetime,
+    t0: float,
+    counts: Counts,
+    error: str | None,
+) -> JobOutcome:
+    outcome = await _record(ctx, name, run_id, started, counts, error)
+    log.info(
+        "job_finished",
+        outcome="ok" if error is None else "failed",
+        duration_s=round(_time.monotonic() - t0, 3),
+        config_version=ctx.config_version,
+        error=error,
+        **counts,
+    )
     return outcome
 
 
@@ -190,6 +204,15 @@ async def poll(ctx: JobContext) -> Counts:
         await ctx.publish({Mirror.PRICES, Mirror.PORTFOLIO, Mirror.SIGNALS})
         return counts
 
+    # Settlement first, from Gamma: it needs no book (a resolved market's book is gone), it still
+    # happens when the CLOB is down, and a resolved position frees its cash before new trades.
+    settled, pending = await settle_positions(ctx, portfolio, held)
+    counts.update(settled=settled, settlement_pending=pending)
+    if settled:
+        trades, settlements = await ctx.store.ledger()
+        portfolio = ledger.replay(start_balance, trades, settlements)
+        await ctx.publish({Mirror.PORTFOLIO})
+
     fetched_at = ctx.clock.now()
     books_fetch = await ctx.clob.fetch_books(tokens)
     quotes = {
@@ -216,13 +239,12 @@ async def poll(ctx: JobContext) -> Counts:
         log.info(
             "books_missing", count=len(books_fetch.missing), sample=sorted(books_fetch.missing)[:3]
         )
-
-    # Settlement first: a resolved position frees its cash before new trades are sized.
-    settled, pending = await settle_positions(ctx, portfolio, held, books_fetch.missing)
-    counts.update(settled=settled, settlement_pending=pending)
-    if settled:
-        trades, settlements = await ctx.store.ledger()
-        portfolio = ledger.replay(start_balance, trades, settlements)
+    vanished = sorted(
+        m.market_id for m in held if any(t in books_fetch.missing for t in m.token_ids)
+    )
+    if vanished:
+        # resolution proposed or book closed: valued at the last known price, flagged
+        log.warning("held_book_vanished", markets=vanished)
 
     now = ctx.clock.now()
     exits = execution.plan_exits(
@@ -323,12 +345,9 @@ def _apply_skips(signals: Sequence[Signal], skipped: Sequence[tuple[Signal, str]
 
 
 async def settle_positions(
-    ctx: JobContext,
-    portfolio: Portfolio,
-    held: Sequence[Market],
-    vanished: frozenset[str] | set[str],
+    ctx: JobContext, portfolio: Portfolio, held: Sequence[Market]
 ) -> tuple[int, int]:
-    """Check every held market's resolution; settle those decided, log those pending."""
+    """Check every held market's resolution on Gamma (and the CLOB); settle those decided."""
     if not held:
         return 0, 0
 
@@ -340,27 +359,39 @@ async def settle_positions(
             return None
         if fresh is None:
             return None
+        # GET /markets/{id} lacks the event and the volume figures of the morning's copy: keep
+        # those, take only the lifecycle fields.
+        merged = replace(
+            market,
+            active=fresh.active,
+            closed=fresh.closed,
+            accepting_orders=fresh.accepting_orders,
+            enable_order_book=fresh.enable_order_book,
+            uma_resolution_status=fresh.uma_resolution_status,
+            uma_resolution_statuses=fresh.uma_resolution_statuses,
+            outcome_prices=fresh.outcome_prices,
+        )
         clob = None
-        if fresh.closed or fresh.uma_resolution_status:
+        if merged.closed or merged.uma_resolution_status:
             try:
-                clob = await ctx.clob.fetch_market(fresh.condition_id)
+                clob = await ctx.clob.fetch_market(merged.condition_id)
             except (FetchError, ItemError) as exc:
                 log.warning("clob_market_check_failed", market_id=market.market_id, error=str(exc))
-        return fresh, ledger.resolve(fresh, clob)
+        return merged, ledger.resolve(merged, clob)
 
-    results = [r for r in await asyncio.gather(*(check(m) for m in held)) if r is not None]
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(check(m)) for m in held]
+    results = [r for r in (t.result() for t in tasks) if r is not None]
     now = ctx.clock.now()
-    await ctx.store.update_markets([fresh for fresh, _ in results], now)
+    await ctx.store.update_markets([merged for merged, _ in results], now)
     intents = []
     pending = 0
-    for fresh, verdict in results:
+    for merged, verdict in results:
         if verdict.status == "resolved":
-            intents.extend(ledger.settlement_intents(portfolio, verdict, fresh.market_id))
+            intents.extend(ledger.settlement_intents(portfolio, verdict, merged.market_id))
         elif verdict.status == "pending":
             pending += 1
-            log.info("settlement_pending", market_id=fresh.market_id, reason=verdict.reason)
-        elif any(t in vanished for t in fresh.token_ids):
-            log.warning("held_book_vanished", market_id=fresh.market_id)
+            log.info("settlement_pending", market_id=merged.market_id, reason=verdict.reason)
     settlements = await ctx.store.record_settlements(intents, now)
     for s in settlements:
         log.info(
@@ -370,6 +401,7 @@ async def settle_positions(
             shares=str(s.shares),
             payout_usd=str(s.payout_usd),
             realized_pnl_usd=str(s.realized_pnl_usd),
+            resolution=s.resolution,
         )
     return len(settlements), pending
 
@@ -387,6 +419,10 @@ async def evening(ctx: JobContext) -> Counts:
     if not inserted:
         log.info("portfolio_snapshot_exists", date=today.isoformat())
     ok = await builder.write_daily_prices(today)
+    # the previous month's file too: signals after its last evening belong to it
+    last_month = today.replace(day=1) - timedelta(days=1)
+    if last_month.strftime("%Y-%m") in await ctx.store.signal_months():
+        ok = await builder.write_signals_archive(last_month.strftime("%Y-%m"), last_month) and ok
     ok = await builder.write_signals_archive(today.strftime("%Y-%m"), today) and ok
     await ctx.publish({Mirror.HISTORY, Mirror.PORTFOLIO})
     if not ok:

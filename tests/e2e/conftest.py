@@ -1,7 +1,7 @@
 """End-to-end fixtures: the simulator and `prescientd` as real subprocesses on 127.0.0.1.
 
 Every process started here is tracked by a fixture and killed at teardown, whatever the test did.
-Every wait is a bounded poll loop (`wait_until`) that fails with a message naming what it waited for.
+Every wait is a bounded poll loop (`wait_until`) whose failure names what it waited for.
 """
 
 from __future__ import annotations
@@ -54,6 +54,15 @@ EXPORT_CSVS = (
     "portfolio_history.csv",
     "positions_current.csv",
     "performance_daily.csv",
+)
+# Fields computed from the clock at write time, not from the database.
+CLOCK_FIELDS = frozenset({"generated_at", "age_s"})
+# Mirrors built from the market rows of the morning refresh.
+EVENT_MIRRORS = (
+    "events/filtered_events.json",
+    "events/filtered_markets.json",
+    "exports/events_filtered.csv",
+    "exports/markets_extracted.csv",
 )
 
 
@@ -110,6 +119,27 @@ def integrity_check(db_path: Path) -> str:
     return ", ".join(str(r[0]) for r in rows)
 
 
+def _without_clock(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_clock(v) for k, v in value.items() if k not in CLOCK_FIELDS}
+    if isinstance(value, list):
+        return [_without_clock(v) for v in value]
+    return value
+
+
+def mirror_contents(data_dir: Path) -> dict[str, Any]:
+    """Every JSON/CSV mirror under data_dir by relative path, parsed, clock fields removed."""
+    out: dict[str, Any] = {}
+    for path in sorted(data_dir.rglob("*")):
+        rel = str(path.relative_to(data_dir))
+        if path.suffix == ".json":
+            out[rel] = _without_clock(read_json(path))
+        elif path.suffix == ".csv":
+            header, rows = read_csv(path)
+            out[rel] = (header, _without_clock(rows))
+    return out
+
+
 def temp_files(root: Path) -> list[Path]:
     """Leftover atomic-write temp files under root."""
     return sorted(root.rglob(".prescientd-*.tmp"))
@@ -162,7 +192,8 @@ class SimProcess:
         return served
 
 
-def _stop_process(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
+def stop_process(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after grace_s; always reaped."""
     if proc.poll() is not None:
         return
     proc.send_signal(signal.SIGTERM)
@@ -173,23 +204,27 @@ def _stop_process(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
         proc.wait(grace_s)
 
 
-@pytest.fixture
-def sim_factory(tmp_path: Path) -> Iterator[Callable[..., SimProcess]]:
-    """Start simulators (seed, events, resolve_interval_s); all are stopped at teardown."""
-    started: list[subprocess.Popen[bytes]] = []
+def _next_name(workdir: Path, stem: str) -> str:
+    n = 0
+    while (workdir / f"{stem}{n}.out").exists():
+        n += 1
+    return f"{stem}{n}"
 
-    def start(
-        *, seed: int = 11, events: int = 100, resolve_interval_s: float | None = None
-    ) -> SimProcess:
-        n = len(started)
-        out_path = tmp_path / f"sim{n}.out"
-        args = [PYTHON, "-m", "prescientd.sim", "--seed", str(seed), "--events", str(events)]
-        args += ["--host", LOOPBACK, "--port", "0"]
-        if resolve_interval_s is not None:
-            args += ["--resolve-interval-s", str(resolve_interval_s)]
-        with out_path.open("wb") as out, (tmp_path / f"sim{n}.err").open("wb") as err:
-            proc = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        started.append(proc)
+
+def launch_sim(
+    workdir: Path, *, seed: int = 11, events: int = 100, resolve_interval_s: float | None = None
+) -> SimProcess:
+    """Start `python -m prescientd.sim` on 127.0.0.1 and wait for its URL (caller stops it)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    name = _next_name(workdir, "sim")
+    out_path = workdir / f"{name}.out"
+    args = [PYTHON, "-m", "prescientd.sim", "--seed", str(seed), "--events", str(events)]
+    args += ["--host", LOOPBACK, "--port", "0"]
+    if resolve_interval_s is not None:
+        args += ["--resolve-interval-s", str(resolve_interval_s)]
+    with out_path.open("wb") as out, (workdir / f"{name}.err").open("wb") as err:
+        proc = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+    try:
 
         def url() -> str | None:
             assert proc.poll() is None, f"simulator exited with {proc.returncode}"
@@ -200,13 +235,27 @@ def sim_factory(tmp_path: Path) -> Iterator[Callable[..., SimProcess]]:
 
         found = wait_until(url, 15, "the simulator's SIM_URL line")
         assert found.startswith(f"http://{LOOPBACK}:"), found
-        return SimProcess(proc=proc, url=found)
+    except BaseException:
+        stop_process(proc)
+        raise
+    return SimProcess(proc=proc, url=found)
+
+
+@pytest.fixture
+def sim_factory(tmp_path: Path) -> Iterator[Callable[..., SimProcess]]:
+    """Start simulators (seed, events, resolve_interval_s); all are stopped at teardown."""
+    started: list[SimProcess] = []
+
+    def start(**kwargs: Any) -> SimProcess:
+        launched = launch_sim(tmp_path, **kwargs)
+        started.append(launched)
+        return launched
 
     try:
         yield start
     finally:
-        for proc in started:
-            _stop_process(proc)
+        for launched in started:
+            stop_process(launched.proc)
 
 
 @pytest.fixture
@@ -324,14 +373,19 @@ class Setup:
         )
 
 
+def make_setup(root: Path, sim_url: str, **sections: dict[str, Any]) -> Setup:
+    """A Setup under root for a simulator URL, its config file written with the overrides."""
+    made = Setup(root=root, sim_url=sim_url)
+    made.write(**sections)
+    return made
+
+
 @pytest.fixture
 def setup_factory(tmp_path: Path) -> Callable[..., Setup]:
-    """Make a Setup under tmp_path for a simulator URL, with config overrides."""
+    """Make a Setup under tmp_path/NAME for a simulator URL, with config overrides."""
 
     def make(sim_url: str, name: str = "site", **sections: dict[str, Any]) -> Setup:
-        made = Setup(root=tmp_path / name, sim_url=sim_url)
-        made.write(**sections)
-        return made
+        return make_setup(tmp_path / name, sim_url, **sections)
 
     return make
 
@@ -402,10 +456,12 @@ class DaemonProcess:
         self.proc.send_signal(signal.SIGTERM)
         try:
             code = self.proc.wait(limit_s)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as exc:
             self.proc.kill()
             self.proc.wait(5)
-            raise AssertionError(f"prescientd did not exit within {limit_s:g} s of SIGTERM")
+            raise AssertionError(
+                f"prescientd did not exit within {limit_s:g} s of SIGTERM"
+            ) from exc
         return code, time.monotonic() - t0
 
     def kill(self) -> None:
@@ -415,26 +471,31 @@ class DaemonProcess:
         self.proc.wait(5)
 
 
+def launch_daemon(setup: Setup, workdir: Path) -> DaemonProcess:
+    """Start `prescientd run` for setup, stdout/stderr to files in workdir (caller kills it)."""
+    name = _next_name(workdir, "daemon")
+    out_path = workdir / f"{name}.out"
+    err_path = workdir / f"{name}.err"
+    env = {k: v for k, v in os.environ.items() if k != "PRESCIENTD_CONFIG"}
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        proc = subprocess.Popen(
+            [PYTHON, "-m", "prescientd", "run", "--config", str(setup.config_path)],
+            cwd=setup.root,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+    return DaemonProcess(proc=proc, stdout_path=out_path, stderr_path=err_path)
+
+
 @pytest.fixture
 def daemon_factory(tmp_path: Path) -> Iterator[Callable[[Setup], DaemonProcess]]:
     """Start `prescientd run` for a Setup; every one still alive is killed at teardown."""
     started: list[DaemonProcess] = []
 
     def start(setup: Setup) -> DaemonProcess:
-        n = len(started)
-        out_path = tmp_path / f"daemon{n}.out"
-        err_path = tmp_path / f"daemon{n}.err"
-        env = {k: v for k, v in os.environ.items() if k != "PRESCIENTD_CONFIG"}
-        with out_path.open("wb") as out, err_path.open("wb") as err:
-            proc = subprocess.Popen(
-                [PYTHON, "-m", "prescientd", "run", "--config", str(setup.config_path)],
-                cwd=setup.root,
-                stdout=out,
-                stderr=err,
-                stdin=subprocess.DEVNULL,
-                env=env,
-            )
-        daemon = DaemonProcess(proc=proc, stdout_path=out_path, stderr_path=err_path)
+        daemon = launch_daemon(setup, tmp_path)
         started.append(daemon)
         return daemon
 

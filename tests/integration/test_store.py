@@ -390,12 +390,10 @@ async def test_poll_stores_snapshot_only_when_book_changes(store: Store) -> None
     bars = await store.price_bars(T0 - timedelta(hours=1), T0 + timedelta(hours=1))
     assert len(bars) == 1
     bar = bars[0]
-    assert (bar.open, bar.high, bar.low, bar.close) == (
-        Decimal("0.41"),
-        Decimal("0.46"),
-        Decimal("0.41"),
-        Decimal("0.46"),
-    )
+    expected = (Decimal("0.41"), Decimal("0.46"), Decimal("0.41"), Decimal("0.46"))
+    assert (bar.display.open, bar.display.high, bar.display.low, bar.display.close) == expected
+    assert (bar.mid.open, bar.mid.high, bar.mid.low, bar.mid.close) == expected
+    assert (bar.last_bid, bar.last_ask, bar.snapshots) == (Decimal("0.45"), Decimal("0.47"), 2)
     assert await store.last_prices(["t1"]) == {"t1": Decimal("0.45")}
 
 

@@ -48,7 +48,7 @@ def test_csv_round_trip_escapes_text_but_keeps_numbers() -> None:
         {"market_id": str(i), "question": t, "realized_pnl_usd": -12.5, "shares": Decimal("3.10")}
         for i, t in enumerate(titles)
     ]
-    data = render_csv(rows, key_columns=("market_id",), safe_columns=("market_id",))
+    data = render_csv(rows, key_columns=("market_id",))
     parsed = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
     assert [r["question"] for r in parsed] == [
         ("'" + t) if t[0] in "=+-@\t\r\n" else t for t in titles
@@ -60,9 +60,7 @@ def test_csv_round_trip_escapes_text_but_keeps_numbers() -> None:
 
 def test_csv_columns_come_from_the_data_with_key_columns_first() -> None:
     """Columns are every key seen, key columns first, then first-seen order."""
-    data = render_csv(
-        [{"b": 1, "a": 2}, {"c": 3, "a": 4}], key_columns=("a",), safe_columns=("a", "b", "c")
-    )
+    data = render_csv([{"b": 1, "a": 2}, {"c": 3, "a": 4}], key_columns=("a",))
     header = data.decode().splitlines()[0]
     assert header == "a,b,c"
 

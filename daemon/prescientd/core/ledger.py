@@ -58,12 +58,18 @@ def settlement_key(market_id: str, token_id: str, entry_number: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def replay(
-    starting_balance_usd: Decimal,
-    trades: Sequence[Trade],
-    settlements: Sequence[Settlement],
-) -> Portfolio:
-    """Fold the ledger, in seq order, into cash, open positions and realized P&L."""
+@dataclass(frozen=True, slots=True)
+class BuyOutcome:
+    """What became of one buy: its share of realized P&L and how it was closed."""
+
+    realized_pnl_usd: Decimal
+    open_shares: Decimal
+    status: Literal["open", "partly_closed", "closed", "settled"]
+
+
+def _fold(
+    starting_balance_usd: Decimal, trades: Sequence[Trade], settlements: Sequence[Settlement]
+) -> _State:
     entries: list[tuple[int, int, Trade | Settlement]] = [(t.seq, 0, t) for t in trades]
     entries += [(s.seq, 1, s) for s in settlements]
     entries.sort(key=lambda entry: (entry[0], entry[1]))
@@ -73,6 +79,43 @@ def replay(
             state.apply_trade(entry)
         else:
             state.apply_settlement(entry)
+    return state
+
+
+def buy_outcomes(
+    starting_balance_usd: Decimal, trades: Sequence[Trade], settlements: Sequence[Settlement]
+) -> dict[int, BuyOutcome]:
+    """Per buy trade id: realized P&L attributed to it and its status.
+
+    Under average cost, each sale or settlement realizes P&L on the whole position; it is shared
+    among the buys still open in proportion to their remaining shares, so the attributions of all
+    buys add up to the ledger's realized P&L.
+    """
+    state = _fold(starting_balance_usd, trades, settlements)
+    out: dict[int, BuyOutcome] = {}
+    for trade in trades:
+        if trade.side is not Side.BUY:
+            continue
+        remaining = state.lot_open_shares.get(trade.trade_id, ZERO)
+        if remaining > 0:
+            status: Literal["open", "partly_closed", "closed", "settled"] = (
+                "open" if remaining == trade.shares else "partly_closed"
+            )
+        else:
+            status = state.lot_closed_by.get(trade.trade_id, "closed")
+        out[trade.trade_id] = BuyOutcome(
+            state.lot_realized.get(trade.trade_id, ZERO), remaining, status
+        )
+    return out
+
+
+def replay(
+    starting_balance_usd: Decimal,
+    trades: Sequence[Trade],
+    settlements: Sequence[Settlement],
+) -> Portfolio:
+    """Fold the ledger, in seq order, into cash, open positions and realized P&L."""
+    state = _fold(starting_balance_usd, trades, settlements)
     return Portfolio(
         starting_balance_usd=starting_balance_usd,
         cash_usd=state.cash_usd,
@@ -98,6 +141,32 @@ class _State:
         self.entries_by_market: dict[str, int] = {}
         self.settled_count = 0
         self.settled_wins = 0
+        # per buy ("lot"): open shares, realized P&L attributed, and what closed it
+        self.lot_open_shares: dict[int, Decimal] = {}
+        self.lot_realized: dict[int, Decimal] = {}
+        self.lot_closed_by: dict[int, Literal["closed", "settled"]] = {}
+        self._lots_of_token: dict[str, list[int]] = {}
+
+    def _attribute(
+        self,
+        token_id: str,
+        held_shares: Decimal,
+        closed_shares: Decimal,
+        realized: Decimal,
+        closed_by: Literal["closed", "settled"],
+    ) -> None:
+        lots = self._lots_of_token.get(token_id, [])
+        for lot in lots:
+            open_shares = self.lot_open_shares[lot]
+            weight = open_shares / held_shares
+            self.lot_realized[lot] += realized * weight
+            self.lot_open_shares[lot] = (
+                ZERO if closed_shares == held_shares else open_shares - closed_shares * weight
+            )
+            if self.lot_open_shares[lot] == 0:
+                self.lot_closed_by[lot] = closed_by
+        if closed_shares == held_shares:
+            self._lots_of_token.pop(token_id, None)
 
     def apply_trade(self, trade: Trade) -> None:
         self.cash_usd += trade.cash_delta_usd
@@ -109,6 +178,9 @@ class _State:
             self._sell(trade)
 
     def _buy(self, trade: Trade) -> None:
+        self.lot_open_shares[trade.trade_id] = trade.shares
+        self.lot_realized[trade.trade_id] = ZERO
+        self._lots_of_token.setdefault(trade.token_id, []).append(trade.trade_id)
         market_id = trade.market_id
         self.entries_by_market[market_id] = self.entries_by_market.get(market_id, 0) + 1
         held = self.positions.get(trade.token_id)
@@ -146,7 +218,9 @@ class _State:
         else:
             cost_removed = _micro(held.cost_usd * trade.shares / held.shares)
             fees_removed = _micro(held.fees_usd * trade.shares / held.shares)
-        self.realized_pnl_usd += trade.notional_usd - trade.fee_usd - cost_removed
+        realized = trade.notional_usd - trade.fee_usd - cost_removed
+        self.realized_pnl_usd += realized
+        self._attribute(trade.token_id, held.shares, trade.shares, realized, "closed")
         if left == 0:
             del self.positions[trade.token_id]
         else:
@@ -168,6 +242,13 @@ class _State:
         self.cash_usd += settlement.payout_usd
         # the position's own cost (not the recorded copy) keeps the P&L identity exact
         self.realized_pnl_usd += settlement.payout_usd - held.cost_usd
+        self._attribute(
+            settlement.token_id,
+            held.shares,
+            held.shares,
+            settlement.payout_usd - held.cost_usd,
+            "settled",
+        )
         self.settled_count += 1
         if settlement.payout_usd > held.cost_usd:
             self.settled_wins += 1

@@ -6,7 +6,7 @@ trade when the spread is wider than `display_spread_max`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
@@ -21,22 +21,43 @@ _TWO = Decimal(2)
 
 def sort_levels(levels: Iterable[Level], side: BookSide) -> tuple[Level, ...]:
     """Levels best first (bids descending, asks ascending), equal prices merged, zero sizes out."""
-    if side not in ("bids", "asks"):
-        raise ValueError(f"side must be 'bids' or 'asks', got {side!r}")
+    _check_side(side)
     sizes: dict[Decimal, Decimal] = {}
     for level in levels:
         sizes[level.price] = sizes.get(level.price, ZERO) + level.size
-    return tuple(
-        Level(price=price, size=size)
-        for price, size in sorted(sizes.items(), reverse=side == "bids")
-        if size > 0
-    )
+    return merged_levels(sizes, side)
+
+
+def merged_levels(sizes: Mapping[Decimal, Decimal], side: BookSide) -> tuple[Level, ...]:
+    """Levels from total size per price, best first (bids descending, asks ascending), zeros out.
+
+    The book parser merges equal prices while it reads, then calls this; one Level per price.
+    """
+    _check_side(side)
+    # Sorting the Decimal keys alone is cheaper than sorting (price, size) tuples.
+    best_first = sorted(sizes, reverse=side == "bids")
+    return tuple([Level(price, size) for price in best_first if (size := sizes[price]) > ZERO])
+
+
+def _check_side(side: str) -> None:
+    if side not in ("bids", "asks"):
+        raise ValueError(f"side must be 'bids' or 'asks', got {side!r}")
 
 
 def _depth(levels: tuple[Level, ...], inside: Decimal, bids: bool) -> tuple[Decimal, Decimal]:
-    """Shares and USD of the levels at or better than `inside`."""
-    near = [lv for lv in levels if (lv.price >= inside if bids else lv.price <= inside)]
-    return sum((lv.size for lv in near), ZERO), sum((lv.size * lv.price for lv in near), ZERO)
+    """Shares and USD of the levels at or better than `inside` (levels sorted best first)."""
+    # A plain loop that stops at the first level outside the window: the same additions in the
+    # same order as summing the filtered levels, several times faster (it runs for every token
+    # every poll and most of a book lies outside the window).
+    shares = usd = ZERO
+    for level in levels:
+        price = level.price
+        if (price < inside) if bids else (price > inside):
+            break
+        size = level.size
+        shares += size
+        usd += size * price
+    return shares, usd
 
 
 def quote_from_book(book: Book, fetched_at: datetime, cfg: PricesConfig) -> Quote:

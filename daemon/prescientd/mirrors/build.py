@@ -22,40 +22,11 @@ from prescientd.config import Config
 from prescientd.core import filters, ledger, performance
 from prescientd.core.schedule import local_instant
 from prescientd.mirrors.files import write_atomic, write_csv, write_json
-from prescientd.models import Market, Portfolio, Quote, Valuation
+from prescientd.models import Market, Portfolio, Quote, Settlement, Side, Trade, Valuation
 from prescientd.store.db import QuoteRow, SignalRow, Store
 
 log = structlog.get_logger(__name__)
 P = ParamSpec("P")
-
-# Columns we generate ourselves (ids, enums, timestamps); every other text column is outside text
-# and is formula-escaped in the CSVs.
-SAFE_COLUMNS = (
-    "event_id",
-    "market_id",
-    "condition_id",
-    "token_id",
-    "yes_token_id",
-    "no_token_id",
-    "date",
-    "end_date",
-    "time",
-    "executed_at",
-    "settled_at",
-    "evaluated_at",
-    "fetched_at",
-    "book_time",
-    "opened_at",
-    "taken_at",
-    "kind",
-    "side",
-    "status",
-    "action",
-    "price_source",
-    "skip_reason",
-    "idempotency_key",
-    "book_hash",
-)
 
 
 class Mirror(StrEnum):
@@ -107,33 +78,36 @@ class Layout:
         """history/signals_archive_YYYY-MM.json."""
         return self.history_dir / f"signals_archive_{month}.json"
 
+    def files_of(self, mirror: Mirror, *, raw_backup: bool) -> list[Path]:
+        """The fixed-name files one group of mirrors writes (dated files excluded)."""
+        ex = self.exports_dir
+        if mirror is Mirror.EVENTS:
+            names = ["filtered_events.json", "filtered_markets.json"]
+            names += ["raw_events_backup.json"] if raw_backup else []
+            return [self.events_dir / n for n in names] + [
+                ex / "events_filtered.csv",
+                ex / "markets_extracted.csv",
+            ]
+        if mirror is Mirror.PRICES:
+            return [self.markets_dir / "market_cache.json", ex / "markets_current.csv"]
+        if mirror is Mirror.SIGNALS:
+            return [self.trades_dir / "current_signals.json", ex / "signals_current.csv"]
+        if mirror is Mirror.PORTFOLIO:
+            return [
+                self.trades_dir / "paper_trades.json",
+                self.trades_dir / "portfolio.json",
+                ex / "positions_current.csv",
+                ex / "trades_summary.csv",
+            ]
+        return [
+            self.history_dir / "portfolio_history.json",
+            ex / "portfolio_history.csv",
+            ex / "performance_daily.csv",
+        ]
+
     def fixed_files(self, *, raw_backup: bool) -> list[Path]:
         """Every mirror with a fixed name (the dated ones excluded)."""
-        files = [
-            self.events_dir / "filtered_events.json",
-            self.events_dir / "filtered_markets.json",
-            self.markets_dir / "market_cache.json",
-            self.trades_dir / "current_signals.json",
-            self.trades_dir / "paper_trades.json",
-            self.trades_dir / "portfolio.json",
-            self.history_dir / "portfolio_history.json",
-            *(
-                self.exports_dir / name
-                for name in (
-                    "events_filtered.csv",
-                    "markets_extracted.csv",
-                    "markets_current.csv",
-                    "signals_current.csv",
-                    "trades_summary.csv",
-                    "portfolio_history.csv",
-                    "positions_current.csv",
-                    "performance_daily.csv",
-                )
-            ),
-        ]
-        if raw_backup:
-            files.append(self.events_dir / "raw_events_backup.json")
-        return files
+        return [f for m in Mirror for f in self.files_of(m, raw_backup=raw_backup)]
 
 
 def _num(value: Decimal | None) -> float | int | None:
@@ -147,15 +121,19 @@ def _num(value: Decimal | None) -> float | int | None:
 def _guard(
     name: str,
 ) -> Callable[[Callable[P, Awaitable[None]]], Callable[P, Awaitable[bool]]]:
-    """Decorator: log and swallow OSError while writing one group of files (True = written)."""
+    """Decorator: a mirror that cannot be written is logged and skipped (True = written).
+
+    Mirrors are copies: a full disk, a permission problem or odd data in one of them must not stop
+    trading; the old file stays and the next rebuild tries again.
+    """
 
     def wrap(fn: Callable[P, Awaitable[None]]) -> Callable[P, Awaitable[bool]]:
         @functools.wraps(fn)
         async def inner(*args: P.args, **kwargs: P.kwargs) -> bool:
             try:
                 await fn(*args, **kwargs)
-            except OSError as exc:
-                log.error("mirror_write_failed", mirror=name, error=str(exc))
+            except Exception as exc:  # noqa: BLE001 - see the docstring
+                log.error("mirror_write_failed", mirror=name, error=f"{type(exc).__name__}: {exc}")
                 return False
             return True
 
@@ -196,13 +174,17 @@ class MirrorBuilder:
             ok = await self.write_daily_prices(day) and ok
         return ok
 
-    async def missing_files(self) -> list[Path]:
-        """Fixed-name mirrors that do not exist (rebuilt at start-up)."""
-        return [
-            path
-            for path in self.layout.fixed_files(raw_backup=self.config.mirrors.raw_events_backup)
-            if not path.exists()
-        ]
+    async def rebuild_missing(self, now: datetime) -> list[str]:
+        """Rebuild each group of mirrors one of whose files is missing (at start-up)."""
+        # the raw backup can only be restored if a refresh stored one
+        raw = self.config.mirrors.raw_events_backup and await self.store.has_raw_events_payload()
+        rebuilt = []
+        for mirror in Mirror:
+            files = self.layout.files_of(mirror, raw_backup=raw)
+            if any(not f.exists() for f in files):
+                await self.write(mirror, now)
+                rebuilt.append(mirror.value)
+        return rebuilt
 
     async def _price_days(self) -> list[date]:
         days = {snap.local_date for snap in await self.store.portfolio_snapshots()}
@@ -232,14 +214,12 @@ class MirrorBuilder:
             event_rows,
             key_columns=("event_id", "slug", "title"),
             fallback_columns=("event_id", "slug", "title"),
-            safe_columns=SAFE_COLUMNS,
         )
         write_csv(
             layout.exports_dir / "markets_extracted.csv",
             market_rows,
             key_columns=("event_id", "market_id", "question"),
             fallback_columns=("event_id", "market_id", "question"),
-            safe_columns=SAFE_COLUMNS,
         )
 
     # ------------------------------------------------------------------------------------------
@@ -292,7 +272,6 @@ class MirrorBuilder:
             rows,
             key_columns=("market_id", "question"),
             fallback_columns=("market_id", "question"),
-            safe_columns=SAFE_COLUMNS,
         )
 
     @_guard("daily_prices")
@@ -310,10 +289,15 @@ class MirrorBuilder:
                 "market_id": market.market_id if market else None,
                 "question": market.question if market else None,
                 "outcome": outcome,
-                "open": _num(bar.open),
-                "high": _num(bar.high),
-                "low": _num(bar.low),
-                "close": _num(bar.close),
+                # DESIGN.md: OHLC of the polled mid; the display price's OHLC beside it
+                "open": _num(bar.mid.open),
+                "high": _num(bar.mid.high),
+                "low": _num(bar.mid.low),
+                "close": _num(bar.mid.close),
+                "display_open": _num(bar.display.open),
+                "display_high": _num(bar.display.high),
+                "display_low": _num(bar.display.low),
+                "display_close": _num(bar.display.close),
                 "last_bid": _num(bar.last_bid),
                 "last_ask": _num(bar.last_ask),
                 "snapshots": bar.snapshots,
@@ -323,7 +307,7 @@ class MirrorBuilder:
             {
                 "date": day.isoformat(),
                 "timezone": self.config.timezone,
-                "price": "display",
+                "prices": "open/high/low/close: mid; display_*: Polymarket display price",
                 "from": iso_utc(start),
                 "to": iso_utc(end),
                 "tokens": tokens,
@@ -368,7 +352,6 @@ class MirrorBuilder:
             rows,
             key_columns=("evaluated_at", "market_id", "question", "status", "reason"),
             fallback_columns=("evaluated_at", "market_id", "question", "status", "reason"),
-            safe_columns=SAFE_COLUMNS,
         )
 
     @_guard("signals_archive")
@@ -432,14 +415,12 @@ class MirrorBuilder:
             positions,
             key_columns=("market_id", "question", "outcome", "shares"),
             fallback_columns=("market_id", "question", "outcome", "shares", "value_usd"),
-            safe_columns=SAFE_COLUMNS,
         )
         write_csv(
             self.layout.exports_dir / "trades_summary.csv",
-            trade_summary_rows(trades, settlements),
+            trade_summary_rows(portfolio.starting_balance_usd, trades, settlements),
             key_columns=("time", "market_id", "question", "outcome", "side"),
             fallback_columns=("time", "market_id", "question", "outcome", "side", "shares"),
-            safe_columns=SAFE_COLUMNS,
         )
 
     @_guard("history")
@@ -454,14 +435,12 @@ class MirrorBuilder:
             history,
             key_columns=("date",),
             fallback_columns=("date", "equity_usd"),
-            safe_columns=SAFE_COLUMNS,
         )
         write_csv(
             self.layout.exports_dir / "performance_daily.csv",
             performance.performance_rows(snapshots, start),
             key_columns=("date",),
             fallback_columns=("date", "equity_usd", "daily_return", "drawdown"),
-            safe_columns=SAFE_COLUMNS,
         )
 
 
@@ -653,32 +632,22 @@ def _round6(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.000001"))
 
 
-def trade_summary_rows(trades: Sequence[Any], settlements: Sequence[Any]) -> list[dict[str, Any]]:
-    """trades_summary.csv: one row per trade with its status and realized P&L once settled."""
-    settled = {s.token_id: s for s in settlements}
-    exits: dict[str, Decimal] = {}
-    for t in trades:
-        if t.side.value == "sell":
-            exits[t.token_id] = exits.get(t.token_id, Decimal(0)) + t.shares
+def trade_summary_rows(
+    starting_balance_usd: Decimal, trades: Sequence[Trade], settlements: Sequence[Settlement]
+) -> list[dict[str, Any]]:
+    """trades_summary.csv: one row per trade; a buy shows its status and its realized P&L.
+
+    Realized P&L is attributed to the buys (see ledger.buy_outcomes), so the column adds up to the
+    portfolio's realized P&L; sell rows show their proceeds.
+    """
+    outcomes = ledger.buy_outcomes(starting_balance_usd, trades, settlements)
+    settled_at = {s.token_id: s for s in settlements}
     rows = []
     for t in trades:
-        settlement = settled.get(t.token_id)
-        if t.side.value == "sell":
-            status = "exit"
-        elif settlement is not None:
-            status = "settled"
-        elif t.token_id in exits:
-            status = "closed" if _position_closed(trades, t.token_id) else "partly_closed"
-        else:
-            status = "open"
-        realized: Decimal | None = None
-        if settlement is not None and t.side.value == "buy":
-            # the settlement's P&L is shared among the buys of that token in proportion to shares
-            bought = sum(
-                (x.shares for x in trades if x.token_id == t.token_id and x.side.value == "buy"),
-                Decimal(0),
-            )
-            realized = settlement.realized_pnl_usd * t.shares / bought if bought else None
+        buy = t.side is Side.BUY
+        outcome = outcomes.get(t.trade_id)
+        settlement = settled_at.get(t.token_id) if outcome and outcome.status == "settled" else None
+        realized = outcome.realized_pnl_usd if outcome and outcome.status != "open" else None
         rows.append(
             {
                 "time": iso_utc(t.executed_at),
@@ -690,28 +659,19 @@ def trade_summary_rows(trades: Sequence[Any], settlements: Sequence[Any]) -> lis
                 "shares": _num(t.shares),
                 "avg_price": _num(_round6(t.notional_usd / t.shares)),
                 "fees_usd": _num(t.fee_usd),
-                "cost_usd": _num(t.notional_usd + t.fee_usd) if t.side.value == "buy" else None,
-                "proceeds_usd": _num(t.notional_usd - t.fee_usd)
-                if t.side.value == "sell"
-                else None,
-                "status": status,
+                "cost_usd": _num(t.notional_usd + t.fee_usd) if buy else None,
+                "proceeds_usd": None if buy else _num(t.notional_usd - t.fee_usd),
+                "status": outcome.status if outcome else "exit",
+                "open_shares": _num(outcome.open_shares) if outcome else None,
+                "realized_pnl_usd": _num(_round6(realized)) if realized is not None else None,
                 "settlement_payout_per_share": _num(settlement.payout_per_share)
                 if settlement
                 else None,
-                "realized_pnl_usd": _num(_round6(realized)) if realized is not None else None,
                 "settled_at": iso_utc(settlement.settled_at) if settlement else None,
                 "token_id": t.token_id,
             }
         )
     return rows
-
-
-def _position_closed(trades: Sequence[Any], token_id: str) -> bool:
-    net = Decimal(0)
-    for t in trades:
-        if t.token_id == token_id:
-            net += t.shares if t.side.value == "buy" else -t.shares
-    return net <= 0
 
 
 def _position_row(mp: Any) -> dict[str, Any]:

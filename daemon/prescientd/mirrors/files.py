@@ -13,7 +13,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -106,7 +106,7 @@ def escape_cell(text: str) -> str:
     return text
 
 
-def _csv_value(value: Any, *, outside_text: bool) -> Any:
+def _csv_value(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -121,8 +121,7 @@ def _csv_value(value: Any, *, outside_text: bool) -> Any:
         return value.isoformat()
     if isinstance(value, (list, tuple)):
         value = ";".join(str(v) for v in value)
-    text = str(value)
-    return escape_cell(text) if outside_text else text
+    return escape_cell(str(value))
 
 
 def csv_columns(rows: Sequence[Mapping[str, Any]], key_columns: Sequence[str] = ()) -> list[str]:
@@ -139,22 +138,20 @@ def render_csv(
     *,
     key_columns: Sequence[str] = (),
     fallback_columns: Sequence[str] = (),
-    safe_columns: Iterable[str] = (),
 ) -> bytes:
-    """CSV bytes with a header row; every text cell is formula-escaped except safe_columns.
+    """CSV bytes with a header row; every text cell is formula-escaped.
 
-    Text from outside (titles, questions, slugs, outcomes) is attacker-controllable, so escaping
-    is the default; safe_columns lists text we generate ourselves (ids, enums, timestamps).
-    Numbers stay numbers, so a negative P&L is still a number in Excel. With no rows,
+    Text from outside (titles, questions, slugs, outcomes, even ids) is attacker-controllable, so
+    every text cell goes through escape_cell (our own text never starts like a formula, so it is
+    unchanged). Numbers stay numbers, so a negative P&L is still a number in Excel. With no rows,
     fallback_columns make the header so that an empty file still says what it would hold.
     """
     columns = csv_columns(rows, key_columns) if rows else list(fallback_columns)
-    safe = set(safe_columns)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([_csv_value(row.get(col), outside_text=col not in safe) for col in columns])
+        writer.writerow([_csv_value(row.get(col)) for col in columns])
     # No BOM: scripts read these with csv.DictReader; Excel users import them as UTF-8.
     return buffer.getvalue().encode("utf-8")
 
@@ -165,7 +162,6 @@ def write_csv(
     *,
     key_columns: Sequence[str] = (),
     fallback_columns: Sequence[str] = (),
-    safe_columns: Iterable[str] = (),
 ) -> None:
     """Write rows as a CSV mirror, atomically."""
     write_atomic(
@@ -174,6 +170,5 @@ def write_csv(
             rows,
             key_columns=key_columns,
             fallback_columns=fallback_columns,
-            safe_columns=safe_columns,
         ),
     )

@@ -86,11 +86,18 @@ def to_decimal(value: object, field: str) -> Decimal:
     return number
 
 
+# Sizes, volumes and liquidity are stored as integer micro-units in SQLite's 64-bit integers;
+# nothing real comes near a trillion.
+SIZE_LIMIT = Decimal(10**12)
+
+
 def to_size(value: object, field: str) -> Decimal:
-    """A finite, non-negative Decimal (a size, volume or liquidity)."""
+    """A finite, non-negative Decimal below SIZE_LIMIT (a size, volume or liquidity)."""
     number = to_decimal(value, field)
     if number < ZERO:
         raise ItemError(f"bad_field:{field}", "negative")
+    if number >= SIZE_LIMIT:
+        raise ItemError(f"bad_field:{field}", f"{number} is out of range")
     return number
 
 

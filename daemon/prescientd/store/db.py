@@ -13,7 +13,7 @@ import json
 import sqlite3
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
@@ -191,17 +191,60 @@ class ExecutionResult:
 
 
 @dataclass(frozen=True, slots=True)
-class PriceBar:
-    """A token's prices over one local day."""
+class Ohlc:
+    """Open, high, low and close of one price series (None when it never had a value)."""
 
-    token_id: str
     open: Decimal | None
     high: Decimal | None
     low: Decimal | None
     close: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class PriceBar:
+    """A token's prices over one local day."""
+
+    token_id: str
+    mid: Ohlc
+    display: Ohlc
     last_bid: Decimal | None
     last_ask: Decimal | None
     snapshots: int
+
+
+@dataclass
+class _SeriesBuilder:
+    values: list[Decimal] = field(default_factory=list)
+
+    def build(self) -> Ohlc:
+        v = self.values
+        return Ohlc(v[0], max(v), min(v), v[-1]) if v else Ohlc(None, None, None, None)
+
+
+@dataclass
+class _BarBuilder:
+    mid: _SeriesBuilder = field(default_factory=_SeriesBuilder)
+    display: _SeriesBuilder = field(default_factory=_SeriesBuilder)
+    last_bid: Decimal | None = None
+    last_ask: Decimal | None = None
+    snapshots: int = 0
+
+    def add(self, row: sqlite3.Row) -> None:
+        for series, key in ((self.mid, "mid"), (self.display, "display")):
+            if row[key] is not None:
+                series.values.append(from_micro(row[key]))
+        self.last_bid = opt_from_micro(row["best_bid"])
+        self.last_ask = opt_from_micro(row["best_ask"])
+
+    def build(self, token_id: str) -> PriceBar:
+        return PriceBar(
+            token_id,
+            self.mid.build(),
+            self.display.build(),
+            self.last_bid,
+            self.last_ask,
+            self.snapshots,
+        )
 
 
 def _signal_from_row(row: sqlite3.Row) -> Signal:
@@ -368,6 +411,7 @@ class Store:
         self._writer = writer
         self._reader = reader
         self._write_lock = asyncio.Lock()
+        self._read_lock = asyncio.Lock()  # a read transaction on the shared reader is exclusive
         self._pending: set[asyncio.Task[Any]] = set()
         self._snapshot_keys: dict[str, PriceKey] | None = None
 
@@ -377,40 +421,43 @@ class Store:
     async def open(
         cls, path: Path, *, starting_balance_usd: Decimal | None = None, readonly: bool = False
     ) -> Store:
-        """Open (creating and migrating unless readonly) the database at path."""
-        if readonly:
-            if not await asyncio.to_thread(path.exists):
-                raise StoreError(f"database {path} does not exist yet")
-            reader = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
-            reader.row_factory = sqlite3.Row
-            await reader.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            store = cls(path, None, reader)
-            version = await store._user_version(reader)
-            if version > SCHEMA_VERSION:
-                await store.close()
-                raise StoreError(_too_new(path, version))
-            return store
-        path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await aiosqlite.connect(path, isolation_level=None)
+        """Open (creating and migrating unless readonly) the database at path.
+
+        Raises StoreError with one clear line for anything that makes the database unusable; no
+        connection (whose worker thread would keep the process alive) is left open on failure.
+        """
+        opened: list[aiosqlite.Connection] = []
         try:
-            await writer.execute("PRAGMA journal_mode=WAL")
-            await writer.execute("PRAGMA synchronous=FULL")
-            await writer.execute("PRAGMA foreign_keys=ON")
-            await writer.execute("PRAGMA recursive_triggers=ON")
-            await writer.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            writer.row_factory = sqlite3.Row
+            if readonly:
+                if not await asyncio.to_thread(path.exists):
+                    raise StoreError(f"database {path} does not exist yet")
+                reader = await aiosqlite.connect(
+                    f"file:{path}?mode=ro", uri=True, isolation_level=None
+                )
+                opened.append(reader)
+                await _configure(reader, write=False)
+                version = await _user_version(reader)
+                if version > SCHEMA_VERSION:
+                    raise StoreError(_too_new(path, version))
+                return cls(path, None, reader)
+            await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+            writer = await aiosqlite.connect(path, isolation_level=None)
+            opened.append(writer)
+            await _configure(writer, write=True)
             await _migrate(writer, path)
-        except BaseException:
-            await writer.close()
+            reader = await aiosqlite.connect(path, isolation_level=None)
+            opened.append(reader)
+            await _configure(reader, write=False)
+            store = cls(path, writer, reader)
+            if starting_balance_usd is not None:
+                await store._ensure_deposit(starting_balance_usd)
+            return store
+        except BaseException as exc:
+            for conn in opened:
+                await conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"cannot use database {path}: {exc}") from exc
             raise
-        reader = await aiosqlite.connect(path, isolation_level=None)
-        reader.row_factory = sqlite3.Row
-        await reader.execute("PRAGMA foreign_keys=ON")
-        await reader.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        store = cls(path, writer, reader)
-        if starting_balance_usd is not None:
-            await store._ensure_deposit(starting_balance_usd)
-        return store
 
     async def close(self) -> None:
         """Wait for pending writes, then close both connections (their threads are non-daemon)."""
@@ -419,11 +466,6 @@ class Store:
         if self._writer is not None:
             await self._writer.close()
         await self._reader.close()
-
-    async def _user_version(self, conn: aiosqlite.Connection) -> int:
-        async with conn.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
 
     async def _write(self, body: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         if self._writer is None:
@@ -449,11 +491,24 @@ class Store:
         return await asyncio.shield(task)
 
     async def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        async with self._reader.execute(sql, tuple(params)) as cur:
+        async with self._read_lock, self._reader.execute(sql, tuple(params)) as cur:
             return list(await cur.fetchall())
 
+    async def _fetch_consistent(self, *queries: str) -> list[list[sqlite3.Row]]:
+        """Run several SELECTs inside one read transaction (a commit cannot land between them)."""
+        async with self._read_lock:
+            await self._reader.execute("BEGIN")
+            try:
+                results = []
+                for sql in queries:
+                    async with self._reader.execute(sql) as cur:
+                        results.append(list(await cur.fetchall()))
+            finally:
+                await self._reader.execute("COMMIT")
+        return results
+
     async def _fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
-        async with self._reader.execute(sql, tuple(params)) as cur:
+        async with self._read_lock, self._reader.execute(sql, tuple(params)) as cur:
             row = await cur.fetchone()
         return row
 
@@ -487,7 +542,7 @@ class Store:
 
     async def schema_version(self) -> int:
         """PRAGMA user_version."""
-        return await self._user_version(self._reader)
+        return await _user_version(self._reader)
 
     async def starting_balance(self) -> Decimal:
         """The initial deposit (0 before one was made)."""
@@ -709,6 +764,10 @@ class Store:
 
         await self._write(body)
 
+    async def has_raw_events_payload(self) -> bool:
+        """Whether a refresh stored the raw Gamma payload."""
+        return await self._fetchone("SELECT 1 FROM raw_payloads WHERE kind='events'") is not None
+
     async def raw_events_payload(self) -> bytes | None:
         """The raw Gamma payload of the latest refresh that kept one."""
         row = await self._fetchone("SELECT body_zlib FROM raw_payloads WHERE kind='events'")
@@ -840,45 +899,34 @@ class Store:
         return parse_iso_utc(row[0]), row[1], row[2], row[3]
 
     async def price_bars(self, start: datetime, end: datetime) -> list[PriceBar]:
-        """Per token: open/high/low/close of the display price between start and end, last bid/ask.
+        """Per token: OHLC of the mid and display price in [start, end) and the last bid/ask.
 
-        Snapshots are stored only when a book changes, so a token fetched during the day whose book
-        did not change opens and closes at its last snapshot before the day.
+        Snapshots are stored only when a token's prices change, so a token fetched during the day
+        whose prices did not move opens (and maybe closes) at its last snapshot before the day.
         """
         lo, hi = iso_utc(start), iso_utc(end)
         rows = await self._fetchall(
-            "SELECT token_id, display, best_bid, best_ask FROM price_snapshots"
+            "SELECT token_id, mid, display, best_bid, best_ask FROM price_snapshots"
             " WHERE fetched_at >= ? AND fetched_at < ? ORDER BY id",
             (lo, hi),
         )
+        # Tokens polled that day: snapshots in the day, or fetched since its start. Each one's last
+        # snapshot before the day is found through the (token_id, id) index, newest first.
         carried = await self._fetchall(
-            "SELECT s.token_id, s.display, s.best_bid, s.best_ask FROM price_snapshots s"
-            " JOIN (SELECT token_id, MAX(id) AS id FROM price_snapshots WHERE fetched_at < ?"
-            " GROUP BY token_id) last ON last.id = s.id"
-            " WHERE s.token_id IN (SELECT token_id FROM quote_status WHERE fetched_at >= ?)"
-            " OR s.token_id IN (SELECT token_id FROM price_snapshots WHERE fetched_at >= ?"
-            " AND fetched_at < ?)",
+            "SELECT s.token_id, s.mid, s.display, s.best_bid, s.best_ask FROM ("
+            " SELECT (SELECT p.id FROM price_snapshots p WHERE p.token_id = t.token_id"
+            "  AND p.fetched_at < ? ORDER BY p.id DESC LIMIT 1) AS sid FROM ("
+            "  SELECT token_id FROM quote_status WHERE fetched_at >= ?"
+            "  UNION SELECT token_id FROM price_snapshots WHERE fetched_at >= ? AND fetched_at < ?"
+            " ) t) c JOIN price_snapshots s ON s.id = c.sid",
             (lo, lo, lo, hi),
         )
-        bars: dict[str, list[Any]] = {}
+        bars: dict[str, _BarBuilder] = {}
         for row in [*carried, *rows]:
-            token = row["token_id"]
-            display = opt_from_micro(row["display"])
-            bar = bars.setdefault(token, [None, None, None, None, None, None, 0])
-            if display is not None:
-                if bar[0] is None:
-                    bar[0] = display
-                bar[1] = display if bar[1] is None else max(bar[1], display)
-                bar[2] = display if bar[2] is None else min(bar[2], display)
-                bar[3] = display
-            bar[4] = opt_from_micro(row["best_bid"])
-            bar[5] = opt_from_micro(row["best_ask"])
+            bars.setdefault(row["token_id"], _BarBuilder()).add(row)
         for row in rows:
-            bars[row["token_id"]][6] += 1
-        return [
-            PriceBar(token, b[0], b[1], b[2], b[3], b[4], b[5], b[6])
-            for token, b in sorted(bars.items())
-        ]
+            bars[row["token_id"]].snapshots += 1
+        return [bar.build(token) for token, bar in sorted(bars.items())]
 
     async def last_prices(self, token_ids: Iterable[str]) -> dict[str, Decimal]:
         """The last known price of each token: its last best bid, else display, else mid."""
@@ -1066,14 +1114,14 @@ class Store:
         return await self._write(body)
 
     async def ledger(self) -> tuple[list[Trade], list[Settlement]]:
-        """Every trade and settlement, each in seq order."""
-        trade_rows = await self._fetchall("SELECT * FROM trades ORDER BY seq")
-        trades = [_trade_from_row(r) for r in trade_rows]
-        settlements = [
-            _settlement_from_row(r)
-            for r in await self._fetchall("SELECT * FROM settlements ORDER BY seq")
-        ]
-        return trades, settlements
+        """Every trade and settlement, each in seq order, read from one consistent snapshot."""
+        trade_rows, settlement_rows = await self._fetch_consistent(
+            "SELECT * FROM trades ORDER BY seq", "SELECT * FROM settlements ORDER BY seq"
+        )
+        return (
+            [_trade_from_row(r) for r in trade_rows],
+            [_settlement_from_row(r) for r in settlement_rows],
+        )
 
     async def trade_levels(self) -> dict[int, list[list[str]]]:
         """The book levels each trade filled at: trade id -> [[price, shares, fee], ...]."""
@@ -1175,10 +1223,24 @@ def _too_new(path: Path, version: int) -> str:
     )
 
 
-async def _migrate(conn: aiosqlite.Connection, path: Path) -> None:
+async def _configure(conn: aiosqlite.Connection, *, write: bool) -> None:
+    conn.row_factory = sqlite3.Row
+    if write:
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=FULL")
+        await conn.execute("PRAGMA recursive_triggers=ON")
+    await conn.execute("PRAGMA foreign_keys=ON")
+    await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+async def _user_version(conn: aiosqlite.Connection) -> int:
     async with conn.execute("PRAGMA user_version") as cur:
         row = await cur.fetchone()
-    current = int(row[0]) if row else 0
+    return int(row[0]) if row else 0
+
+
+async def _migrate(conn: aiosqlite.Connection, path: Path) -> None:
+    current = await _user_version(conn)
     if current > SCHEMA_VERSION:
         raise StoreError(_too_new(path, current))
     for version, script in MIGRATIONS:

@@ -1,0 +1,154 @@
+"""SIGKILL at random moments, restart, repeat: the ledger never duplicates and the mirrors agree."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+
+from e2e.conftest import (
+    EXPORT_CSVS,
+    FIXED_JSON,
+    DaemonProcess,
+    Setup,
+    SimProcess,
+    db_query,
+    integrity_check,
+    mirror_contents,
+    read_json,
+    temp_files,
+)
+
+KILLS = 20
+SEED = 20261201
+MICRO = Decimal(1_000_000)
+EPS = Decimal("0.000001")
+
+
+def _usd(micro: int) -> Decimal:
+    return Decimal(micro) / MICRO
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(150)
+def test_sigkill_restarts_never_duplicate(
+    sim_factory: Callable[..., SimProcess],
+    setup_factory: Callable[..., Setup],
+    daemon_factory: Callable[[Setup], DaemonProcess],
+) -> None:
+    """20 SIGKILLs at random moments: no duplicate trade, cash and mirrors match the ledger."""
+    sim = sim_factory(seed=5, events=120, resolve_interval_s=4)
+    setup = setup_factory(
+        sim.url,
+        schedule={"poll_interval_s": 1, "morning_every_s": 6, "evening_every_s": 2},
+        strategy={"max_positions_per_market": 1, "max_open_positions": 60},
+        mirrors={"debounce_s": 0.2},
+    )
+    rng = random.Random(SEED)
+    runs = []
+    for _ in range(KILLS):
+        daemon = daemon_factory(setup)
+        runs.append(daemon)
+        time.sleep(rng.uniform(0.5, 4.0))
+        assert daemon.alive(), daemon.stderr_path.read_text()
+        daemon.kill()
+
+    final = daemon_factory(setup)
+    runs.append(final)
+    final.wait_for("job_finished", 30, job="poll", outcome="ok")
+    code, _ = final.terminate_and_wait()
+    assert code == 0, final.stderr_path.read_text()
+    crashes = [
+        line
+        for run in runs
+        for line in run.logs()
+        if line["event"] in ("job_crashed", "loop_crashed", "store_refused")
+    ]
+    assert not crashes, crashes[0]
+
+    db = setup.db_path
+    assert integrity_check(db) == "ok"
+    assert temp_files(setup.root) == []
+    assert not db_query(
+        db, "SELECT idempotency_key, COUNT(*) FROM trades GROUP BY 1 HAVING COUNT(*) > 1"
+    )
+    assert not db_query(
+        db, "SELECT idempotency_key, COUNT(*) FROM settlements GROUP BY 1 HAVING COUNT(*) > 1"
+    )
+    assert not db_query(
+        db,
+        "SELECT market_id, COUNT(*) FROM trades WHERE side = 'buy' GROUP BY 1 HAVING COUNT(*) > 1",
+    ), "a market was bought twice with max_positions_per_market = 1"
+    assert not db_query(
+        db, "SELECT token_id, COUNT(*) FROM settlements GROUP BY 1 HAVING COUNT(*) > 1"
+    ), "a position was settled twice"
+    trades = db_query(db, "SELECT id, seq, idempotency_key, shares, side FROM trades ORDER BY seq")
+    settlements = db_query(
+        db, "SELECT id, seq, idempotency_key, shares, token_id FROM settlements ORDER BY seq"
+    )
+    assert trades, "no trade in 20 runs: the test exercised nothing"
+    assert settlements, "no settlement in 20 runs: raise resolve frequency or run time"
+    bought = {r[0] for r in db_query(db, "SELECT token_id FROM trades WHERE side = 'buy'")}
+    assert {s["token_id"] for s in settlements} <= bought
+
+    # cash: the deposit plus every trade and settlement, and the mirror says the same
+    portfolio = read_json(setup.data_dir / "trades/portfolio.json")
+    (flows,) = db_query(db, "SELECT SUM(amount) FROM cash_flows")
+    (deposit,) = db_query(db, "SELECT SUM(amount) FROM cash_flows WHERE kind = 'deposit'")
+    cash = Decimal(str(portfolio["cash_usd"]))
+    assert abs(cash - _usd(flows[0])) <= EPS
+    assert abs(Decimal(str(portfolio["starting_balance_usd"])) - _usd(deposit[0])) <= EPS
+    entries = read_json(setup.data_dir / "trades/paper_trades.json")
+    deltas = sum((Decimal(str(e["cash_delta_usd"])) for e in entries), Decimal(0))
+    assert abs(_usd(deposit[0]) + deltas - cash) <= EPS * len(entries) + EPS
+
+    # paper_trades.json is exactly the ledger, in seq order
+    ledger = sorted(
+        [("trade", r["id"], r["seq"], r["idempotency_key"], r["shares"]) for r in trades]
+        + [
+            ("settlement", r["id"], r["seq"], r["idempotency_key"], r["shares"])
+            for r in settlements
+        ],
+        key=lambda row: row[2],
+    )
+    mirrored = [
+        (
+            e["kind"],
+            e["trade_id"] if e["kind"] == "trade" else e["settlement_id"],
+            e["seq"],
+            e["idempotency_key"],
+            int(Decimal(str(e["shares"])) * MICRO),
+        )
+        for e in entries
+    ]
+    assert mirrored == ledger
+
+    # portfolio.json: equity = cash + positions, positions = bought and not settled
+    values = [Decimal(str(p["value_usd"])) for p in portfolio["positions"]]
+    positions_value = Decimal(str(portfolio["positions_value_usd"]))
+    assert abs(positions_value - sum(values, Decimal(0))) <= EPS * (len(values) + 1)
+    assert abs(Decimal(str(portfolio["equity_usd"])) - (cash + positions_value)) <= EPS
+    open_tokens = bought - {s["token_id"] for s in settlements}
+    assert {p["token_id"] for p in portfolio["positions"]} == open_tokens
+    assert portfolio["trade_count"] == len(trades)
+
+    # current_signals.json is the latest evaluation
+    signals = read_json(setup.data_dir / "trades/current_signals.json")
+    ((latest,),) = db_query(db, "SELECT MAX(id) FROM evaluations")
+    assert signals["evaluation_id"] == latest
+
+    # every mirror the last jobs wrote is what `export` rebuilds from the database now
+    # (dated files are evening snapshots by design)
+    mirrors = mirror_contents(setup.data_dir)
+    result = setup.cli("export")
+    assert result.returncode == 0, result.stderr
+    rebuilt = mirror_contents(setup.data_dir)
+    assert rebuilt.keys() == mirrors.keys()
+    compared = [name for name in mirrors if not re.search(r"_\d{4}-\d\d(-\d\d)?\.json$", name)]
+    assert len(compared) == len(FIXED_JSON) + len(EXPORT_CSVS)
+    for name in compared:
+        assert rebuilt[name] == mirrors[name], f"{name} is not what the database says"
