@@ -23,6 +23,7 @@ from prescientd.core.fills import taker_fee
 from prescientd.core.ledger import (
     LedgerError,
     ResolutionCheck,
+    buy_outcomes,
     replay,
     resolve,
     settlement_intents,
@@ -650,3 +651,49 @@ LedgerMachine.TestCase.settings = settings(
 )
 TestLedgerMachine = LedgerMachine.TestCase
 TestLedgerMachine.__doc__ = "Hypothesis drives the ledger model through random operation sequences."
+
+
+@pytest.mark.parametrize(
+    ("trades", "settlements", "expected"),
+    [
+        # one buy, settled at $1: all the P&L is that buy's
+        (
+            [_trade(1, Side.BUY, "an", "100", "40")],
+            [_settlement(2, "an", "100", "1", "40")],
+            {1: (D(60), D(0), "settled")},
+        ),
+        # buy 100 @ 0.40, sell 60 @ 0.80 (+24), settle 40 @ $1 (+24): 48 on the buy
+        (
+            [_trade(1, Side.BUY, "an", "100", "40"), _trade(2, Side.SELL, "an", "60", "48")],
+            [_settlement(3, "an", "40", "1", "16")],
+            {1: (D(48), D(0), "settled")},
+        ),
+        # two buys, half sold at a profit: shared by remaining shares, both partly closed
+        (
+            [
+                _trade(1, Side.BUY, "an", "100", "40"),
+                _trade(2, Side.BUY, "an", "100", "60"),
+                _trade(3, Side.SELL, "an", "100", "80"),
+            ],
+            [],
+            {1: (D(15), D(50), "partly_closed"), 2: (D(15), D(50), "partly_closed")},
+        ),
+        # sold out entirely: closed
+        (
+            [_trade(1, Side.BUY, "an", "10", "5"), _trade(2, Side.SELL, "an", "10", "4")],
+            [],
+            {1: (D(-1), D(0), "closed")},
+        ),
+        # untouched buy: open, nothing realized
+        ([_trade(1, Side.BUY, "an", "10", "5")], [], {1: (D(0), D(10), "open")}),
+    ],
+)
+def test_buy_outcomes_attribute_realized_pnl_to_buys(
+    trades: list[Trade], settlements: list[Settlement], expected: dict[int, tuple[Any, ...]]
+) -> None:
+    """Realized P&L is shared among open buys by remaining shares and sums to the ledger's."""
+    outcomes = buy_outcomes(START, trades, settlements)
+    got = {k: (v.realized_pnl_usd, v.open_shares, v.status) for k, v in outcomes.items()}
+    assert got == expected
+    total = sum((v.realized_pnl_usd for v in outcomes.values()), D(0))
+    assert total == replay(START, trades, settlements).realized_pnl_usd
