@@ -133,6 +133,8 @@ CORRUPT_BOOKS: list[tuple[str, dict[str, Any], str]] = [
     ("bool_price", corrupt("asks", {"price": True, "size": "1"}), "bad_field:price"),
     ("level_missing_size", corrupt("bids", {"price": "0.05"}), "bad_field:bids"),
     ("level_not_object", corrupt("asks", ["0.9", "1"]), "bad_field:asks"),
+    ("size_past_int64_micro", corrupt("bids", {"price": "0.05", "size": "1e13"}), "bad_field:size"),
+    ("five_decimal_price", corrupt("asks", {"price": "0.41235", "size": "10"}), "bad_field:price"),
 ]
 
 
@@ -161,6 +163,7 @@ def test_corrupt_level_rejects_whole_book(raw: dict[str, Any], reason: str) -> N
         ("market", None, "bad_field:market"),
         ("hash", 5, "bad_field:hash"),
         ("timestamp", "soon", "bad_field:timestamp"),
+        ("timestamp", "1700000000000000", "bad_field:timestamp"),  # microseconds, not ms
         ("timestamp", ..., "bad_field:timestamp"),
         ("bids", None, "bad_field:bids"),
         ("asks", {"price": "0.5"}, "bad_field:asks"),

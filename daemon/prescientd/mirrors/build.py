@@ -266,6 +266,7 @@ class MirrorBuilder:
                 "max_price_age_s": max_age_s,
                 "tokens": cache,
             },
+            compact=True,
         )
         write_csv(
             self.layout.exports_dir / "markets_current.csv",

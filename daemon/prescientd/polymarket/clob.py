@@ -24,6 +24,7 @@ from prescientd.models import Book, ClobMarket, ClobToken, Level
 from prescientd.polymarket.http import FetchError, HostClient
 from prescientd.polymarket.jsonsafe import (
     ONE,
+    SIZE_LIMIT,
     ZERO,
     ItemError,
     is_digits,
@@ -51,13 +52,17 @@ MAX_BOOKS_PER_REQUEST: Final = 500  # POST /books answers 400 "Payload exceeds t
 # this roughly halves the cost of parsing a large batch of books. Bounded so junk cannot grow it.
 _PRICE_CACHE: dict[str, Decimal] = {}
 _PRICE_CACHE_MAX: Final = 20_000
+# Tick and minimum order sizes, memoised the same way.
 _DECIMAL_CACHE: dict[str, Decimal] = {}
-# Sizes above this are treated as non-finite (their float would overflow), like jsonsafe.to_size.
-_SIZE_LIMIT: Final = Decimal("1e300")
 
 
 def _new_price(value: object, field: str = "price") -> Decimal:
     price = to_price(value, field)
+    # Tick sizes go down to 0.0001: a finer price is not a real book price, and it would make
+    # fills (0.01 share x price) inexact in the ledger's micro-dollars.
+    exponent = price.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -4:
+        raise ItemError(f"bad_field:{field}", f"{price} has more than 4 decimal places")
     if type(value) is str and len(_PRICE_CACHE) < _PRICE_CACHE_MAX:
         _PRICE_CACHE[value] = price
     return price
@@ -89,9 +94,10 @@ def _sorted_levels(raw: object, side: BookSide) -> tuple[Level, ...]:
     # once, after sorting; building and then re-building them was a third of the parse time.
     sizes: dict[Decimal, Decimal] = {}
     cache = _PRICE_CACHE
-    zero, limit, decimal = ZERO, _SIZE_LIMIT, Decimal
+    zero, limit, decimal = ZERO, SIZE_LIMIT, Decimal
     # Fast path for the usual decimal strings: one Decimal() per size and a chained comparison
-    # (NaN raises InvalidOperation, Infinity fails the bound); anything odd goes to _level_error.
+    # against to_size's bounds (NaN raises InvalidOperation, Infinity and sizes the store could not
+    # hold fail SIZE_LIMIT); anything odd goes to _level_error, which names the reason.
     for level in raw:
         try:
             price_text = level["price"]
@@ -112,7 +118,6 @@ def _optional(raw: Mapping[str, Any], field: str) -> Decimal | None:
     value = raw.get(field)
     if value is None or value == "":
         return None
-    # Tick and minimum order sizes take a handful of values: memoised like prices.
     if type(value) is not str:
         return to_decimal(value, field)
     number = _DECIMAL_CACHE.get(value)
@@ -124,9 +129,10 @@ def _optional(raw: Mapping[str, Any], field: str) -> Decimal | None:
 
 
 def _timestamp_ms(value: object) -> int:
-    if isinstance(value, str) and is_digits(value) and len(value) <= 16:
+    # epoch milliseconds; 14 digits reach the year 5138, more is not a millisecond timestamp
+    if isinstance(value, str) and is_digits(value) and len(value) <= 14:
         return int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**16:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**14:
         return value
     raise ItemError("bad_field:timestamp", repr(value)[:40])
 

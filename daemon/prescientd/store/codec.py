@@ -28,6 +28,10 @@ def round_micro(value: Decimal) -> int:
     """Conversion to micro-units rounding half-even (for derived values such as depth)."""
     if not value.is_finite():
         raise ValueError(f"non-finite value {value}")
+    scaled = value * _MICRO_PER_UNIT
+    as_int = int(scaled)
+    if scaled == as_int:  # the usual case: already whole micro-units
+        return as_int
     return int(value.quantize(MICRO, rounding=ROUND_HALF_EVEN) * _MICRO_PER_UNIT)
 
 

@@ -414,6 +414,7 @@ class Store:
         self._read_lock = asyncio.Lock()  # a read transaction on the shared reader is exclusive
         self._pending: set[asyncio.Task[Any]] = set()
         self._snapshot_keys: dict[str, PriceKey] | None = None
+        self._eligible_cache: tuple[int, list[Event]] | None = None
 
     # ------------------------------------------------------------------------------------------
     # lifecycle
@@ -693,6 +694,7 @@ class Store:
                 )
             return int(refresh_id)
 
+        self._eligible_cache = None
         return await self._write(body)
 
     async def latest_refresh(self) -> RefreshRow | None:
@@ -718,6 +720,11 @@ class Store:
         if latest is None or latest[0] is None:
             return []
         refresh_id = latest[0]
+        # Decoding thousands of markets costs a few hundred ms and polls ask every time: cache
+        # by refresh, dropped whenever this store writes market rows.
+        cached = self._eligible_cache
+        if cached is not None and cached[0] == refresh_id:
+            return list(cached[1])
         markets = await self._fetchall(
             "SELECT event_id, data FROM markets WHERE eligible_refresh_id = ? ORDER BY"
             " CAST(market_id AS INTEGER), market_id",
@@ -731,9 +738,11 @@ class Store:
             " CAST(event_id AS INTEGER), event_id",
             (refresh_id,),
         )
-        return [
+        result = [
             event_from_json(row["data"], tuple(by_event.get(row["event_id"], ()))) for row in events
         ]
+        self._eligible_cache = (refresh_id, result)
+        return list(result)
 
     async def eligible_markets(self) -> list[Market]:
         """Markets eligible in the latest refresh."""
@@ -762,7 +771,11 @@ class Store:
         async def body(conn: aiosqlite.Connection) -> None:
             await _upsert_markets(conn, [(m, None) for m in markets], iso_utc(at), eligible=False)
 
-        await self._write(body)
+        self._eligible_cache = None
+        try:
+            await self._write(body)
+        finally:
+            self._eligible_cache = None
 
     async def has_raw_events_payload(self) -> bool:
         """Whether a refresh stored the raw Gamma payload."""
