@@ -138,6 +138,7 @@ async def _run_once(config: Config, names: Sequence[str]) -> list[str]:
 def cmd_export(args: argparse.Namespace) -> int:
     """Rebuild every mirror from SQLite."""
     from prescientd.mirrors.build import MirrorBuilder
+    from prescientd.runtime import AlreadyRunning, data_dir_lock
     from prescientd.store.db import Store, StoreError
 
     try:
@@ -154,7 +155,12 @@ def cmd_export(args: argparse.Namespace) -> int:
             await store.close()
 
     try:
-        ok = asyncio.run(export())
+        # a running daemon keeps the mirrors current itself; two writers could briefly put an
+        # older paper_trades.json over a newer one
+        with data_dir_lock(config.paths.data_dir):
+            ok = asyncio.run(export())
+    except AlreadyRunning as exc:
+        return _fail(f"{exc} (the running daemon keeps the mirrors current)")
     except StoreError as exc:
         return _fail(str(exc))
     if not ok:
