@@ -47,10 +47,7 @@ def _setup_logging(config: Config, *, to_file: bool = True) -> None:
 # ----------------------------------------------------------------------------------------------
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a config file: exit 0, or 2 with one line naming the bad key."""
-    try:
-        load_config(Path(args.path))
-    except ConfigError as exc:
-        return _fail(f"config error: {exc}", EXIT_CONFIG)
+    load_config(Path(args.path))
     print(f"{args.path}: ok")
     return EXIT_OK
 
@@ -58,46 +55,33 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """The daemon."""
     from prescientd.daemon import Daemon
-    from prescientd.runtime import AlreadyRunning, data_dir_lock
+    from prescientd.runtime import data_dir_lock
     from prescientd.store.db import StoreError
 
-    try:
-        config = _load(args.config)
-    except ConfigError as exc:
-        return _fail(f"config error: {exc}", EXIT_CONFIG)
+    config = _load(args.config)
     _setup_logging(config)
     config_path = find_config_path(Path(args.config) if args.config else None)
     try:
         with data_dir_lock(config.paths.data_dir):
             daemon = Daemon(config_path, config, clock=SystemClock())
             return asyncio.run(daemon.run())
-    except AlreadyRunning as exc:
-        return _fail(str(exc))
     except StoreError as exc:
         log.error("store_refused", error=str(exc))
-        return _fail(str(exc))
+        raise
     finally:
         close_logging()
 
 
 def cmd_once(args: argparse.Namespace) -> int:
     """Run one job (or cycle = morning then poll) and exit."""
-    from prescientd.runtime import AlreadyRunning, data_dir_lock
-    from prescientd.store.db import StoreError
+    from prescientd.runtime import data_dir_lock
 
-    try:
-        config = _load(args.config)
-    except ConfigError as exc:
-        return _fail(f"config error: {exc}", EXIT_CONFIG)
+    config = _load(args.config)
     _setup_logging(config)
     names = ["morning", "poll"] if args.job == "cycle" else [args.job]
     try:
         with data_dir_lock(config.paths.data_dir):
             failures = asyncio.run(_run_once(config, names))
-    except AlreadyRunning as exc:
-        return _fail(str(exc))
-    except StoreError as exc:
-        return _fail(str(exc))
     finally:
         close_logging()
     if failures:
@@ -139,12 +123,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Rebuild every mirror from SQLite."""
     from prescientd.mirrors.build import MirrorBuilder
     from prescientd.runtime import AlreadyRunning, data_dir_lock
-    from prescientd.store.db import Store, StoreError
+    from prescientd.store.db import Store
 
-    try:
-        config = _load(args.config)
-    except ConfigError as exc:
-        return _fail(f"config error: {exc}", EXIT_CONFIG)
+    config = _load(args.config)
     _setup_logging(config, to_file=False)
 
     async def export() -> bool:
@@ -161,8 +142,6 @@ def cmd_export(args: argparse.Namespace) -> int:
             ok = asyncio.run(export())
     except AlreadyRunning as exc:
         return _fail(f"{exc} (the running daemon keeps the mirrors current)")
-    except StoreError as exc:
-        return _fail(str(exc))
     if not ok:
         return _fail("some mirrors could not be written (see mirror_write_failed above)")
     print(f"mirrors rebuilt under {config.paths.data_dir}")
@@ -172,17 +151,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     """Cash, equity, P&L, positions and job runs; read-only."""
     from prescientd.status import collect_status, render_status
-    from prescientd.store.db import StoreError
 
-    try:
-        config = _load(args.config)
-    except ConfigError as exc:
-        return _fail(f"config error: {exc}", EXIT_CONFIG)
+    config = _load(args.config)
     configure_logging(level="warning", logs_dir=None, stream=sys.stderr, console=False)
-    try:
-        report = asyncio.run(collect_status(config, SystemClock().now()))
-    except StoreError as exc:
-        return _fail(str(exc))
+    report = asyncio.run(collect_status(config, SystemClock().now()))
     if args.json:
         print(json.dumps(report, indent=1, default=_json_default))
     else:
@@ -254,9 +226,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `prescientd` console script."""
+    """Entry point of the `prescientd` console script: one clear line for every known failure."""
+    from prescientd.runtime import AlreadyRunning
+    from prescientd.store.db import StoreError
+
     args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}", EXIT_CONFIG)
+    except (AlreadyRunning, StoreError) as exc:
+        return _fail(str(exc))
     return result
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator
+from contextlib import suppress
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,14 +14,11 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
+from conftest import serve
 from prescientd.polymarket.clob import ClobClient, FetchError
 from prescientd.polymarket.http import HostClient, make_session
 from prescientd.polymarket.jsonsafe import parse_json
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "polymarket"
 
@@ -45,20 +42,6 @@ def book_for(token_id: str, recorded: dict[str, Any] = BOOK) -> dict[str, Any]:
 def token(i: int) -> str:
     """A distinct 77-digit token id."""
     return str(10**76 + i * 7919)
-
-
-@asynccontextmanager
-async def serve(routes: dict[str, Handler]) -> AsyncIterator[str]:
-    """Run an aiohttp app on 127.0.0.1 (free port) and yield its base URL."""
-    app = web.Application(client_max_size=16 * 1024 * 1024)
-    for path, handler in routes.items():
-        app.router.add_route("*", path, handler)
-    server = TestServer(app, host="127.0.0.1", port=0)
-    await server.start_server()
-    try:
-        yield str(server.make_url("")).rstrip("/")
-    finally:
-        await server.close()
 
 
 @pytest.fixture

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from multidict import MultiDictProxy
 from structlog.testing import capture_logs
 
+from conftest import Handler, serve
 from prescientd.polymarket.gamma import FetchError, GammaClient, ItemError, PagingError
 from prescientd.polymarket.http import HostClient, make_session
 from prescientd.polymarket.jsonsafe import parse_json
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "polymarket"
 FILTERS: dict[str, Any] = {
@@ -42,20 +38,6 @@ def make_event(event_id: str) -> dict[str, Any]:
     event: dict[str, Any] = copy.deepcopy(load("gamma_events_list_negrisk_2_markets.json")[0])
     event["id"] = event_id
     return event
-
-
-@asynccontextmanager
-async def serve(routes: dict[str, Handler]) -> AsyncIterator[str]:
-    """Run an aiohttp app on 127.0.0.1 (free port) and yield its base URL."""
-    app = web.Application(client_max_size=64 * 1024 * 1024)
-    for path, handler in routes.items():
-        app.router.add_route("GET", path, handler)
-    server = TestServer(app, host="127.0.0.1", port=0)
-    await server.start_server()
-    try:
-        yield str(server.make_url("")).rstrip("/")
-    finally:
-        await server.close()
 
 
 @pytest.fixture

@@ -151,9 +151,11 @@ def quote_at(params: PriceParams, step: int) -> Quote:
     s = effective_step(params, step)
     h = mix64(params.seed ^ ((s * _STEP_MIX) & _M64))
     unit_noise = (h >> 11) / float(1 << 53)
-    fair = (
-        params.base
-        + params.amplitude * math.sin(2.0 * math.pi * s / params.period_steps + params.phase)
+    # Prices near 0 or 1 move little in absolute terms (a 0.4-cent long shot does not jump to
+    # 2 cents every minute): scale the movement by 4p(1-p), 1 at 0.50.
+    scale = min(1.0, 4.0 * params.base * (1.0 - params.base))
+    fair = params.base + scale * (
+        params.amplitude * math.sin(2.0 * math.pi * s / params.period_steps + params.phase)
         + params.noise * (2.0 * unit_noise - 1.0)
     )
     tu = params.tick_units
