@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time as _time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -86,6 +87,8 @@ async def run_job(
             counts = await body(ctx)
         except (JobFailed, FetchError) as exc:
             error = str(exc)
+        except sqlite3.OperationalError as exc:  # locked past busy_timeout, disk full, I/O error
+            error = f"database: {exc}"
         except asyncio.CancelledError:
             # shielded: the record of a job cut short at shutdown must still be written
             await asyncio.shield(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections import deque
 
 
 class Notifier:
@@ -24,7 +25,7 @@ class Notifier:
             self.watchdog_s: float | None = int(usec) / 1_000_000 if usec else None
         except ValueError:
             self.watchdog_s = None
-        self.sent: list[str] = []  # what was sent, for tests and `status`
+        self.sent: deque[str] = deque(maxlen=64)  # the latest messages, for tests
 
     @property
     def enabled(self) -> bool:

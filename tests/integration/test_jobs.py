@@ -22,7 +22,7 @@ from prescientd.models import JobOutcome
 from prescientd.runtime import Clients, make_context, open_clients, open_store
 from prescientd.sim import MALFORMED_EVENT_COUNT, running_simulator
 from prescientd.sim.state import SimState
-from prescientd.store.db import Store
+from prescientd.store.db import Store, connect_sync
 
 EVENT_FILES = ("filtered_events.json", "filtered_markets.json", "raw_events_backup.json")
 EVENT_CSVS = ("events_filtered.csv", "markets_extracted.csv")
@@ -298,3 +298,22 @@ async def test_paper_trading_settlement_and_evening(tmp_path: Path) -> None:
         assert daily["tokens"]
         archive = json.loads((data / "history" / f"signals_archive_{day[:7]}.json").read_text())
         assert archive and all(e["date"] == day for e in archive)
+
+
+async def test_locked_database_fails_the_job_cleanly_then_recovers(tmp_path: Path) -> None:
+    """Another connection holding an exclusive lock past busy_timeout fails one poll, cleanly."""
+    async with job_env(tmp_path, n_events=80) as env:
+        assert (await env.run("morning")).ok
+        assert (await env.run("poll")).ok
+        before = await env.store.ledger_digest()
+        blocker = connect_sync(env.store.path)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            outcome = await env.run("poll")
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert not outcome.ok and outcome.error == "database: database is locked"
+        assert await env.store.ledger_digest() == before  # nothing half-written
+        assert await env.store.integrity_check() == "ok"
+        assert (await env.run("poll")).ok
