@@ -36,7 +36,7 @@ def test_without_notify_socket_nothing_is_sent() -> None:
     assert (
         not notifier.enabled
         and notifier.watchdog_s is None
-        and notifier.sent == ["READY=1\nSTATUS=x"]
+        and list(notifier.sent) == ["READY=1\nSTATUS=x"]
     )
 
 
