@@ -175,13 +175,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.dir), duration_s=args.duration, events=args.events, seed=args.seed)
 
 
-def cmd_sim(args: argparse.Namespace) -> int:
-    """Run the built-in Polymarket simulator alone."""
-    from prescientd.sim.server import main as sim_main
-
-    return sim_main(args.sim_args)
-
-
 # ----------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser."""
@@ -219,9 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--events", type=int, default=120, help="events in the simulated universe")
     demo.add_argument("--seed", type=int, default=7, help="simulator seed")
     demo.set_defaults(func=cmd_demo)
-    sim = sub.add_parser("sim", help="run the built-in Polymarket simulator", add_help=False)
-    sim.add_argument("sim_args", nargs=argparse.REMAINDER)
-    sim.set_defaults(func=cmd_sim)
+    # dispatched in main() before parsing; listed here for --help
+    sub.add_parser("sim", help="run the built-in Polymarket simulator (see prescientd sim --help)")
     return parser
 
 
@@ -230,6 +222,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from prescientd.runtime import AlreadyRunning
     from prescientd.store.db import StoreError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sim"]:
+        # the simulator has its own options; argparse cannot pass `--seed ...` through a subparser
+        from prescientd.sim.server import main as sim_main
+
+        return sim_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         result: int = args.func(args)
