@@ -235,6 +235,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"config error: {exc}", EXIT_CONFIG)
     except (AlreadyRunning, StoreError) as exc:
         return _fail(str(exc))
+    except OSError as exc:  # a data/log directory that cannot be created, a full disk ...
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _fail(f"{exc.strerror or exc}{where}")
     return result
 
 

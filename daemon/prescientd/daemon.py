@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from prescientd.mirrors.files import sweep_temp_files
 from prescientd.models import JobOutcome
 from prescientd.notify import Notifier
 from prescientd.runtime import Clients, config_sha256, make_context, open_clients, open_store
-from prescientd.store.db import Store
+from prescientd.store.db import Store, StoreError
 
 log = structlog.get_logger(__name__)
 
@@ -93,8 +94,14 @@ class MirrorWriter:
                 return
             builder = MirrorBuilder(self._store, self._get_config())
             now = self._clock.now()
-            for mirror in sorted(dirty):
-                await builder.write(mirror, now)
+            pending = sorted(dirty)
+            try:
+                while pending:
+                    await builder.write(pending[0], now)
+                    pending.pop(0)
+            except BaseException:
+                self._dirty |= set(pending)  # cancelled mid-rebuild: the final flush redoes them
+                raise
 
     async def run(self, stop: asyncio.Event) -> None:
         """Loop until stop: wait for a request, let more arrive for debounce_s, rebuild."""
@@ -183,7 +190,9 @@ class Daemon:
                 self._mirrors = MirrorWriter(store, lambda: self.config, self.clock, self.job_lock)
                 await self._start_up(store)
                 code = await self._serve()
-                # a job cut short at shutdown may have asked for mirrors after the writer stopped
+                # Leave the mirrors equal to the database: a job cut short at shutdown may have
+                # committed trades without getting to ask for them.
+                await self._mirrors.request({Mirror.PRICES, Mirror.SIGNALS, Mirror.PORTFOLIO})
                 await self._mirrors.flush()
                 return code
         finally:
@@ -202,9 +211,11 @@ class Daemon:
             strategy_json=self.config.strategy.model_dump_json(),
         )
         builder = MirrorBuilder(store, self.config)
-        rebuilt = await builder.rebuild_missing(self.clock.now())
-        if rebuilt:
-            log.info("mirrors_rebuilt_at_start", groups=rebuilt)
+        # SQLite is the truth: after a crash the mirrors may lag it (or be missing), so every
+        # fixed-name mirror is rebuilt before the first job.
+        if not await builder.write_fixed(self.clock.now()):
+            log.warning("mirrors_incomplete_at_start")
+        log.info("mirrors_rebuilt_at_start")
         poll_s = self.config.schedule.poll_interval_s
         self._set_watchdog_limits()
         self.progress.start(time.monotonic())
@@ -302,7 +313,9 @@ class Daemon:
         retry every job_retry_s until one refresh has succeeded (or the daemon stops)."""
         while not self.stop.is_set() and await store.latest_refresh() is None:
             outcome = await self.run_job_now("morning")
+            # both loops are alive: the poller is only waiting for something to poll
             self.progress.beat("scheduler")
+            self.progress.beat("poller")
             if outcome.ok:
                 return
             await _wait_any(self.stop, timeout=self.config.schedule.job_retry_s)
@@ -438,16 +451,28 @@ class Daemon:
             log.info("config_reload_unchanged", config_version=old_version)
             self.notifier.ready(f"running; config v{old_version}")
             return True
-        new_version = await self._store.record_config_version(
-            sha256=config_sha256(merged),
-            source="reload",
-            changed_keys=applied,
-            strategy_json=merged.strategy.model_dump_json(),
-        )
+        try:
+            new_version = await self._store.record_config_version(
+                sha256=config_sha256(merged),
+                source="reload",
+                changed_keys=applied,
+                strategy_json=merged.strategy.model_dump_json(),
+            )
+        except (sqlite3.Error, StoreError) as exc:
+            # the version could not be recorded: keep the old config; another HUP retries
+            log.error(
+                "config_reload_rejected",
+                key="(database)",
+                error=str(exc),
+                config_version=old_version,
+                detail=f"cannot record the new config version: {exc}; keeping v{old_version}",
+            )
+            self.notifier.ready(f"reload failed (database); keeping config v{old_version}")
+            return False
         before, after = flatten(self.config), flatten(merged)
         self.config = merged
         self.config_version = new_version
-        if before.get("logging.level") != after.get("logging.level"):
+        if any(before[k] != after[k] for k in ("logging.level", "logging.file")):
             configure_logging(
                 level=merged.logging.level,
                 logs_dir=merged.paths.logs_dir if merged.logging.file else None,

@@ -25,6 +25,7 @@ from prescientd.config import Config
 from prescientd.core import execution, filters, ledger, prices, strategy
 from prescientd.mirrors.build import Mirror, MirrorBuilder
 from prescientd.models import (
+    JOB_CANCELLED_ERROR,
     JobOutcome,
     Market,
     Portfolio,
@@ -92,7 +93,7 @@ async def run_job(
         except asyncio.CancelledError:
             # shielded: the record of a job cut short at shutdown must still be written
             await asyncio.shield(
-                _finish(ctx, name, run_id, started, t0, counts, "cancelled at shutdown")
+                _finish(ctx, name, run_id, started, t0, counts, JOB_CANCELLED_ERROR)
             )
             raise
         except Exception as exc:  # the one broad except: the job boundary
@@ -222,6 +223,11 @@ async def poll(ctx: JobContext) -> Counts:
         token: prices.quote_from_book(book, fetched_at, cfg.prices)
         for token, book in books_fetch.books.items()
     }
+    for market in by_id.values():
+        if filters.is_binary(market):
+            yes, no = (quotes.get(t) for t in market.token_ids)
+            if yes is not None and no is not None:
+                quotes[no.token_id] = prices.complement_display(yes, no)
     snapshots = await ctx.store.record_poll(
         run_id=_current_run_id(),
         fetched_at=fetched_at,
@@ -282,7 +288,8 @@ async def evaluate_and_trade(
 ) -> Counts:
     """Run the strategy, size fills against the books and record signals and trades atomically."""
     cfg = ctx.config
-    tradable = [m for m in markets if filters.is_binary(m)]
+    # held markets carry fresh lifecycle flags from the settlement check: never buy a closed one
+    tradable = [m for m in markets if filters.is_binary(m) and filters.is_tradable(m)]
     signals = strategy.decide(
         tradable, quotes, portfolio, cfg.strategy, cfg.schedule.price_max_age_s, now
     )

@@ -443,3 +443,6 @@ class PortfolioSnapshot:
     open_positions: int
     settled_positions: int
     settled_wins: int
+
+
+JOB_CANCELLED_ERROR = "cancelled at shutdown"  # a job cut short by a stop: not a failure to retry

@@ -134,6 +134,12 @@ CORRUPT_BOOKS: list[tuple[str, dict[str, Any], str]] = [
     ("level_missing_size", corrupt("bids", {"price": "0.05"}), "bad_field:bids"),
     ("level_not_object", corrupt("asks", ["0.9", "1"]), "bad_field:asks"),
     ("size_past_int64_micro", corrupt("bids", {"price": "0.05", "size": "1e13"}), "bad_field:size"),
+    (
+        "side_total_past_int64_micro",
+        corrupt("asks", {"price": "0.5", "size": "999999999999"})
+        | {"asks": [{"price": "0.5", "size": "999999999999"}] * 20},
+        "bad_field:asks",
+    ),
     ("five_decimal_price", corrupt("asks", {"price": "0.41235", "size": "10"}), "bad_field:price"),
 ]
 
@@ -169,6 +175,7 @@ def test_corrupt_level_rejects_whole_book(raw: dict[str, Any], reason: str) -> N
         ("asks", {"price": "0.5"}, "bad_field:asks"),
         ("tick_size", "0", "bad_field:tick_size"),
         ("min_order_size", "-5", "bad_field:min_order_size"),
+        ("min_order_size", "1e20", "bad_field:min_order_size"),
         ("last_trade_price", "1.5", "price_out_of_range"),
         ("neg_risk", "false", "bad_field:neg_risk"),
     ],

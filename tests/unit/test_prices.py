@@ -13,7 +13,13 @@ import pytest
 
 from conftest import FIXTURES
 from prescientd.config import PricesConfig
-from prescientd.core.prices import BookSide, is_stale, quote_from_book, sort_levels
+from prescientd.core.prices import (
+    BookSide,
+    complement_display,
+    is_stale,
+    quote_from_book,
+    sort_levels,
+)
 from prescientd.models import Book, Level
 
 NOW = datetime(2026, 10, 6, 12, 0, tzinfo=UTC)
@@ -272,3 +278,16 @@ def test_is_stale(age_s: float, max_age_s: float, expected: bool) -> None:
 def test_missing_quote_is_stale() -> None:
     """No quote at all counts as stale."""
     assert is_stale(None, NOW, 600) is True
+
+
+def test_no_display_is_one_minus_yes_display() -> None:
+    """The NO token's display price is 1 - YES display, whatever its own book's last trade."""
+    yes_book = Book(
+        "y", "c", levels(("0.40", "10")), levels(("0.60", "10")), 1, "h", None, None, D("0.43")
+    )
+    no_book = Book(
+        "n", "c", levels(("0.40", "10")), levels(("0.60", "10")), 1, "h", None, None, D("0.43")
+    )  # market-level last trade: the same text on both books
+    yes = quote_from_book(yes_book, NOW, CFG)
+    no = complement_display(yes, quote_from_book(no_book, NOW, CFG))
+    assert (yes.display, no.display) == (D("0.43"), D("0.57"))

@@ -7,12 +7,13 @@ trade when the spread is wider than `display_spread_max`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
 from prescientd.config import PricesConfig
-from prescientd.models import ZERO, Book, Level, Quote
+from prescientd.models import ONE, ZERO, Book, Level, Quote
 
 BookSide = Literal["bids", "asks"]
 
@@ -100,3 +101,14 @@ def quote_from_book(book: Book, fetched_at: datetime, cfg: PricesConfig) -> Quot
 def is_stale(quote: Quote | None, now: datetime, max_age_s: float) -> bool:
     """True when there is no quote or it was fetched more than max_age_s seconds before now."""
     return quote is None or quote.age_s(now) > max_age_s
+
+
+def complement_display(yes: Quote, no: Quote) -> Quote:
+    """The NO token's display price as Polymarket shows it: 1 - the YES display price.
+
+    The CLOB's last_trade_price is market-level (the same text on both books), so the display
+    rule applied to a wide NO book would show the YES side's last trade; outcome prices sum to 1.
+    """
+    if yes.display is None:
+        return no
+    return replace(no, display=ONE - yes.display)

@@ -78,37 +78,6 @@ class Layout:
         """history/signals_archive_YYYY-MM.json."""
         return self.history_dir / f"signals_archive_{month}.json"
 
-    def files_of(self, mirror: Mirror, *, raw_backup: bool) -> list[Path]:
-        """The fixed-name files one group of mirrors writes (dated files excluded)."""
-        ex = self.exports_dir
-        if mirror is Mirror.EVENTS:
-            names = ["filtered_events.json", "filtered_markets.json"]
-            names += ["raw_events_backup.json"] if raw_backup else []
-            return [self.events_dir / n for n in names] + [
-                ex / "events_filtered.csv",
-                ex / "markets_extracted.csv",
-            ]
-        if mirror is Mirror.PRICES:
-            return [self.markets_dir / "market_cache.json", ex / "markets_current.csv"]
-        if mirror is Mirror.SIGNALS:
-            return [self.trades_dir / "current_signals.json", ex / "signals_current.csv"]
-        if mirror is Mirror.PORTFOLIO:
-            return [
-                self.trades_dir / "paper_trades.json",
-                self.trades_dir / "portfolio.json",
-                ex / "positions_current.csv",
-                ex / "trades_summary.csv",
-            ]
-        return [
-            self.history_dir / "portfolio_history.json",
-            ex / "portfolio_history.csv",
-            ex / "performance_daily.csv",
-        ]
-
-    def fixed_files(self, *, raw_backup: bool) -> list[Path]:
-        """Every mirror with a fixed name (the dated ones excluded)."""
-        return [f for m in Mirror for f in self.files_of(m, raw_backup=raw_backup)]
-
 
 def _num(value: Decimal | None) -> float | int | None:
     if value is None:
@@ -165,26 +134,19 @@ class MirrorBuilder:
 
     async def write_all(self, now: datetime) -> bool:
         """Rebuild every mirror, including every dated file that has data."""
-        ok = True
-        for mirror in Mirror:
-            ok = await self.write(mirror, now) and ok
+        ok = await self.write_fixed(now)
         for month in await self.store.signal_months():
             ok = await self.write_signals_archive(month, date.max) and ok
         for day in await self._price_days():
             ok = await self.write_daily_prices(day) and ok
         return ok
 
-    async def rebuild_missing(self, now: datetime) -> list[str]:
-        """Rebuild each group of mirrors one of whose files is missing (at start-up)."""
-        # the raw backup can only be restored if a refresh stored one
-        raw = self.config.mirrors.raw_events_backup and await self.store.has_raw_events_payload()
-        rebuilt = []
+    async def write_fixed(self, now: datetime) -> bool:
+        """Rebuild every fixed-name mirror (all groups; not the dated files)."""
+        ok = True
         for mirror in Mirror:
-            files = self.layout.files_of(mirror, raw_backup=raw)
-            if any(not f.exists() for f in files):
-                await self.write(mirror, now)
-                rebuilt.append(mirror.value)
-        return rebuilt
+            ok = await self.write(mirror, now) and ok
+        return ok
 
     async def _price_days(self) -> list[date]:
         days = {snap.local_date for snap in await self.store.portfolio_snapshots()}

@@ -111,6 +111,9 @@ def _sorted_levels(raw: object, side: BookSide) -> tuple[Level, ...]:
         except (KeyError, TypeError, InvalidOperation):
             raise _level_error(level, side) from None
         sizes[price] = sizes.get(price, zero) + size
+    # Whole-side totals (depth, merged levels) must fit the store's integers as well.
+    if sum(sizes.values(), zero) >= limit:
+        raise ItemError(f"bad_field:{side}", "total size out of range")
     return merged_levels(sizes, side)
 
 
@@ -158,8 +161,8 @@ def parse_book(raw: object) -> Book:
     if tick_size is not None and not ZERO < tick_size <= ONE:
         raise ItemError("bad_field:tick_size", str(tick_size))
     min_order_size = _optional(raw, "min_order_size")
-    if min_order_size is not None and min_order_size < ZERO:
-        raise ItemError("bad_field:min_order_size", "negative")
+    if min_order_size is not None and not ZERO <= min_order_size < SIZE_LIMIT:
+        raise ItemError("bad_field:min_order_size", f"{min_order_size} is out of range")
     last_trade = raw.get("last_trade_price")
     last_trade_price = (
         None if last_trade in (None, "") else _cached_price(last_trade, "last_trade_price")

@@ -24,6 +24,7 @@ import aiosqlite
 
 from prescientd.clock import iso_utc, parse_iso_utc
 from prescientd.models import (
+    JOB_CANCELLED_ERROR,
     Action,
     Event,
     JobOutcome,
@@ -496,17 +497,29 @@ class Store:
             return list(await cur.fetchall())
 
     async def _fetch_consistent(self, *queries: str) -> list[list[sqlite3.Row]]:
-        """Run several SELECTs inside one read transaction (a commit cannot land between them)."""
-        async with self._read_lock:
-            await self._reader.execute("BEGIN")
-            try:
-                results = []
-                for sql in queries:
-                    async with self._reader.execute(sql) as cur:
-                        results.append(list(await cur.fetchall()))
-            finally:
-                await self._reader.execute("COMMIT")
-        return results
+        """Run several SELECTs inside one read transaction (a commit cannot land between them).
+
+        Shielded like a write: a caller cancelled mid-way must not leave the shared reader inside
+        an open transaction.
+        """
+        reader = self._reader
+
+        async def run() -> list[list[sqlite3.Row]]:
+            async with self._read_lock:
+                await reader.execute("BEGIN")
+                try:
+                    results = []
+                    for sql in queries:
+                        async with reader.execute(sql) as cur:
+                            results.append(list(await cur.fetchall()))
+                finally:
+                    await reader.execute("COMMIT")
+            return results
+
+        task = asyncio.ensure_future(run())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return await asyncio.shield(task)
 
     async def _fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         async with self._read_lock, self._reader.execute(sql, tuple(params)) as cur:
@@ -598,9 +611,11 @@ class Store:
     async def last_failures(self) -> dict[str, datetime]:
         """When each job last failed (only failures after its last success)."""
         rows = await self._fetchall(
-            "SELECT job, MAX(finished_at) AS f FROM job_runs j WHERE outcome='failed' AND id >"
+            "SELECT job, MAX(finished_at) AS f FROM job_runs j WHERE outcome='failed'"
+            " AND COALESCE(error, '') != ? AND id >"
             " COALESCE((SELECT MAX(id) FROM job_runs k WHERE k.job=j.job AND outcome='ok'), 0)"
-            " GROUP BY job"
+            " GROUP BY job",
+            (JOB_CANCELLED_ERROR,),
         )
         return {row["job"]: parse_iso_utc(row["f"]) for row in rows}
 
@@ -771,15 +786,16 @@ class Store:
         async def body(conn: aiosqlite.Connection) -> None:
             await _upsert_markets(conn, [(m, None) for m in markets], iso_utc(at), eligible=False)
 
-        self._eligible_cache = None
-        try:
-            await self._write(body)
-        finally:
-            self._eligible_cache = None
-
-    async def has_raw_events_payload(self) -> bool:
-        """Whether a refresh stored the raw Gamma payload."""
-        return await self._fetchone("SELECT 1 FROM raw_payloads WHERE kind='events'") is not None
+        await self._write(body)
+        cached = self._eligible_cache
+        if cached is not None:
+            # held markets got fresher lifecycle fields: patch them into the cached refresh
+            fresh = {m.market_id: m for m in markets}
+            events = [
+                replace(e, markets=tuple(fresh.get(m.market_id, m) for m in e.markets))
+                for e in cached[1]
+            ]
+            self._eligible_cache = (cached[0], events)
 
     async def raw_events_payload(self) -> bytes | None:
         """The raw Gamma payload of the latest refresh that kept one."""
