@@ -559,3 +559,20 @@ async def test_depth_only_change_updates_the_quote_without_a_snapshot(store: Sto
     )
     quote = (await store.latest_quotes(["t1"]))["t1"].quote
     assert quote.bid_depth_shares == Decimal(900) and quote.book_hash == "b" * 40
+
+
+async def test_cancelled_consistent_read_leaves_no_open_transaction(store: Store) -> None:
+    """Cancelling a multi-query read mid-way cannot leave the shared reader inside a transaction."""
+    await store.record_trades([make_intent("k1")], T0)
+    for _ in range(5):
+        task = asyncio.create_task(store.ledger())
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    await asyncio.sleep(0.05)
+    trades, _ = await store.ledger()
+    assert len(trades) == 1
+    await store.record_trades([make_intent("k2", token_id="t2")], T0)
+    trades, _ = await store.ledger()  # a stuck read snapshot would still show one trade
+    assert len(trades) == 2
