@@ -106,9 +106,7 @@ async def _run_once(config: Config, names: Sequence[str]) -> list[str]:
         builder = MirrorBuilder(store, config)
 
         async def publish(mirrors: set[Mirror]) -> None:
-            now = clock.now()
-            for mirror in sorted(mirrors):
-                await builder.write(mirror, now)
+            await builder.write_many(mirrors, clock.now())
 
         ctx = make_context(config, version, store, clients, clock, publish)
         for name in names:

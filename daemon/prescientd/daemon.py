@@ -16,7 +16,8 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from datetime import time as dt_time
 from pathlib import Path
 
 import structlog
@@ -61,6 +62,14 @@ class Progress:
         return all(
             now - self.beats.get(name, now) <= limit for name, limit in self.limits_s.items()
         )
+
+
+@dataclass
+class _ScheduleState:
+    every_s: dict[str, float] = field(default_factory=dict)
+    daily: dict[str, dt_time] = field(default_factory=dict)
+    last_ok: dict[str, date | None] = field(default_factory=dict)
+    failed: dict[str, datetime | None] = field(default_factory=dict)
 
 
 class MirrorWriter:
@@ -320,59 +329,61 @@ class Daemon:
                 return
             await _wait_any(self.stop, timeout=self.config.schedule.job_retry_s)
 
-    async def _due_jobs(self, now: datetime) -> list[str]:
+    async def _schedule_state(self) -> _ScheduleState:
+        """Which jobs run on an interval and which daily, with the daily ones' last runs."""
         assert self._store is not None
         cfg = self.config.schedule
-        due: list[str] = []
-        daily = {}
+        state = _ScheduleState()
         for name, every_s, at in (
             ("morning", cfg.morning_every_s, cfg.morning_time),
             ("evening", cfg.evening_every_s, cfg.evening_time),
         ):
             if every_s > 0:
-                last = self._interval_last.get(name)
-                if last is None or time.monotonic() - last >= every_s:
-                    due.append(name)
+                state.every_s[name] = every_s
             else:
-                daily[name] = at
-        if daily:
+                state.daily[name] = at
+        if state.daily:
             last_ok = await self._store.last_ok_dates()
             failed = await self._store.last_failures()
+            state.last_ok = {k: last_ok.get(k) for k in state.daily}
+            state.failed = {k: failed.get(k) for k in state.daily}
+        return state
+
+    async def _due_jobs(self, now: datetime) -> list[str]:
+        state = await self._schedule_state()
+        cfg = self.config.schedule
+        due = [
+            name
+            for name, every_s in state.every_s.items()
+            if name not in self._interval_last
+            or time.monotonic() - self._interval_last[name] >= every_s
+        ]
+        if state.daily:
             due += schedule.due_jobs(
                 now,
                 self.config.tz,
-                daily,
-                {k: last_ok.get(k) for k in daily},
-                {k: failed.get(k) for k in daily},
+                state.daily,
+                state.last_ok,
+                state.failed,
                 cfg.job_retry_s,
                 None if cfg.startup_catch_up else self.started_at,
             )
         return due
 
     async def _seconds_to_next(self, now: datetime) -> float:
-        assert self._store is not None
-        cfg = self.config.schedule
-        waits = []
-        daily = {}
-        for name, every_s, at in (
-            ("morning", cfg.morning_every_s, cfg.morning_time),
-            ("evening", cfg.evening_every_s, cfg.evening_time),
-        ):
-            if every_s > 0:
-                last = self._interval_last.get(name, 0.0)
-                waits.append(max(0.0, last + every_s - time.monotonic()))
-            else:
-                daily[name] = at
-        if daily:
-            last_ok = await self._store.last_ok_dates()
-            failed = await self._store.last_failures()
+        state = await self._schedule_state()
+        waits = [
+            max(0.0, self._interval_last.get(name, 0.0) + every_s - time.monotonic())
+            for name, every_s in state.every_s.items()
+        ]
+        if state.daily:
             wake = schedule.next_wakeup(
                 now,
                 self.config.tz,
-                daily,
-                {k: last_ok.get(k) for k in daily},
-                {k: failed.get(k) for k in daily},
-                cfg.job_retry_s,
+                state.daily,
+                state.last_ok,
+                state.failed,
+                self.config.schedule.job_retry_s,
             )
             waits.append(max(0.0, (wake - now).total_seconds()))
         return max(0.05, min(waits)) if waits else SCHEDULER_MAX_SLEEP_S

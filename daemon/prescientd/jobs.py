@@ -23,7 +23,7 @@ import structlog
 from prescientd.clock import Clock, iso_utc
 from prescientd.config import Config
 from prescientd.core import execution, filters, ledger, prices, strategy
-from prescientd.mirrors.build import Mirror, MirrorBuilder
+from prescientd.mirrors.build import Mirror, MirrorBuilder, read_portfolio, tracked_markets
 from prescientd.models import (
     JOB_CANCELLED_ERROR,
     JobOutcome,
@@ -184,19 +184,10 @@ def _current_run_id() -> str:
 
 # ----------------------------------------------------------------------------------------------
 # poll
-async def tracked_markets(store: Store, portfolio: Portfolio) -> tuple[list[Market], list[Market]]:
-    """(markets eligible for new trades, held markets) — their tokens are the tracked tokens."""
-    eligible = await store.eligible_markets()
-    held = list((await store.markets_by_id(portfolio.held_markets())).values())
-    return eligible, held
-
-
 async def poll(ctx: JobContext) -> Counts:
     """Fetch books, store prices, settle resolved positions, evaluate the strategy, paper-trade."""
     cfg = ctx.config
-    trades, settlements = await ctx.store.ledger()
-    start_balance = await ctx.store.starting_balance()
-    portfolio = ledger.replay(start_balance, trades, settlements)
+    portfolio = await read_portfolio(ctx.store)
     eligible, held = await tracked_markets(ctx.store, portfolio)
     by_id = {m.market_id: m for m in [*held, *eligible]}
     tokens = sorted({t for m in by_id.values() if filters.is_binary(m) for t in m.token_ids})
@@ -213,8 +204,7 @@ async def poll(ctx: JobContext) -> Counts:
     settled, pending = await settle_positions(ctx, portfolio, held)
     counts.update(settled=settled, settlement_pending=pending)
     if settled:
-        trades, settlements = await ctx.store.ledger()
-        portfolio = ledger.replay(start_balance, trades, settlements)
+        portfolio = await read_portfolio(ctx.store)
         await ctx.publish({Mirror.PORTFOLIO})
 
     fetched_at = ctx.clock.now()
@@ -269,8 +259,7 @@ async def poll(ctx: JobContext) -> Counts:
     if exits:
         exit_trades, _ = await ctx.store.record_trades(exits, now)
         counts["exits"] = len(exit_trades)
-        trades, settlements = await ctx.store.ledger()
-        portfolio = ledger.replay(start_balance, trades, settlements)
+        portfolio = await read_portfolio(ctx.store)
 
     evaluated = await evaluate_and_trade(ctx, eligible, quotes, books_fetch.books, portfolio, now)
     counts.update(evaluated)

@@ -57,8 +57,7 @@ class Env:
         clock = SystemClock()
 
         async def publish(mirrors: set[Mirror]) -> None:
-            for mirror in sorted(mirrors):
-                await builder.write(mirror, clock.now())
+            await builder.write_many(mirrors, clock.now())
 
         ctx = make_context(self.config, 1, self.store, self.clients, clock, publish)
         return await jobs.run_job(name, ctx, jobs.JOB_BODIES[name])

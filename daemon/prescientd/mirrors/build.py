@@ -29,6 +29,19 @@ log = structlog.get_logger(__name__)
 P = ParamSpec("P")
 
 
+async def read_portfolio(store: Store) -> Portfolio:
+    """The portfolio replayed from the ledger (the one definition of current positions)."""
+    trades, settlements = await store.ledger()
+    return ledger.replay(await store.starting_balance(), trades, settlements)
+
+
+async def tracked_markets(store: Store, portfolio: Portfolio) -> tuple[list[Market], list[Market]]:
+    """(markets eligible for new trades, held markets): their tokens are the tracked tokens."""
+    eligible = await store.eligible_markets()
+    held = list((await store.markets_by_id(portfolio.held_markets())).values())
+    return eligible, held
+
+
 class Mirror(StrEnum):
     """Groups of files rebuilt together."""
 
@@ -132,6 +145,13 @@ class MirrorBuilder:
             return await self.write_portfolio(now)
         return await self.write_history()
 
+    async def write_many(self, mirrors: set[Mirror], now: datetime) -> bool:
+        """Rebuild several groups, in a fixed order; False if any file could not be written."""
+        ok = True
+        for mirror in sorted(mirrors):
+            ok = await self.write(mirror, now) and ok
+        return ok
+
     async def write_all(self, now: datetime) -> bool:
         """Rebuild every mirror, including every dated file that has data."""
         ok = await self.write_fixed(now)
@@ -143,10 +163,7 @@ class MirrorBuilder:
 
     async def write_fixed(self, now: datetime) -> bool:
         """Rebuild every fixed-name mirror (all groups; not the dated files)."""
-        ok = True
-        for mirror in Mirror:
-            ok = await self.write(mirror, now) and ok
-        return ok
+        return await self.write_many(set(Mirror), now)
 
     async def _price_days(self) -> list[date]:
         days = {snap.local_date for snap in await self.store.portfolio_snapshots()}
@@ -186,13 +203,11 @@ class MirrorBuilder:
 
     # ------------------------------------------------------------------------------------------
     # prices
-    async def _tracked_markets(self, portfolio: Portfolio | None = None) -> list[Market]:
-        markets = {m.market_id: m for m in await self.store.eligible_markets()}
-        if portfolio is None:
-            portfolio = await self.portfolio()
-        held = await self.store.markets_by_id(portfolio.held_markets())
-        for market_id, market in held.items():
-            markets.setdefault(market_id, market)
+    async def _tracked_markets(self) -> list[Market]:
+        eligible, held = await tracked_markets(self.store, await read_portfolio(self.store))
+        markets = {m.market_id: m for m in eligible}
+        for market in held:
+            markets.setdefault(market.market_id, market)
         return list(markets.values())
 
     @_guard("prices")
@@ -327,14 +342,9 @@ class MirrorBuilder:
 
     # ------------------------------------------------------------------------------------------
     # portfolio
-    async def portfolio(self) -> Portfolio:
-        """The portfolio replayed from the ledger."""
-        trades, settlements = await self.store.ledger()
-        return ledger.replay(await self.store.starting_balance(), trades, settlements)
-
     async def valuation(self, now: datetime) -> tuple[Portfolio, Valuation]:
         """Portfolio and its mark to market from the latest stored quotes."""
-        portfolio = await self.portfolio()
+        portfolio = await read_portfolio(self.store)
         tokens = list(portfolio.positions)
         rows = await self.store.latest_quotes(tokens)
         quotes = {t: r.quote for t, r in rows.items() if r.status == "ok"}

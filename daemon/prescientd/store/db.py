@@ -12,7 +12,7 @@ import hashlib
 import json
 import sqlite3
 import zlib
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -469,6 +469,13 @@ class Store:
             await self._writer.close()
         await self._reader.close()
 
+    async def _shielded(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run work to its end even if the caller is cancelled; close() waits for it."""
+        task = asyncio.ensure_future(work)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return await asyncio.shield(task)
+
     async def _write(self, body: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         if self._writer is None:
             raise StoreError("store opened read-only")
@@ -486,11 +493,8 @@ class Store:
                     raise
                 return result
 
-        task = asyncio.ensure_future(run())
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-        # A cancelled caller must not cut a transaction in half: the task runs to COMMIT/ROLLBACK.
-        return await asyncio.shield(task)
+        # A cancelled caller must not cut a transaction in half: it runs to COMMIT/ROLLBACK.
+        return await self._shielded(run())
 
     async def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         async with self._read_lock, self._reader.execute(sql, tuple(params)) as cur:
@@ -516,10 +520,7 @@ class Store:
                     await reader.execute("COMMIT")
             return results
 
-        task = asyncio.ensure_future(run())
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-        return await asyncio.shield(task)
+        return await self._shielded(run())
 
     async def _fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         async with self._read_lock, self._reader.execute(sql, tuple(params)) as cur:
