@@ -138,6 +138,13 @@ def test_money_percent_and_price_cells_are_numbers_with_formats(book: openpyxl.W
     assert win_rates == [r["win_rate"] for r in performance_rows()]
 
 
+def test_booleans_are_boolean_cells_shown_as_true_false(book: openpyxl.Workbook) -> None:
+    """Flags are boolean cells with a TRUE/FALSE format (Calc would show 1/0 without one)."""
+    cells = _column(book["positions_current"], "stale")
+    assert [c.value for c in cells] == [r["stale"] for r in position_rows()]
+    assert {(c.data_type, c.number_format) for c in cells} == {("b", '"TRUE";"TRUE";"FALSE"')}
+
+
 def test_outside_text_is_text_never_a_formula(book: openpyxl.Workbook) -> None:
     """Formula-like and accented questions are stored as typed, without an escaping apostrophe."""
     questions = [c for c in _column(book["positions_current"], "question")]
@@ -170,6 +177,8 @@ def test_readme_says_when_built_and_lists_every_sheet(book: openpyxl.Workbook) -
     ws = book["README"]
     values = [row for row in ws.iter_rows(values_only=True)]
     assert values[1][:2] == ("built at (UTC)", BUILT_AT.replace(tzinfo=None))
+    assert ws["B2"].number_format == "yyyy-mm-dd hh:mm:ss"
+    assert ws.column_dimensions["B"].width >= len("2026-12-02 00:40:01")
     listed = {row[0]: row[1] for row in values[5:10]}
     assert listed == {
         "equity": len(POINTS),
@@ -201,6 +210,8 @@ def test_equity_sheet_has_points_and_a_two_series_line_chart(tmp_path: Path) -> 
         f"equity!$C$2:$C${last}",
     ]
     assert chart.count("<c:lineChart>") == 2 and chart.count("<c:valAx>") == 2
+    # the drawdown axis runs from 0 down to the next whole percent below the worst point (-0.4%)
+    assert '<c:max val="0"/><c:min val="-0.01"/>' in chart
 
 
 def test_no_equity_points_means_no_chart_and_a_note(tmp_path: Path) -> None:

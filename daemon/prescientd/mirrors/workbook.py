@@ -37,6 +37,7 @@ NUMBER_FORMATS: dict[Kind, str] = {
     Kind.PRICE: "0.000",
     Kind.SHARES: "#,##0.00",
     Kind.INT: "0",
+    Kind.BOOL: '"TRUE";"TRUE";"FALSE"',  # without it Calc shows booleans as 1 and 0
     Kind.ID: "@",  # text: a user editing the cell keeps it text
     Kind.TEXT: "@",
 }
@@ -156,7 +157,7 @@ def _write_readme(
     built_at: datetime,
 ) -> None:
     ws.set_column(0, 0, 22)
-    ws.set_column(1, 1, 12)
+    ws.set_column(1, 1, 20)  # fits the build time (19 characters)
     ws.set_column(2, 2, 70)
     ws.set_column(3, 3, 50)
     ws.write_string(0, 0, "prescientd paper-trading workbook", formats.title)
@@ -248,7 +249,7 @@ def _cell_writer(ws: Any, column: Column, fmt: Any) -> Callable[[int, int, Any],
         if isinstance(cell, str):  # text, ids, and values that did not fit their kind
             ws.write_string(row, col, cell[:EXCEL_MAX_TEXT], text_fmt)
         elif isinstance(cell, bool):
-            ws.write_boolean(row, col, cell)
+            ws.write_boolean(row, col, cell, fmt)
         elif isinstance(cell, datetime):
             ws.write_datetime(row, col, cell.replace(tzinfo=None), fmt)  # coerce made it UTC
         elif isinstance(cell, date):
@@ -299,7 +300,12 @@ def _write_equity(book: Any, ws: Any, formats: _Formats, points: Sequence[Equity
     if not rows:
         ws.write_string(2, 0, "No evening snapshot yet: the curve starts with the first one.")
         return
-    last = len(rows)
+    ws.insert_chart(1, len(EQUITY_COLUMNS) + 1, _equity_chart(book, points))
+
+
+def _equity_chart(book: Any, points: Sequence[EquityPoint]) -> Any:
+    """A line chart of the equity sheet: equity on the left axis, drawdown on the right."""
+    last = len(points)
     chart = book.add_chart({"type": "line"})
     markers = (
         {"type": "circle", "size": 5} if last <= CHART_MARKERS_MAX_POINTS else {"type": "none"}
@@ -328,7 +334,11 @@ def _write_equity(book: Any, ws: Any, formats: _Formats, points: Sequence[Equity
     chart.set_y_axis(
         {"name": "equity (USD)", "num_format": "$#,##0", "major_gridlines": {"visible": True}}
     )
-    chart.set_y2_axis({"name": "drawdown", "num_format": "0%"})
+    # drawdown is <= 0: the axis runs from 0 down to the next whole percent below the worst point
+    # (left to the spreadsheet, an all-zero series gets a 0..100% axis)
+    worst = min(float(p.drawdown) for p in points)
+    y2_min = -min(1.0, max(0.01, math.ceil(round(-worst * 100 * 1.1, 9)) / 100))
+    chart.set_y2_axis({"name": "drawdown", "num_format": "0%", "max": 0, "min": y2_min})
     chart.set_legend({"position": "bottom"})
     chart.set_size({"width": 900, "height": 420})
-    ws.insert_chart(1, len(EQUITY_COLUMNS) + 1, chart)
+    return chart
