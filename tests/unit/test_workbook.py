@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tempfile
 import zipfile
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -246,8 +247,10 @@ def test_workbook_is_replaced_atomically_with_mirror_mode(tmp_path: Path) -> Non
     assert "positions_current" in openpyxl.load_workbook(path).sheetnames
 
 
-def test_a_failed_write_keeps_the_old_workbook(tmp_path: Path) -> None:
-    """If writing fails midway the previous workbook stays and the temp file is removed."""
+@pytest.mark.parametrize("constant_memory", [False, True])
+def test_a_failed_write_keeps_the_old_workbook(tmp_path: Path, constant_memory: bool) -> None:
+    """If writing fails midway the old workbook stays; no temp file or scratch directory is left."""
+    scratch_before = set(Path(tempfile.gettempdir()).glob("prescientd-xlsx-*"))
     path = tmp_path / "prescientd.xlsx"
     write_workbook(path, [], POINTS, BUILT_AT)
     before = path.read_bytes()
@@ -257,9 +260,12 @@ def test_a_failed_write_keeps_the_old_workbook(tmp_path: Path) -> None:
             raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
-        write_workbook(path, [Sheet(POSITIONS_CURRENT, [Exploding(question="q")])], [], BUILT_AT)
+        rows = [*position_rows(), Exploding(question="q")]
+        sheets = [Sheet(POSITIONS_CURRENT, rows)]
+        write_workbook(path, sheets, [], BUILT_AT, constant_memory=constant_memory)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["prescientd.xlsx"]
+    assert set(Path(tempfile.gettempdir()).glob("prescientd-xlsx-*")) == scratch_before
 
 
 def test_naive_built_at_is_refused(tmp_path: Path) -> None:

@@ -8,7 +8,9 @@ atomically like every other mirror.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -125,27 +127,47 @@ def write_workbook(
     summaries = [
         SheetSummary(s.export.name, min(len(s.rows), max_rows), len(s.rows)) for s in sheets
     ]
-    with atomic_path(path, mode=FILE_MODE) as tmp:
+    # XlsxWriter streams rows to files of its own: keep them in a directory removed in any case
+    with (
+        tempfile.TemporaryDirectory(prefix="prescientd-xlsx-") as scratch,
+        atomic_path(path, mode=FILE_MODE) as tmp,
+    ):
         book = xlsxwriter.Workbook(
             str(tmp),
             {
                 "constant_memory": constant_memory,
+                "tmpdir": scratch,
                 "strings_to_formulas": False,
                 "strings_to_urls": False,
                 "strings_to_numbers": False,
             },
         )
-        formats = _Formats(book)
-        # Sheets are created in display order; each is filled top to bottom (constant memory).
-        readme = book.add_worksheet(README_SHEET)
-        equity = book.add_worksheet(EQUITY_SHEET)
-        data_sheets = [book.add_worksheet(s.export.name) for s in sheets]
-        _write_readme(readme, formats, sheets, summaries, equity_points, built_at)
-        _write_equity(book, equity, formats, equity_points)
-        for worksheet, sheet, summary in zip(data_sheets, sheets, summaries, strict=True):
-            _write_data_sheet(worksheet, formats, sheet, summary.rows_written)
+        try:
+            _fill(book, sheets, summaries, equity_points, built_at)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                book.close()  # closes its row files; the temporary workbook is then removed
+            raise
         book.close()
     return summaries
+
+
+def _fill(
+    book: Any,
+    sheets: Sequence[Sheet],
+    summaries: Sequence[SheetSummary],
+    equity_points: Sequence[EquityPoint],
+    built_at: datetime,
+) -> None:
+    formats = _Formats(book)
+    # Sheets are created in display order; each is filled top to bottom (constant memory).
+    readme = book.add_worksheet(README_SHEET)
+    equity = book.add_worksheet(EQUITY_SHEET)
+    data_sheets = [book.add_worksheet(s.export.name) for s in sheets]
+    _write_readme(readme, formats, sheets, summaries, equity_points, built_at)
+    _write_equity(book, equity, formats, equity_points)
+    for worksheet, sheet, summary in zip(data_sheets, sheets, summaries, strict=True):
+        _write_data_sheet(worksheet, formats, sheet, summary.rows_written)
 
 
 def _write_readme(
