@@ -66,6 +66,7 @@ def test_csv_starts_with_a_bom_and_round_trips_ids_and_text(tmp_path: Path) -> N
     path = tmp_path / POSITIONS_CURRENT.filename
     write_table_csv(path, POSITIONS_CURRENT.columns, rows)
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert path.read_bytes() == render_table_csv(POSITIONS_CURRENT.columns, rows)
     assert (path.stat().st_mode & 0o777) == 0o640
     parsed = _read(path)
     assert [r["token_id"] for r in parsed] == [r["token_id"] for r in rows]

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from prescientd.clock import iso_utc
 from prescientd.mirrors.columns import CSV_DECIMALS, Cell, Column, coerce, resolve_columns
@@ -235,16 +235,26 @@ def render_table_csv(specs: Sequence[Column], rows: Sequence[Mapping[str, Any]])
     `YYYY-MM-DD HH:MM:SS` UTC; money, percentages (as fractions) and prices are plain numbers with
     up to 6 decimals; text and ids are formula-escaped (`escape_cell`).
     """
-    columns = resolve_columns(specs, rows)
     buffer = io.StringIO()
-    buffer.write(BOM)
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([c.name for c in columns])
-    for row in rows:
-        writer.writerow([csv_cell(c, row.get(c.name)) for c in columns])
+    _write_table(buffer, specs, rows)
     return buffer.getvalue().encode("utf-8")
 
 
+def _write_table(
+    handle: TextIO, specs: Sequence[Column], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    columns = resolve_columns(specs, rows)
+    handle.write(BOM)
+    writer = csv.writer(handle, lineterminator="\r\n")
+    writer.writerow([c.name for c in columns])
+    for row in rows:
+        writer.writerow([csv_cell(c, row.get(c.name)) for c in columns])
+
+
 def write_table_csv(path: Path, specs: Sequence[Column], rows: Sequence[Mapping[str, Any]]) -> None:
-    """Write rows as a spreadsheet-friendly CSV mirror (render_table_csv), atomically."""
-    write_atomic(path, render_table_csv(specs, rows))
+    """Write rows as a spreadsheet-friendly CSV mirror (render_table_csv), atomically.
+
+    Streamed into the temporary file, so a big export never sits in memory as one string.
+    """
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
+        _write_table(handle, specs, rows)
