@@ -13,13 +13,14 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from prescientd.clock import iso_utc
+from prescientd.mirrors.columns import CSV_DECIMALS, Cell, Column, coerce, resolve_columns
 
 TEMP_PREFIX = ".prescientd-"
 TEMP_SUFFIX = ".tmp"
@@ -29,15 +30,20 @@ FILE_MODE = 0o640  # readable by the service's group (analysts opening the CSVs)
 _FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = FILE_MODE) -> None:
-    """Replace path with data atomically (temp file in the same directory, fsync, rename)."""
+@contextlib.contextmanager
+def atomic_path(path: Path, *, mode: int = FILE_MODE) -> Iterator[Path]:
+    """A temporary path next to path; on a clean exit it is fsynced and renamed over path.
+
+    For writers that need a file name rather than bytes (the workbook library writes its own
+    file). On an exception the temporary file is removed and path is untouched.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=path.parent)
+    os.close(fd)
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
+        yield tmp
+        with tmp.open("rb+") as handle:
             os.fsync(handle.fileno())
             os.fchmod(handle.fileno(), mode)  # mkstemp makes 0600 files
         tmp.replace(path)
@@ -46,6 +52,12 @@ def write_atomic(path: Path, data: bytes, *, mode: int = FILE_MODE) -> None:
             tmp.unlink()
         raise
     _fsync_dir(path.parent)
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int = FILE_MODE) -> None:
+    """Replace path with data atomically (temp file in the same directory, fsync, rename)."""
+    with atomic_path(path, mode=mode) as tmp:
+        tmp.write_bytes(data)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -181,3 +193,68 @@ def write_csv(
             fallback_columns=fallback_columns,
         ),
     )
+
+
+# Spreadsheet-friendly CSV (DESIGN.md §7), driven by column specs -------------------------------
+
+BOM = "\ufeff"  # Excel reads a BOM-less CSV in the system codepage and garbles accented text
+CSV_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # UTC; Excel and Calc read it as a date-time
+
+
+def _decimal_text(number: Decimal, places: int) -> str:
+    # more digits than the context holds (InvalidOperation): keep the number as it is
+    with contextlib.suppress(InvalidOperation):
+        number = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    if number.is_zero():
+        return "0"  # never "-0" or "0.000000"
+    return format(number.normalize(), "f")
+
+
+def csv_cell(column: Column, value: Any) -> str:
+    """One CSV cell: the value coerced to its column's kind and spelled for spreadsheets."""
+    cell: Cell = coerce(column, value)
+    if cell is None:
+        return ""
+    if isinstance(cell, bool):
+        return "true" if cell else "false"
+    if isinstance(cell, datetime):  # coerce made it UTC
+        return cell.strftime(CSV_DATETIME_FORMAT)
+    if isinstance(cell, date):
+        return cell.isoformat()
+    if isinstance(cell, Decimal):
+        return _decimal_text(cell, CSV_DECIMALS.get(column.kind, 6))
+    if isinstance(cell, int):
+        return str(cell)
+    return escape_cell(cell)  # text, ids, and values that did not fit their kind
+
+
+def render_table_csv(specs: Sequence[Column], rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """CSV bytes as DESIGN.md §7 says: UTF-8 with a BOM, header row, typed cells, ids last.
+
+    Columns come from the data, typed and ordered by specs (`columns.resolve_columns`). Times are
+    `YYYY-MM-DD HH:MM:SS` UTC; money, percentages (as fractions) and prices are plain numbers with
+    up to 6 decimals; text and ids are formula-escaped (`escape_cell`).
+    """
+    buffer = io.StringIO()
+    _write_table(buffer, specs, rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _write_table(
+    handle: TextIO, specs: Sequence[Column], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    columns = resolve_columns(specs, rows)
+    handle.write(BOM)
+    writer = csv.writer(handle, lineterminator="\r\n")
+    writer.writerow([c.name for c in columns])
+    for row in rows:
+        writer.writerow([csv_cell(c, row.get(c.name)) for c in columns])
+
+
+def write_table_csv(path: Path, specs: Sequence[Column], rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write rows as a spreadsheet-friendly CSV mirror (render_table_csv), atomically.
+
+    Streamed into the temporary file, so a big export never sits in memory as one string.
+    """
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
+        _write_table(handle, specs, rows)
