@@ -189,6 +189,10 @@ class MarketStream:
         """The tokens currently asked for."""
         return frozenset(self._conn_of)
 
+    def assignment(self) -> tuple[frozenset[str], ...]:
+        """The tokens of each connection (for status and tests)."""
+        return tuple(frozenset(c.assets) for c in self._connections if c.assets)
+
     def status(self) -> StreamStatus:
         """Gauges and counters for metrics and status."""
         trusted = sum(1 for t in self._conn_of if self._live(t) and self._books.is_trusted(t))
