@@ -380,8 +380,8 @@ class MarketStream:
             applied = self._books.apply(frame)  # market-level: both tokens' books
         elif isinstance(frame, Book | BookDelta | TickSizeChange | AssetFault):
             token = frame.token_id
-            if token not in conn.subscribed:
-                self.stats.ignored += 1  # the unsubscribed sibling of a market, or unknown
+            if token not in conn.subscribed or token not in conn.assets:
+                self.stats.ignored += 1  # an unsubscribed sibling, an unknown or dropped token
                 return
             if isinstance(frame, AssetFault):
                 self._malformed(conn, frame.reason, token)

@@ -1,5 +1,7 @@
 """aiohttp application serving the Gamma and CLOB endpoints prescientd uses, plus `/_sim/` controls.
 
+`/ws/market` (the WebSocket market channel) lives in sim/stream.py.
+
 One app answers both hosts (gamma_url = clob_url = the simulator URL). `GET /markets/{id}` is Gamma
 when the id is numeric and CLOB when it starts with `0x` (a condition id).
 """
