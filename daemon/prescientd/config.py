@@ -221,6 +221,43 @@ class LoggingConfig(_Section):
     file: bool = True
 
 
+class StreamConfig(_Section):
+    """The WebSocket market channel (DESIGN §9): which tokens to stream and how to keep it alive."""
+
+    enabled: bool = True
+    ws_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
+    watch_band: Probability = Decimal("0.05")
+    max_assets: int = Field(default=2000, ge=0, le=100_000)
+    # >= 2 so both tokens of a market share a connection; 500 is the reported server limit
+    assets_per_connection: int = Field(default=200, ge=2, le=500)
+    ping_interval_s: float = Field(default=10.0, gt=0, le=300)
+    silence_limit_s: float = Field(default=30.0, gt=0, le=3600)
+    debounce_ms: int = Field(default=100, ge=0, le=10_000)
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    backoff_base_s: float = Field(default=1.0, gt=0, le=3600)
+    backoff_max_s: float = Field(default=60.0, gt=0, le=3600)
+    resync_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    circuit_failures: int = Field(default=5, ge=1, le=1000)
+    circuit_window_s: float = Field(default=120.0, gt=0, le=86_400)
+    circuit_open_s: float = Field(default=300.0, gt=0, le=86_400)
+    max_frame_mb: float = Field(default=16.0, gt=0, le=1024)
+
+    @field_validator("ws_url")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        if not re.match(r"^wss?://[^/\s]+", value):
+            raise ValueError(f"expected a ws:// or wss:// URL, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _timers(self) -> StreamConfig:
+        if self.silence_limit_s <= self.ping_interval_s:
+            raise ValueError("silence_limit_s must exceed ping_interval_s (a PONG must fit)")
+        if self.backoff_base_s > self.backoff_max_s:
+            raise ValueError("backoff_base_s must not exceed backoff_max_s")
+        return self
+
+
 class Config(_Section):
     """The whole validated configuration; immutable, swapped as one reference on reload."""
 
@@ -234,6 +271,7 @@ class Config(_Section):
     paper: PaperConfig = PaperConfig()
     mirrors: MirrorsConfig = MirrorsConfig()
     logging: LoggingConfig = LoggingConfig()
+    stream: StreamConfig = StreamConfig()
 
     @field_validator("timezone")
     @classmethod

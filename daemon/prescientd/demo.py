@@ -19,13 +19,16 @@ from prescientd.config import load_config
 from prescientd.logs import close_logging, configure_logging
 
 TEMPLATE_URL = "http://127.0.0.1:8765"
+TEMPLATE_WS_URL = "ws://127.0.0.1:8765"
 
 
 def write_demo_config(root: Path, url: str) -> Path:
     """Write DIR/demo.toml from the packaged demo config, pointed at url and at DIR."""
     root.mkdir(parents=True, exist_ok=True)
     text = (resources.files("prescientd") / "demo.toml").read_text(encoding="utf-8")
-    text = text.replace(TEMPLATE_URL, url).replace('"demo/', f'"{root.resolve()}/')
+    ws_url = "ws" + url.removeprefix("http")
+    text = text.replace(TEMPLATE_URL, url).replace(TEMPLATE_WS_URL, ws_url)
+    text = text.replace('"demo/', f'"{root.resolve()}/')
     path = root / "demo.toml"
     path.write_text(text, encoding="utf-8")
     return path

@@ -74,6 +74,11 @@ def _cached_price(value: object, field: str) -> Decimal:
     return found if found is not None else _new_price(value, field)
 
 
+def book_price(value: object, field: str) -> Decimal:
+    """A validated book price (0..1, at most 4 decimals), memoised like the levels' prices."""
+    return _cached_price(value, field)
+
+
 def _level_error(raw: object, side: str) -> ItemError:
     """The precise reason a level failed the fast path (the slow validators raise it)."""
     if not isinstance(raw, dict) or "price" not in raw or "size" not in raw:
@@ -129,6 +134,11 @@ def _optional(raw: Mapping[str, Any], field: str) -> Decimal | None:
         if len(_DECIMAL_CACHE) < _PRICE_CACHE_MAX:
             _DECIMAL_CACHE[value] = number
     return number
+
+
+def book_timestamp_ms(value: object) -> int:
+    """An epoch-millisecond timestamp (digit string or int); ItemError otherwise."""
+    return _timestamp_ms(value)
 
 
 def _timestamp_ms(value: object) -> int:

@@ -9,8 +9,10 @@ configured with gamma_url = clob_url = the simulator URL:
 - Gamma `GET /events/keyset`, `GET /markets/keyset` (cursor paging), `GET /events/{id}`,
   `GET /markets/{id}`, `/events/slug/{slug}`, `/markets/slug/{slug}`;
 - CLOB `POST /books`, `GET /book`, `GET /markets/{conditionId}` (the `0x` prefix selects CLOB);
-- controls under `/_sim/` (resolve, propose, faults, request log, ground truth), also callable
-  in-process as `SimState` methods.
+- the WebSocket market channel `GET /ws/market` (sim/stream.py: recorded frame shapes, deltas that
+  rebuild the REST books exactly, WebSocket faults);
+- controls under `/_sim/` (resolve, propose, move a price, faults, request log, channel counters,
+  ground truth), also callable in-process as `SimState` methods.
 
 Prices move: the YES fair price is a pure function of (market, floor(clock() / price_step_s)), books
 sit around it and the NO book is the exact mirror (NO bids = 1 - YES asks). Books are cached per

@@ -1,5 +1,7 @@
 """aiohttp application serving the Gamma and CLOB endpoints prescientd uses, plus `/_sim/` controls.
 
+`/ws/market` (the WebSocket market channel) lives in sim/stream.py.
+
 One app answers both hosts (gamma_url = clob_url = the simulator URL). `GET /markets/{id}` is Gamma
 when the id is numeric and CLOB when it starts with `0x` (a condition id).
 """
@@ -16,11 +18,13 @@ import json
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiohttp import web
 
 from prescientd.sim.state import RequestRecord, SimError, SimState
+from prescientd.sim.stream import serve_market_channel
 from prescientd.sim.universe import (
     EVENT_SCHEMA,
     EVENTS_KEYSET_SCHEMA,
@@ -179,6 +183,8 @@ async def _sim_middleware(request: web.Request, handler: Handler) -> web.StreamR
     finally:
         _current_record.reset(token)
     record.status = response.status
+    if isinstance(response, web.WebSocketResponse):
+        return response  # the channel has its own faults (sim/stream.py)
     slow = state.faults.take("slow_body", path, group)
     if slow is not None and isinstance(response, web.Response):
         record.fault = record.fault or "slow_body"
@@ -631,6 +637,11 @@ async def get_book(request: web.Request) -> web.Response:
     return _raw_json(body)
 
 
+async def ws_market(request: web.Request) -> web.StreamResponse:
+    """GET /ws/market: the WebSocket market channel (sim/stream.py)."""
+    return await serve_market_channel(request, _state(request))
+
+
 # ------------------------------------------------------------------------------------------------
 # Control routes
 
@@ -668,6 +679,26 @@ async def _ctl_propose(request: web.Request, state: SimState) -> Any:
     body = await _json_body(request)
     market = state.propose(str(body.get("market_id", "")))
     return {"ok": True, "market": state.market_truth(market)}
+
+
+async def _ctl_move(request: web.Request, state: SimState) -> Any:
+    body = await _json_body(request)
+    raw = body.get("yes_price")
+    if raw is None:
+        price = None
+    elif isinstance(raw, str | int | float) and not isinstance(raw, bool):
+        try:
+            price = Decimal(str(raw))
+        except InvalidOperation:
+            raise SimError("yes_price must be a number") from None
+    else:
+        raise SimError("yes_price must be a number or null")
+    market = state.move(str(body.get("market_id", "")), price)
+    return {"ok": True, "market": state.market_truth(market)}
+
+
+async def _ctl_ws(request: web.Request, state: SimState) -> Any:
+    return {"ws": state.ws_stats.to_json()}
 
 
 async def _ctl_set_faults(request: web.Request, state: SimState) -> Any:
@@ -725,8 +756,11 @@ def build_app(state: SimState) -> web.Application:
     r.add_get("/markets/{id}", gamma_or_clob_market)
     r.add_post("/books", post_books)
     r.add_get("/book", get_book)
+    r.add_get("/ws/market", ws_market)
     r.add_post("/_sim/resolve", _control(_ctl_resolve))
     r.add_post("/_sim/propose", _control(_ctl_propose))
+    r.add_post("/_sim/move", _control(_ctl_move))
+    r.add_get("/_sim/ws", _control(_ctl_ws))
     r.add_get("/_sim/faults", _control(_ctl_get_faults))
     r.add_post("/_sim/faults", _control(_ctl_set_faults))
     r.add_delete("/_sim/faults", _control(_ctl_clear_faults))

@@ -6,6 +6,7 @@ it directly. Prices depend only on (market, step) with `step = floor(clock() / p
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import random
@@ -19,6 +20,7 @@ from typing import Any, Literal
 
 from prescientd.sim.books import (
     PRICE_STR,
+    PriceParams,
     Quote,
     book_levels,
     encode_book,
@@ -42,7 +44,13 @@ FAULT_NAMES = (
     "stuck_cursor",
     "malformed_items",
     "malformed_books",
+    "ws_drop",
+    "ws_silence",
+    "ws_malformed",
+    "ws_garbage",
+    "ws_unknown_asset",
 )
+"""`ws_*` act on `/ws/market` connections (see sim/stream.py); the others on HTTP requests."""
 
 
 class SimError(Exception):
@@ -108,6 +116,11 @@ class Faults:
     stuck_cursor: FaultSwitch | None = None
     malformed_items: FaultSwitch | None = None
     malformed_books: FaultSwitch | None = None
+    ws_drop: FaultSwitch | None = None
+    ws_silence: FaultSwitch | None = None
+    ws_malformed: FaultSwitch | None = None
+    ws_garbage: FaultSwitch | None = None
+    ws_unknown_asset: FaultSwitch | None = None
 
     def take(self, name: str, path: str, route: str) -> FaultSwitch | None:
         """If switch `name` matches the request, count it down and return it."""
@@ -177,6 +190,33 @@ class RequestRecord:
 
 
 @dataclass(slots=True)
+class WsStats:
+    """What the `/ws/market` channel did (for tests and benchmarks)."""
+
+    connections_open: int = 0
+    connections_total: int = 0
+    snapshots_sent: int = 0
+    price_changes_sent: int = 0
+    entries_sent: int = 0
+    last_trades_sent: int = 0
+    resolved_sent: int = 0
+    pongs_sent: int = 0
+    dropped: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict for `GET /_sim/ws`."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pin:
+    """A market whose YES fair price was set by `/_sim/move`."""
+
+    params: PriceParams
+    set_at_ms: int
+
+
+@dataclass(slots=True)
 class _StepCache:
     step: int
     quotes: dict[str, tuple[Quote, ...]] = field(default_factory=dict)
@@ -213,6 +253,11 @@ class SimState:
         self._resolve_intervals_done = 0
         self._auto_proposed: list[tuple[str, float]] = []
         self._token_order = {t: mix64(int(t) & ((1 << 64) - 1)) for t in universe.token_index}
+        self._pins: dict[str, _Pin] = {}
+        self._listeners: set[Callable[[], None]] = set()
+        self.book_version = 0
+        """Bumped whenever books change other than by the clock (move, propose, resolve)."""
+        self.ws_stats = WsStats()
 
     # -- time ------------------------------------------------------------------------------------
 
@@ -232,18 +277,24 @@ class SimState:
 
     # -- prices and books ------------------------------------------------------------------------
 
+    def price_params(self, market: SimMarket) -> tuple[PriceParams, ...]:
+        """How the market's prices move now: its own parameters, or the pinned YES price."""
+        pin = self._pins.get(market.id)
+        return market.prices if pin is None else (pin.params, *market.prices[1:])
+
     def quotes(self, market: SimMarket) -> tuple[Quote, ...]:
         """Current top of book per priced token (binary: YES only; NO is its mirror)."""
-        if not any(p.moves for p in market.prices):
+        params = self.price_params(market)
+        if not any(p.moves for p in params):
             cached = self._static_quotes.get(market.id)
             if cached is None:
-                cached = tuple(quote_at(p, 0) for p in market.prices)
+                cached = tuple(quote_at(p, 0) for p in params)
                 self._static_quotes[market.id] = cached
             return cached
         cache = self._step_cache()
         found = cache.quotes.get(market.id)
         if found is None:
-            found = tuple(quote_at(p, cache.step) for p in market.prices)
+            found = tuple(quote_at(p, cache.step) for p in params)
             cache.quotes[market.id] = found
         return found
 
@@ -255,8 +306,12 @@ class SimState:
         quotes = self.quotes(m)
         out: list[bytes] = []
         tick = m.tick_size
-        for i, (params, quote) in enumerate(zip(m.prices, quotes, strict=True)):
+        pin = self._pins.get(m.id)
+        for i, (params, quote) in enumerate(zip(self.price_params(m), quotes, strict=True)):
             ts_ms = round(step * self.price_step_s * 1000) if params.moves else params.static_ts_ms
+            if pin is not None:
+                # timestamp and hash change together: a pinned book changed at the pin
+                ts_ms = max(ts_ms, pin.set_at_ms)
             bids, asks = book_levels(params, quote, step)
             last = PRICE_STR[quote.last_units]
 
@@ -281,7 +336,7 @@ class SimState:
         return tuple(out)
 
     def _books(self, m: SimMarket) -> tuple[bytes, ...]:
-        if not any(p.moves for p in m.prices):
+        if not any(p.moves for p in self.price_params(m)):
             found = self._static.get(m.id)
             if found is None:
                 found = self._build_books(m, 0)
@@ -349,6 +404,8 @@ class SimState:
         else:
             frozen = m.frozen_prices or tuple("0" for _ in m.outcomes)
         m.mark_proposed(frozen, self.now().replace(microsecond=0))
+        self._pins.pop(m.id, None)
+        self.books_changed()
         return m
 
     def resolve(self, market_id: str, outcome: Outcome) -> SimMarket:
@@ -365,6 +422,8 @@ class SimState:
         winner = {"yes": 0, "no": 1, "50-50": None}[outcome]
         m.mark_resolved(winner, self.now().replace(microsecond=0), self._stale_top(m))
         self._close_event_if_done(m)
+        self._pins.pop(m.id, None)
+        self.books_changed()
         return m
 
     def _display_prices(self, m: SimMarket) -> tuple[str, ...]:
@@ -403,6 +462,49 @@ class SimState:
             self.propose(m.id)
             self._auto_proposed.append((m.id, p_yes))
 
+    # -- price control and change listeners -------------------------------------------------------
+
+    def move(self, market_id: str, yes_price: Decimal | None) -> SimMarket:
+        """Pin a binary market's YES fair price from now on (None releases it); books change now.
+
+        The book keeps its usual shape around the pinned price (spread, depth, sizes per step), so
+        the YES display price lands within a tick or so of `yes_price`.
+        """
+        m = self.market(market_id)
+        if not (m.is_binary and m.has_book):
+            raise SimError(f"market {market_id} has no live binary book to move", status=409)
+        if yes_price is None:
+            self._pins.pop(m.id, None)
+        else:
+            if not (yes_price.is_finite() and 0 < yes_price < 1):
+                raise SimError("yes_price must be a number strictly between 0 and 1")
+            pinned = dataclasses.replace(
+                m.prices[0], base=float(yes_price), amplitude=0.0, noise=0.0, moves=True
+            )
+            self._pins[m.id] = _Pin(pinned, math.floor(self.clock() * 1000))
+        for cache in (self._cache.quotes, self._cache.books, self._static, self._static_quotes):
+            cache.pop(m.id, None)
+        self.books_changed()
+        return m
+
+    def books_changed(self) -> None:
+        """Tell the WebSocket channel that books changed other than by the clock."""
+        self.book_version += 1
+        self.notify_listeners()
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """Call callback (no arguments, must not block) after books or faults change."""
+        self._listeners.add(callback)
+
+    def remove_listener(self, callback: Callable[[], None]) -> None:
+        """Stop calling callback."""
+        self._listeners.discard(callback)
+
+    def notify_listeners(self) -> None:
+        """Wake every listener (the `/ws/market` connections)."""
+        for callback in list(self._listeners):
+            callback()
+
     # -- faults and request log ------------------------------------------------------------------
 
     def set_faults(self, spec: Mapping[str, Any]) -> None:
@@ -419,10 +521,12 @@ class SimState:
             parsed[name] = parse_fault_switch(name, value)
         for name, switch in parsed.items():
             setattr(self.faults, name, switch)
+        self.notify_listeners()
 
     def clear_faults(self) -> None:
         """Turn every fault off."""
         self.faults = Faults()
+        self.notify_listeners()
 
     def log_request(self, method: str, path: str, query: str) -> RequestRecord:
         """Append a request to the log and return its record (the caller fills in the status)."""
@@ -473,7 +577,7 @@ class SimState:
             "yes_mid": None,
             "yes_last_trade": None,
             "yes_display": None,
-            "price_moves": any(p.moves for p in m.prices),
+            "price_moves": any(p.moves for p in self.price_params(m)),
         }
         if m.has_book:
             q = self.quotes(m)[0]
