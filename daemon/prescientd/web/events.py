@@ -159,6 +159,11 @@ class EventHub:
 
     # -- the stream handler's side ---------------------------------------------------------------
     @property
+    def closed(self) -> bool:
+        """True once close() was called (the daemon is stopping)."""
+        return self._closed
+
+    @property
     def clients(self) -> int:
         """Open subscriptions."""
         return len(self._subscribers)

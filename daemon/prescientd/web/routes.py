@@ -155,6 +155,8 @@ class Api:
         """Server-sent events until the client leaves, falls behind, or the daemon stops."""
         check_params(request, ())
         last_event_id = _last_event_id(request)
+        if self.hub.closed:
+            raise ApiError(503, "the daemon is stopping; no more events")
         if self.hub.clients >= self.max_clients:
             raise ApiError(503, "too many stream clients; poll the JSON routes instead")
         sub = self.hub.subscribe(last_event_id)

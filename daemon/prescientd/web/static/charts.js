@@ -15,6 +15,11 @@
   const usd = (u, v) => (v == null ? "–" : "$" + v.toFixed(2));
   const pct = (u, v) => (v == null ? "–" : (v * 100).toFixed(2) + " %");
   const epoch = (iso) => Date.parse(iso) / 1000;
+  const DAY_INCRS = [1, 2, 7, 14, 30, 91, 182, 365].map((d) => d * 86400);
+  function dayLabel(t) {
+    const d = new Date(t * 1000);  // bars sit at noon UTC of their date
+    return `${d.getUTCMonth() + 1}/${d.getUTCDate()}`;
+  }
 
   function zeroRange(min, max) {
     const lo = Math.min(0, min == null ? 0 : min), hi = Math.max(0, max == null ? 0 : max);
@@ -80,7 +85,10 @@
     const draw = lazyChart(el, 220, (w, h) => ({
       width: w, height: h,
       scales: {x: {time: true}, y: {range: (u, min, max) => zeroRange(min, max)}},
-      axes: [{}, {values: (u, vals) => vals.map(usdShort), size: 60}],
+      axes: [
+        {incrs: DAY_INCRS, space: 40, values: (u, vals) => vals.map(dayLabel)},
+        {values: (u, vals) => vals.map(usdShort), size: 60},
+      ],
       series: [
         {},
         {label: "Gain", stroke: GAIN, fill: "rgba(26,127,55,0.55)", paths: bars, points: {show: false}, fillTo: 0, value: usd},
