@@ -216,9 +216,14 @@ async def test_token_never_logged(caplog: pytest.LogCaptureFixture) -> None:
         captured.append(repr(event))
         return ""
 
-    structlog.configure(processors=[capture])
+    structlog.configure(
+        processors=[capture],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+        logger_factory=structlog.ReturnLoggerFactory(),
+    )
     try:
         caplog.set_level(logging.DEBUG)
+        caplog.set_level(logging.DEBUG, logger="aiohttp")
         async with serve() as s:
             for value in (TOKEN, "wrong-token-0123456789abc"):
                 headers = {"Authorization": f"Bearer {value}"}
