@@ -6,6 +6,7 @@ the key (`ConfigError.key`). Nothing here reads the clock or touches the network
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -37,6 +38,7 @@ RESTART_ONLY_KEYS: tuple[str, ...] = (
     "paths.",
     "polymarket.",
     "paper.starting_balance_usd",
+    "http.",
 )
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -258,6 +260,51 @@ class StreamConfig(_Section):
         return self
 
 
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+
+
+class HttpConfig(_Section):
+    """The operator's window: JSON API, dashboard, /metrics (restart-only)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8686, ge=0, le=65535)
+    port_fallback: bool = False
+    token_file: str = ""
+    allowed_hosts: tuple[str, ...] = ()
+    max_body_bytes: int = Field(default=16384, ge=1024, le=16 * 1024 * 1024)
+    read_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    sse_queue_size: int = Field(default=256, ge=4, le=100_000)
+    sse_replay_size: int = Field(default=1000, ge=0, le=100_000)
+    sse_keepalive_s: float = Field(default=15.0, gt=0, le=300)
+    sse_max_clients: int = Field(default=32, ge=1, le=10_000)
+
+    @field_validator("host")
+    @classmethod
+    def _ip_or_localhost(cls, value: str) -> str:
+        if value == "localhost":
+            return value
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError as exc:
+            raise ValueError(f"expected an IP address or localhost, got {value!r}") from exc
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hostnames(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not _HOSTNAME.match(name.lower()):
+                raise ValueError(f"expected a host name without port, got {name!r}")
+        return tuple(name.lower() for name in value)
+
+    @property
+    def token_path(self) -> Path | None:
+        """The bearer-token file, or None when control routes are disabled."""
+        return Path(self.token_file) if self.token_file else None
+
+
 class Config(_Section):
     """The whole validated configuration; immutable, swapped as one reference on reload."""
 
@@ -272,6 +319,7 @@ class Config(_Section):
     mirrors: MirrorsConfig = MirrorsConfig()
     logging: LoggingConfig = LoggingConfig()
     stream: StreamConfig = StreamConfig()
+    http: HttpConfig = HttpConfig()
 
     @field_validator("timezone")
     @classmethod
@@ -397,6 +445,7 @@ def merge_reload(old: Config, new: Config) -> tuple[Config, list[str], list[str]
             "paths": old.paths,
             "polymarket": old.polymarket,
             "paper": paper,
+            "http": old.http,
         }
     )
     return merged, applied, ignored

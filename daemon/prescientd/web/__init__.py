@@ -1,0 +1,1 @@
+"""The operator's window (DESIGN.md §8): JSON API, live dashboard, server-sent events, /metrics."""

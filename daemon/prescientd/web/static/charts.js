@@ -1,0 +1,119 @@
+// The dashboard's two charts, drawn with the vendored uPlot (static/vendor/uplot).
+// Exposes window.PrescientCharts = {equity(el), dailyPnl(el)}; each returns {update(rows)}.
+"use strict";
+
+(function () {
+  const GAIN = "#1a7f37", LOSS = "#cf222e", EQUITY = "#0969da";
+
+  function usdShort(v) {
+    if (v == null) return "";
+    const a = Math.abs(v);
+    if (a >= 1e6) return "$" + (v / 1e6).toFixed(2) + "M";
+    if (a >= 1e4) return "$" + (v / 1e3).toFixed(1) + "k";
+    return "$" + v.toFixed(0);
+  }
+  const usd = (u, v) => (v == null ? "–" : "$" + v.toFixed(2));
+  const pct = (u, v) => (v == null ? "–" : (v * 100).toFixed(2) + " %");
+  const epoch = (iso) => Date.parse(iso) / 1000;
+  const DAY_INCRS = [1, 2, 7, 14, 30, 91, 182, 365].map((d) => d * 86400);
+  function dayLabel(t) {
+    const d = new Date(t * 1000);  // bars sit at noon UTC of their date
+    return `${d.getUTCMonth() + 1}/${d.getUTCDate()}`;
+  }
+
+  function zeroRange(min, max) {
+    const lo = Math.min(0, min == null ? 0 : min), hi = Math.max(0, max == null ? 0 : max);
+    const pad = (hi - lo) * 0.08 || 1;
+    return [lo < 0 ? lo - pad : 0, hi > 0 ? hi + pad : 0];
+  }
+
+  function width(el) {
+    return Math.max(300, Math.floor(el.getBoundingClientRect().width) || 600);
+  }
+
+  // A chart that is created on the first update and resized with its container.
+  function lazyChart(el, height, makeOpts) {
+    let plot = null;
+    window.addEventListener("resize", () => plot && plot.setSize({width: width(el), height}));
+    return function draw(data, points) {
+      el.dataset.points = String(points);
+      if (points === 0) {
+        if (plot) { plot.destroy(); plot = null; }
+        return;
+      }
+      if (!plot) plot = new uPlot(makeOpts(width(el), height), data, el);
+      else plot.setData(data);
+    };
+  }
+
+  function equity(el) {
+    const draw = lazyChart(el, 260, (w, h) => ({
+      width: w, height: h,
+      scales: {x: {time: true}, usd: {}, dd: {range: (u, min) => [Math.min(min, -0.01) * 1.1, 0]}},
+      axes: [
+        {},
+        {scale: "usd", values: (u, vals) => vals.map(usdShort), size: 60},
+        {scale: "dd", side: 1, grid: {show: false}, size: 55,
+         values: (u, vals) => vals.map((v) => (v * 100).toFixed(1) + "%")},
+      ],
+      series: [
+        {},
+        {label: "Equity", scale: "usd", stroke: EQUITY, width: 2, value: usd},
+        {label: "Drawdown", scale: "dd", stroke: LOSS, fill: "rgba(207,34,46,0.10)", width: 1, value: pct},
+      ],
+    }));
+    return {
+      // points: [{time, equity_usd, drawdown}] in time order
+      update(points) {
+        const xs = [], eq = [], dd = [];
+        let peak = null;
+        for (const p of points) {
+          const t = epoch(p.time);
+          if (!isFinite(t) || p.equity_usd == null) continue;
+          peak = peak == null ? p.equity_usd : Math.max(peak, p.equity_usd);
+          xs.push(t);
+          eq.push(p.equity_usd);
+          dd.push(p.drawdown != null ? p.drawdown : (peak > 0 ? p.equity_usd / peak - 1 : 0));
+        }
+        draw([xs, eq, dd], xs.length);
+      },
+    };
+  }
+
+  function dailyPnl(el) {
+    const bars = uPlot.paths.bars({size: [0.7, 40]});
+    const draw = lazyChart(el, 220, (w, h) => ({
+      width: w, height: h,
+      scales: {x: {time: true}, y: {range: (u, min, max) => zeroRange(min, max)}},
+      axes: [
+        {incrs: DAY_INCRS, space: 40, values: (u, vals) => vals.map(dayLabel)},
+        {values: (u, vals) => vals.map(usdShort), size: 60},
+      ],
+      series: [
+        {},
+        {label: "Gain", stroke: GAIN, fill: "rgba(26,127,55,0.55)", paths: bars, points: {show: false}, fillTo: 0, value: usd},
+        {label: "Loss", stroke: LOSS, fill: "rgba(207,34,46,0.55)", paths: bars, points: {show: false}, fillTo: 0, value: usd},
+      ],
+    }));
+    return {
+      // rows: [{date, daily_pnl_usd, equity_usd}] in date order
+      update(rows) {
+        const xs = [], gains = [], losses = [];
+        let previous = null;
+        for (const r of rows) {
+          const t = epoch(r.date + "T12:00:00Z");
+          let pnl = r.daily_pnl_usd;
+          if (pnl == null && previous != null && r.equity_usd != null) pnl = r.equity_usd - previous;
+          previous = r.equity_usd;
+          if (!isFinite(t) || pnl == null) continue;
+          xs.push(t);
+          gains.push(pnl >= 0 ? pnl : null);
+          losses.push(pnl < 0 ? pnl : null);
+        }
+        draw([xs, gains, losses], xs.length);
+      },
+    };
+  }
+
+  window.PrescientCharts = {equity, dailyPnl};
+})();

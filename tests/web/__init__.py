@@ -1,0 +1,1 @@
+"""Tests of the web layer (prescientd.web) against fakes over loopback HTTP."""
