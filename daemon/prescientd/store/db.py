@@ -602,23 +602,28 @@ class Store:
         )
         return {row["job"]: _job_row(row) for row in rows}
 
-    async def last_ok_dates(self) -> dict[str, date]:
-        """The latest local date on which each job succeeded."""
-        rows = await self._fetchall(
-            "SELECT job, MAX(local_date) AS d FROM job_runs WHERE outcome='ok' GROUP BY job"
-        )
-        return {row["job"]: date.fromisoformat(row["d"]) for row in rows}
-
-    async def last_failures(self) -> dict[str, datetime]:
-        """When each job last failed (only failures after its last success)."""
-        rows = await self._fetchall(
-            "SELECT job, MAX(finished_at) AS f FROM job_runs j WHERE outcome='failed'"
-            " AND COALESCE(error, '') != ? AND id >"
-            " COALESCE((SELECT MAX(id) FROM job_runs k WHERE k.job=j.job AND outcome='ok'), 0)"
-            " GROUP BY job",
-            (JOB_CANCELLED_ERROR,),
-        )
-        return {row["job"]: parse_iso_utc(row["f"]) for row in rows}
+    async def schedule_history(
+        self, jobs: Sequence[str]
+    ) -> tuple[dict[str, date], dict[str, datetime]]:
+        """Per job: the latest local date it succeeded, and its latest failure after that success
+        (a run cancelled at shutdown is no failure). Read once at start-up; each lookup walks the
+        job_runs_by_outcome indexes, so it costs O(log n) plus the job's failures since its last
+        success, however long the history."""
+        last_ok: dict[str, date] = {}
+        failed: dict[str, datetime] = {}
+        for job in jobs:
+            row = await self._fetchone(
+                "SELECT (SELECT MAX(local_date) FROM job_runs WHERE job=? AND outcome='ok'),"
+                " (SELECT MAX(finished_at) FROM job_runs WHERE job=? AND outcome='failed'"
+                "  AND COALESCE(error, '') != ? AND id >"
+                "  COALESCE((SELECT MAX(id) FROM job_runs WHERE job=? AND outcome='ok'), 0))",
+                (job, job, JOB_CANCELLED_ERROR, job),
+            )
+            if row is not None and row[0] is not None:
+                last_ok[job] = date.fromisoformat(row[0])
+            if row is not None and row[1] is not None:
+                failed[job] = parse_iso_utc(row[1])
+        return last_ok, failed
 
     async def record_config_version(
         self, *, sha256: str, source: str, changed_keys: Sequence[str], strategy_json: str
