@@ -11,15 +11,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+import structlog
 
 from prescientd import jobs
 from prescientd.clock import SystemClock
 from prescientd.config import Config, parse_config
 from prescientd.mirrors.build import Mirror, MirrorBuilder
 from prescientd.models import JobOutcome
-from prescientd.runtime import Clients, make_context, open_clients, open_store
+from prescientd.runtime import Clients, make_context, open_clients, open_store, start_session
 from prescientd.sim import MALFORMED_EVENT_COUNT, running_simulator
 from prescientd.sim.state import SimState
 from prescientd.store.db import Store, connect_sync
@@ -316,3 +318,43 @@ async def test_locked_database_fails_the_job_cleanly_then_recovers(tmp_path: Pat
         assert await env.store.ledger_digest() == before  # nothing half-written
         assert await env.store.integrity_check() == "ok"
         assert (await env.run("poll")).ok
+
+
+async def test_run_id_is_in_the_job_context_and_on_its_log_lines(store: Store) -> None:
+    """Each run gets a new id in ctx.run_id, bound to its log lines and recorded with the run."""
+    seen: list[tuple[str, object]] = []
+
+    async def body(ctx: jobs.JobContext) -> jobs.Counts:
+        seen.append((ctx.run_id, structlog.contextvars.get_contextvars().get("run_id")))
+        return {}
+
+    async def publish(mirrors: set[Mirror]) -> None:
+        return None
+
+    none: Any = None  # the body uses no HTTP client
+    ctx = jobs.JobContext(Config(), 1, store, none, none, SystemClock(), publish)
+    first = await jobs.run_job("poll", ctx, body)
+    second = await jobs.run_job("poll", ctx, body)
+    assert seen == [(first.run_id, first.run_id), (second.run_id, second.run_id)]
+    assert first.run_id != second.run_id and ctx.run_id == ""  # the caller's context is untouched
+    assert (await store.last_job_runs())["poll"].run_id == second.run_id
+
+
+async def test_start_session_sweeps_temp_files_and_records_the_config_version(
+    tmp_path: Path,
+) -> None:
+    """`run` and `once` start alike: crash leftovers go, an unchanged config keeps its version."""
+    config = make_config(tmp_path, "http://127.0.0.1:9")  # no request is sent
+    leftover = config.paths.data_dir / "trades" / ".prescientd-x.tmp"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_text("half a file")
+    async with start_session(config) as session:
+        first = session.config_version
+    assert not leftover.exists()
+    async with start_session(config) as session:
+        assert session.config_version == first
+    changed = config.model_copy(
+        update={"strategy": config.strategy.model_copy(update={"stake_usd": Decimal(7)})}
+    )
+    async with start_session(changed) as session:
+        assert session.config_version == first + 1
