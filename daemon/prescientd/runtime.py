@@ -22,7 +22,7 @@ from prescientd.mirrors.files import sweep_temp_files
 from prescientd.polymarket.clob import ClobClient
 from prescientd.polymarket.gamma import GammaClient
 from prescientd.polymarket.http import HostClient, make_session
-from prescientd.store.db import Store
+from prescientd.store.db import BUSY_TIMEOUT_MS, Store
 
 LOCK_NAME = "prescientd.lock"
 
@@ -118,10 +118,14 @@ async def open_clients(config: Config) -> AsyncIterator[Clients]:
 
 
 @contextlib.asynccontextmanager
-async def open_store(config: Config) -> AsyncIterator[Store]:
+async def open_store(
+    config: Config, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS
+) -> AsyncIterator[Store]:
     """The store, created with the starting deposit if new; always closed."""
     store = await Store.open(
-        config.paths.db_path, starting_balance_usd=config.paper.starting_balance_usd
+        config.paths.db_path,
+        starting_balance_usd=config.paper.starting_balance_usd,
+        busy_timeout_ms=busy_timeout_ms,
     )
     try:
         yield store

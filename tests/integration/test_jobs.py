@@ -24,7 +24,7 @@ from prescientd.models import JobOutcome
 from prescientd.runtime import Clients, make_context, open_clients, open_store, start_session
 from prescientd.sim import MALFORMED_EVENT_COUNT, running_simulator
 from prescientd.sim.state import SimState
-from prescientd.store.db import Store, connect_sync
+from prescientd.store.db import BUSY_TIMEOUT_MS, Store, connect_sync
 
 EVENT_FILES = ("filtered_events.json", "filtered_markets.json", "raw_events_backup.json")
 EVENT_CSVS = ("events_filtered.csv", "markets_extracted.csv")
@@ -67,13 +67,19 @@ class Env:
 
 @asynccontextmanager
 async def job_env(
-    tmp_path: Path, *, n_events: int, extra: str = "", seed: int = 3
+    tmp_path: Path,
+    *,
+    n_events: int,
+    extra: str = "",
+    seed: int = 3,
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS,
 ) -> AsyncIterator[Env]:
     """The simulator (prices frozen at one step) and everything a job needs."""
     frozen = datetime.now(UTC).timestamp()
     async with running_simulator(seed=seed, n_events=n_events, clock=lambda: frozen) as sim:
         config = make_config(tmp_path, sim.url, extra)
-        async with open_store(config) as store, open_clients(config) as clients:
+        store_cm = open_store(config, busy_timeout_ms=busy_timeout_ms)
+        async with store_cm as store, open_clients(config) as clients:
             yield Env(config, store, clients, sim.state)
 
 
@@ -303,7 +309,8 @@ async def test_paper_trading_settlement_and_evening(tmp_path: Path) -> None:
 
 async def test_locked_database_fails_the_job_cleanly_then_recovers(tmp_path: Path) -> None:
     """Another connection holding an exclusive lock past busy_timeout fails one poll, cleanly."""
-    async with job_env(tmp_path, n_events=80) as env:
+    # a 50 ms busy timeout instead of the daemon's 5 s: the same failure, without the wait
+    async with job_env(tmp_path, n_events=80, busy_timeout_ms=50) as env:
         assert (await env.run("morning")).ok
         assert (await env.run("poll")).ok
         before = await env.store.ledger_digest()

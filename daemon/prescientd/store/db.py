@@ -421,12 +421,19 @@ class Store:
     # lifecycle
     @classmethod
     async def open(
-        cls, path: Path, *, starting_balance_usd: Decimal | None = None, readonly: bool = False
+        cls,
+        path: Path,
+        *,
+        starting_balance_usd: Decimal | None = None,
+        readonly: bool = False,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
     ) -> Store:
         """Open (creating and migrating unless readonly) the database at path.
 
-        Raises StoreError with one clear line for anything that makes the database unusable; no
-        connection (whose worker thread would keep the process alive) is left open on failure.
+        busy_timeout_ms is how long a statement waits for another connection's lock before it
+        fails with "database is locked" (tests shorten it). Raises StoreError with one clear line
+        for anything that makes the database unusable; no connection (whose worker thread would
+        keep the process alive) is left open on failure.
         """
         opened: list[aiosqlite.Connection] = []
         try:
@@ -437,7 +444,7 @@ class Store:
                     f"file:{path}?mode=ro", uri=True, isolation_level=None
                 )
                 opened.append(reader)
-                await _configure(reader, write=False)
+                await _configure(reader, write=False, busy_timeout_ms=busy_timeout_ms)
                 version = await _user_version(reader)
                 if version > SCHEMA_VERSION:
                     raise StoreError(_too_new(path, version))
@@ -445,11 +452,11 @@ class Store:
             await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
             writer = await aiosqlite.connect(path, isolation_level=None)
             opened.append(writer)
-            await _configure(writer, write=True)
+            await _configure(writer, write=True, busy_timeout_ms=busy_timeout_ms)
             await _migrate(writer, path)
             reader = await aiosqlite.connect(path, isolation_level=None)
             opened.append(reader)
-            await _configure(reader, write=False)
+            await _configure(reader, write=False, busy_timeout_ms=busy_timeout_ms)
             store = cls(path, writer, reader)
             if starting_balance_usd is not None:
                 await store._ensure_deposit(starting_balance_usd)
@@ -1258,14 +1265,14 @@ def _too_new(path: Path, version: int) -> str:
     )
 
 
-async def _configure(conn: aiosqlite.Connection, *, write: bool) -> None:
+async def _configure(conn: aiosqlite.Connection, *, write: bool, busy_timeout_ms: int) -> None:
     conn.row_factory = sqlite3.Row
     if write:
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA synchronous=FULL")
         await conn.execute("PRAGMA recursive_triggers=ON")
     await conn.execute("PRAGMA foreign_keys=ON")
-    await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    await conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
 
 
 async def _user_version(conn: aiosqlite.Connection) -> int:
