@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,31 @@ from prescientd.store.db import Store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "polymarket"
 T0 = datetime(2026, 10, 6, 14, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """A prescientd Clock the test moves: `advance` moves both times, `jump` only the wall."""
+
+    def __init__(self, start: datetime = T0, monotonic_s: float = 1000.0) -> None:
+        self.wall = start.astimezone(UTC)
+        self.mono_s = monotonic_s
+
+    def now(self) -> datetime:
+        """The fake wall time (aware UTC)."""
+        return self.wall
+
+    def monotonic(self) -> float:
+        """The fake monotonic time in seconds."""
+        return self.mono_s
+
+    def advance(self, seconds: float) -> None:
+        """Let seconds pass."""
+        self.mono_s += seconds
+        self.wall += timedelta(seconds=seconds)
+
+    def jump(self, delta: timedelta) -> None:
+        """Set the wall clock by delta (NTP step, operator): monotonic time does not move."""
+        self.wall += delta
 
 
 def load_fixture(name: str) -> Any:

@@ -92,23 +92,19 @@ def cmd_once(args: argparse.Namespace) -> int:
 async def _run_once(config: Config, names: Sequence[str]) -> list[str]:
     from prescientd import jobs
     from prescientd.mirrors.build import Mirror, MirrorBuilder
-    from prescientd.runtime import config_sha256, make_context, open_clients, open_store
+    from prescientd.runtime import make_context, start_session
 
     clock = SystemClock()
     failures = []
-    async with open_store(config) as store, open_clients(config) as clients:
-        version = await store.record_config_version(
-            sha256=config_sha256(config),
-            source="start",
-            changed_keys=[],
-            strategy_json=config.strategy.model_dump_json(),
-        )
-        builder = MirrorBuilder(store, config)
+    async with start_session(config) as session:
+        builder = MirrorBuilder(session.store, config)
 
         async def publish(mirrors: set[Mirror]) -> None:
             await builder.write_many(mirrors, clock.now())
 
-        ctx = make_context(config, version, store, clients, clock, publish)
+        ctx = make_context(
+            config, session.config_version, session.store, session.clients, clock, publish
+        )
         for name in names:
             outcome = await jobs.run_job(name, ctx, jobs.JOB_BODIES[name])
             if not outcome.ok:

@@ -13,11 +13,8 @@ import asyncio
 import contextlib
 import signal
 import sqlite3
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from datetime import time as dt_time
 from pathlib import Path
 
 import structlog
@@ -29,28 +26,28 @@ from prescientd.core import schedule
 from prescientd.jobs import JobContext, run_job
 from prescientd.logs import configure_logging
 from prescientd.mirrors.build import Mirror, MirrorBuilder
-from prescientd.mirrors.files import sweep_temp_files
 from prescientd.models import JobOutcome
 from prescientd.notify import Notifier
-from prescientd.runtime import Clients, config_sha256, make_context, open_clients, open_store
+from prescientd.runtime import Clients, Session, config_sha256, make_context, start_session
+from prescientd.scheduler import SCHEDULED_JOBS, Scheduler, ScheduleState
 from prescientd.store.db import Store, StoreError
 
 log = structlog.get_logger(__name__)
 
 STOP_GRACE_S = 6.0  # then a running job's HTTP work is cancelled; exit well within 10 s
-SCHEDULER_MAX_SLEEP_S = 30.0  # re-check the wall clock at least this often (clock jumps, DST)
 
 
 @dataclass
 class Progress:
     """When each loop last made real progress; the watchdog pings only while all of them do."""
 
+    clock: Clock
     limits_s: dict[str, float] = field(default_factory=dict)
     beats: dict[str, float] = field(default_factory=dict)
 
     def beat(self, loop: str) -> None:
-        """Record that loop completed an iteration."""
-        self.beats[loop] = time.monotonic()
+        """Record that loop completed an iteration (on the clock's monotonic time)."""
+        self.beats[loop] = self.clock.monotonic()
 
     def start(self, now: float) -> None:
         """Count start-up as a beat of every loop, so a first job that hangs is noticed too."""
@@ -62,14 +59,6 @@ class Progress:
         return all(
             now - self.beats.get(name, now) <= limit for name, limit in self.limits_s.items()
         )
-
-
-@dataclass
-class _ScheduleState:
-    every_s: dict[str, float] = field(default_factory=dict)
-    daily: dict[str, dt_time] = field(default_factory=dict)
-    last_ok: dict[str, date | None] = field(default_factory=dict)
-    failed: dict[str, datetime | None] = field(default_factory=dict)
 
 
 class MirrorWriter:
@@ -156,9 +145,12 @@ class Daemon:
         self.config_changed = asyncio.Event()
         self.poll_config_changed = asyncio.Event()
         self.job_lock = asyncio.Lock()
-        self.progress = Progress()
+        self.progress = Progress(clock)
         self.started_at = clock.now()
-        self._interval_last: dict[str, float] = {}
+        # the job history is loaded into it at start-up; each outcome keeps it current
+        self.scheduler = Scheduler(
+            clock, lambda: self.config, ScheduleState(), started_at=self.started_at
+        )
         self._store: Store | None = None
         self._clients: Clients | None = None
         self._mirrors: MirrorWriter | None = None
@@ -194,10 +186,12 @@ class Daemon:
             loop.add_signal_handler(sig, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         try:
-            async with open_store(self.config) as store, open_clients(self.config) as clients:
-                self._store, self._clients = store, clients
-                self._mirrors = MirrorWriter(store, lambda: self.config, self.clock, self.job_lock)
-                await self._start_up(store)
+            async with start_session(self.config) as session:
+                self._store, self._clients = session.store, session.clients
+                self._mirrors = MirrorWriter(
+                    session.store, lambda: self.config, self.clock, self.job_lock
+                )
+                await self._start_up(session)
                 code = await self._serve()
                 # Leave the mirrors equal to the database: a job cut short at shutdown may have
                 # committed trades without getting to ask for them.
@@ -209,16 +203,12 @@ class Daemon:
                 loop.remove_signal_handler(sig)
             log.info("stopped")
 
-    async def _start_up(self, store: Store) -> None:
-        removed = sweep_temp_files(self.config.paths.data_dir)
-        if removed:
-            log.info("temp_files_removed", count=len(removed))
-        self.config_version = await store.record_config_version(
-            sha256=config_sha256(self.config),
-            source="start",
-            changed_keys=[],
-            strategy_json=self.config.strategy.model_dump_json(),
-        )
+    async def _start_up(self, session: Session) -> None:
+        store = session.store
+        self.config_version = session.config_version
+        # the only read of the job history: from here on the outcomes keep the schedule current
+        last_ok, failed_at = await store.schedule_history(SCHEDULED_JOBS)
+        self.scheduler.state = ScheduleState(last_ok=last_ok, failed_at=failed_at)
         builder = MirrorBuilder(store, self.config)
         # SQLite is the truth: after a crash the mirrors may lag it (or be missing), so every
         # fixed-name mirror is rebuilt before the first job.
@@ -227,7 +217,7 @@ class Daemon:
         log.info("mirrors_rebuilt_at_start")
         poll_s = self.config.schedule.poll_interval_s
         self._set_watchdog_limits()
-        self.progress.start(time.monotonic())
+        self.progress.start(self.clock.monotonic())
         log.info(
             "started",
             config=str(self.config_path),
@@ -293,35 +283,25 @@ class Daemon:
 
     async def _scheduler(self, first_pass: asyncio.Event) -> None:
         assert self._store is not None
-        store = self._store
-        await self._bootstrap_refresh(store)
-        # Interval mode (demos, tests) runs a job one interval after start, like a timer.
-        started = time.monotonic()
-        for name in ("morning", "evening"):
-            self._interval_last.setdefault(name, started)
-        while not self.stop.is_set():
-            now = self.clock.now()
-            due = await self._due_jobs(now)
-            for name in due:
-                if self.stop.is_set():
-                    break
-                self._interval_last[name] = time.monotonic()
-                await self.run_job_now(name)
+        await self._bootstrap_refresh(self._store)
+
+        def on_pass() -> None:
             first_pass.set()
             self.progress.beat("scheduler")
-            if self.stop.is_set():
-                break
-            wake_s = await self._seconds_to_next(self.clock.now())
-            await _wait_any(
-                self.stop, self.config_changed, timeout=min(wake_s, SCHEDULER_MAX_SLEEP_S)
-            )
-            self.config_changed.clear()
+
+        await self.scheduler.run(self.run_job_now, self._scheduler_wait, self.stop, on_pass)
+
+    async def _scheduler_wait(self, timeout_s: float) -> None:
+        """Sleep until timeout_s, a stop, or a reload (which may move the slots)."""
+        await _wait_any(self.stop, self.config_changed, timeout=timeout_s)
+        self.config_changed.clear()
 
     async def _bootstrap_refresh(self, store: Store) -> None:
         """A new database has nothing to poll: refresh at once, whatever the time of day, and
         retry every job_retry_s until one refresh has succeeded (or the daemon stops)."""
         while not self.stop.is_set() and await store.latest_refresh() is None:
             outcome = await self.run_job_now("morning")
+            self.scheduler.record(outcome)
             # both loops are alive: the poller is only waiting for something to poll
             self.progress.beat("scheduler")
             self.progress.beat("poller")
@@ -329,69 +309,11 @@ class Daemon:
                 return
             await _wait_any(self.stop, timeout=self.config.schedule.job_retry_s)
 
-    async def _schedule_state(self) -> _ScheduleState:
-        """Which jobs run on an interval and which daily, with the daily ones' last runs."""
-        assert self._store is not None
-        cfg = self.config.schedule
-        state = _ScheduleState()
-        for name, every_s, at in (
-            ("morning", cfg.morning_every_s, cfg.morning_time),
-            ("evening", cfg.evening_every_s, cfg.evening_time),
-        ):
-            if every_s > 0:
-                state.every_s[name] = every_s
-            else:
-                state.daily[name] = at
-        if state.daily:
-            last_ok = await self._store.last_ok_dates()
-            failed = await self._store.last_failures()
-            state.last_ok = {k: last_ok.get(k) for k in state.daily}
-            state.failed = {k: failed.get(k) for k in state.daily}
-        return state
-
-    async def _due_jobs(self, now: datetime) -> list[str]:
-        state = await self._schedule_state()
-        cfg = self.config.schedule
-        due = [
-            name
-            for name, every_s in state.every_s.items()
-            if name not in self._interval_last
-            or time.monotonic() - self._interval_last[name] >= every_s
-        ]
-        if state.daily:
-            due += schedule.due_jobs(
-                now,
-                self.config.tz,
-                state.daily,
-                state.last_ok,
-                state.failed,
-                cfg.job_retry_s,
-                None if cfg.startup_catch_up else self.started_at,
-            )
-        return due
-
-    async def _seconds_to_next(self, now: datetime) -> float:
-        state = await self._schedule_state()
-        waits = [
-            max(0.0, self._interval_last.get(name, 0.0) + every_s - time.monotonic())
-            for name, every_s in state.every_s.items()
-        ]
-        if state.daily:
-            wake = schedule.next_wakeup(
-                now,
-                self.config.tz,
-                state.daily,
-                state.last_ok,
-                state.failed,
-                self.config.schedule.job_retry_s,
-            )
-            waits.append(max(0.0, (wake - now).total_seconds()))
-        return max(0.05, min(waits)) if waits else SCHEDULER_MAX_SLEEP_S
-
     async def _poller(self, first_pass: asyncio.Event) -> None:
         # Let the scheduler's start-up catch-up (a morning refresh) go first.
         await _wait_any(self.stop, first_pass, timeout=None)
-        origin = time.monotonic()
+        clock = self.clock
+        origin = clock.monotonic()
         while not self.stop.is_set():
             await self.run_job_now("poll")
             self.progress.beat("poller")
@@ -400,14 +322,14 @@ class Daemon:
             while not self.stop.is_set():
                 # re-plan when a reload changes the interval; the origin keeps ticks regular
                 interval_s = self.config.schedule.poll_interval_s
-                next_at = schedule.next_poll(origin, interval_s, time.monotonic())
-                if next_at <= time.monotonic():
+                next_at = schedule.next_poll(origin, interval_s, clock.monotonic())
+                if next_at <= clock.monotonic():
                     break
                 self.poll_config_changed.clear()
                 await _wait_any(
                     self.stop,
                     self.poll_config_changed,
-                    timeout=max(0.0, next_at - time.monotonic()),
+                    timeout=max(0.0, next_at - clock.monotonic()),
                 )
                 if not self.poll_config_changed.is_set():
                     break
@@ -421,7 +343,7 @@ class Daemon:
         if interval_s <= 0:
             return
         while not self.stop.is_set():
-            if self.progress.healthy(time.monotonic()):
+            if self.progress.healthy(self.clock.monotonic()):
                 self.notifier.watchdog()
             else:
                 log.error("watchdog_withheld", beats=self.progress.beats)

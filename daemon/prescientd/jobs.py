@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import time as _time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -51,7 +50,10 @@ class JobFailed(Exception):
 
 @dataclass
 class JobContext:
-    """Everything a job needs; built by the composition root (daemon or CLI)."""
+    """Everything a job needs; built by the composition root (daemon or CLI).
+
+    `run_id` names one run: `run_job` gives each run its own copy of the context with a new one.
+    """
 
     config: Config
     config_version: int
@@ -60,6 +62,7 @@ class JobContext:
     clob: ClobClient
     clock: Clock
     publish: Callable[[set[Mirror]], Awaitable[None]]
+    run_id: str = ""
 
     @property
     def mirrors(self) -> MirrorBuilder:
@@ -77,10 +80,11 @@ Counts = dict[str, Any]
 async def run_job(
     name: str, ctx: JobContext, body: Callable[[JobContext], Awaitable[Counts]]
 ) -> JobOutcome:
-    """Run one job with its run id bound to every log line; record and log its outcome."""
+    """Run one job with a new run id in its context and on every log line; record and log it."""
     run_id = uuid.uuid4().hex[:12]
+    ctx = replace(ctx, run_id=run_id)
     started = ctx.clock.now()
-    t0 = _time.monotonic()
+    t0 = ctx.clock.monotonic()
     counts: Counts = {}
     error: str | None = None
     with structlog.contextvars.bound_contextvars(job=name, run_id=run_id):
@@ -92,30 +96,27 @@ async def run_job(
             error = f"database: {exc}"
         except asyncio.CancelledError:
             # shielded: the record of a job cut short at shutdown must still be written
-            await asyncio.shield(
-                _finish(ctx, name, run_id, started, t0, counts, JOB_CANCELLED_ERROR)
-            )
+            await asyncio.shield(_finish(ctx, name, started, t0, counts, JOB_CANCELLED_ERROR))
             raise
         except Exception as exc:  # the one broad except: the job boundary
             log.exception("job_crashed")
             error = f"{type(exc).__name__}: {exc}"
-        return await _finish(ctx, name, run_id, started, t0, counts, error)
+        return await _finish(ctx, name, started, t0, counts, error)
 
 
 async def _finish(
     ctx: JobContext,
     name: str,
-    run_id: str,
     started: datetime,
     t0: float,
     counts: Counts,
     error: str | None,
 ) -> JobOutcome:
-    outcome = await _record(ctx, name, run_id, started, counts, error)
+    outcome = await _record(ctx, name, started, counts, error)
     log.info(
         "job_finished",
         outcome="ok" if error is None else "failed",
-        duration_s=round(_time.monotonic() - t0, 3),
+        duration_s=round(ctx.clock.monotonic() - t0, 3),
         config_version=ctx.config_version,
         error=error,
         **counts,
@@ -124,11 +125,11 @@ async def _finish(
 
 
 async def _record(
-    ctx: JobContext, name: str, run_id: str, started: datetime, counts: Counts, error: str | None
+    ctx: JobContext, name: str, started: datetime, counts: Counts, error: str | None
 ) -> JobOutcome:
     finished = ctx.clock.now()
     outcome = JobOutcome(
-        run_id=run_id,
+        run_id=ctx.run_id,
         job=name,
         local_date=ctx.local_date(started),
         started_at=started,
@@ -159,7 +160,7 @@ async def morning(ctx: JobContext) -> Counts:
     )
     rejections = {**{f"item_{k}": v for k, v in fetch.skipped.items()}, **result.rejections}
     await ctx.store.save_refresh(
-        run_id=_current_run_id(),
+        run_id=ctx.run_id,
         fetched_at=now,
         pages=fetch.pages,
         events_received=len(fetch.events),
@@ -176,10 +177,6 @@ async def morning(ctx: JobContext) -> Counts:
         "events_eligible": len(result.events),
         "markets_eligible": len(result.markets),
     }
-
-
-def _current_run_id() -> str:
-    return str(structlog.contextvars.get_contextvars().get("run_id", ""))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -219,7 +216,7 @@ async def poll(ctx: JobContext) -> Counts:
             if yes is not None and no is not None:
                 quotes[no.token_id] = prices.complement_display(yes, no)
     snapshots = await ctx.store.record_poll(
-        run_id=_current_run_id(),
+        run_id=ctx.run_id,
         fetched_at=fetched_at,
         quotes=quotes,
         missing=books_fetch.missing,
@@ -294,7 +291,7 @@ async def evaluate_and_trade(
     )
     final = _apply_skips(signals, plan.skipped)
     result = await ctx.store.record_evaluation(
-        run_id=_current_run_id(),
+        run_id=ctx.run_id,
         evaluated_at=now,
         local_date=ctx.local_date(now),
         config_version=ctx.config_version,

@@ -12,17 +12,21 @@ from pathlib import Path
 from typing import IO
 
 import aiohttp
+import structlog
 
 from prescientd.clock import Clock
 from prescientd.config import Config
 from prescientd.jobs import JobContext
 from prescientd.mirrors.build import Mirror
+from prescientd.mirrors.files import sweep_temp_files
 from prescientd.polymarket.clob import ClobClient
 from prescientd.polymarket.gamma import GammaClient
 from prescientd.polymarket.http import HostClient, make_session
-from prescientd.store.db import Store
+from prescientd.store.db import BUSY_TIMEOUT_MS, Store
 
 LOCK_NAME = "prescientd.lock"
+
+log = structlog.get_logger(__name__)
 
 
 class AlreadyRunning(Exception):
@@ -114,10 +118,14 @@ async def open_clients(config: Config) -> AsyncIterator[Clients]:
 
 
 @contextlib.asynccontextmanager
-async def open_store(config: Config) -> AsyncIterator[Store]:
+async def open_store(
+    config: Config, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS
+) -> AsyncIterator[Store]:
     """The store, created with the starting deposit if new; always closed."""
     store = await Store.open(
-        config.paths.db_path, starting_balance_usd=config.paper.starting_balance_usd
+        config.paths.db_path,
+        starting_balance_usd=config.paper.starting_balance_usd,
+        busy_timeout_ms=busy_timeout_ms,
     )
     try:
         yield store
@@ -143,3 +151,29 @@ def make_context(
         clock=clock,
         publish=publish,
     )
+
+
+@dataclass
+class Session:
+    """What `run` and `once` start with: the store, the HTTP clients and the config version."""
+
+    store: Store
+    clients: Clients
+    config_version: int
+
+
+@contextlib.asynccontextmanager
+async def start_session(config: Config) -> AsyncIterator[Session]:
+    """The one start-up path of `run` and `once` (the caller holds the data-dir lock): open the
+    store and the clients, remove temp files a crash left behind, record the config version."""
+    async with open_store(config) as store, open_clients(config) as clients:
+        removed = sweep_temp_files(config.paths.data_dir)
+        if removed:
+            log.info("temp_files_removed", count=len(removed))
+        version = await store.record_config_version(
+            sha256=config_sha256(config),
+            source="start",
+            changed_keys=[],
+            strategy_json=config.strategy.model_dump_json(),
+        )
+        yield Session(store=store, clients=clients, config_version=version)

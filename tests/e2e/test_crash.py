@@ -1,12 +1,15 @@
-"""SIGKILL at random moments, restart, repeat: the ledger never duplicates and the mirrors agree."""
+"""SIGKILL at chosen moments, restart, repeat: the ledger never duplicates and the mirrors agree."""
 
 from __future__ import annotations
 
-import random
+import contextlib
 import re
 import time
+import urllib.error
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -21,16 +24,98 @@ from e2e.conftest import (
     mirror_contents,
     read_json,
     temp_files,
+    wait_until,
 )
 
-KILLS = 20
-SEED = 20261201
 MICRO = Decimal(1_000_000)
 EPS = Decimal("0.000001")
+KILL_WAIT_S = 20.0  # the longest a kill point may take to come (a loaded machine)
 
 
 def _usd(micro: int) -> Decimal:
     return Decimal(micro) / MICRO
+
+
+@dataclass(frozen=True)
+class KillPoint:
+    """SIGKILL once the count-th matching JSON log line is out, delay_s later.
+
+    A log line follows the commit it reports, so delay 0 kills between a commit and the mirrors
+    it asks for, and a short delay lands inside the work that follows (the next transaction, the
+    debounced mirror rebuild). event None counts every line.
+    """
+
+    event: str | None
+    job: str | None = None
+    count: int = 1
+    delay_s: float = 0.0
+    resolve_held: int = 0  # resolve this many held markets on the simulator before the start
+    fallback_s: float | None = None  # kill after this long even if the line never comes
+
+    def hit(self, daemon: DaemonProcess) -> bool:
+        """True once the daemon has logged this point's line."""
+        lines = [
+            line
+            for line in daemon.logs()
+            if self.event in (None, line.get("event"))
+            and (self.job is None or line.get("job") == self.job)
+        ]
+        return len(lines) >= self.count
+
+
+KILL_POINTS = (
+    KillPoint("job_finished", job="morning"),  # the first refresh committed, its mirrors pending
+    KillPoint("paper_trade"),  # trades committed, the rest of their log lines cut short
+    # the next poll's trades, if the price step leaves any to make (else the kill comes anyway)
+    KillPoint("paper_trade", delay_s=0.02, fallback_s=2.0),
+    KillPoint("job_finished", job="poll", delay_s=0.1),  # inside the debounced mirror rebuild
+    KillPoint("started"),  # right after the start-up mirror rebuild, before the first job ends
+    KillPoint("job_finished", job="evening"),  # a portfolio snapshot committed, files pending
+    KillPoint("position_settled", resolve_held=2),  # a settlement committed, mirrors pending
+    KillPoint("job_finished", job="poll", count=2, delay_s=0.25),
+    KillPoint(None, count=3),  # early in start-up
+    KillPoint("job_finished", job="morning", delay_s=0.05),  # a later refresh (interval)
+    KillPoint("job_finished", job="evening", delay_s=0.1),
+    KillPoint("position_settled", delay_s=0.01, resolve_held=2),
+    KillPoint("job_finished", job="poll", delay_s=0.5),  # between polls, or inside the next
+    KillPoint("job_finished", job="poll", delay_s=0.03),  # inside the next poll's transactions
+    KillPoint(None, count=8, delay_s=0.05),
+    KillPoint("job_finished", job="poll", count=2),
+    KillPoint("position_settled", delay_s=0.05, resolve_held=1),
+    KillPoint("job_finished", job="morning"),
+    KillPoint("job_finished", job="poll", count=2, delay_s=0.15),
+    KillPoint("mirrors_rebuilt_at_start", delay_s=0.01),
+)
+
+
+def _resolve_held(sim: SimProcess, db: Path, count: int) -> None:
+    """Resolve count markets the (stopped) daemon holds, so the next run settles them."""
+    held = db_query(
+        db,
+        "SELECT DISTINCT market_id FROM trades WHERE side = 'buy'"
+        " AND token_id NOT IN (SELECT token_id FROM settlements) ORDER BY market_id",
+    )
+    resolved = 0
+    for (market_id,) in held:
+        if resolved == count:
+            return
+        with contextlib.suppress(urllib.error.HTTPError):  # already resolved automatically
+            sim.resolve(str(market_id), "no" if resolved % 2 else "yes")
+            resolved += 1
+    assert resolved == count, f"only {resolved} held markets to resolve"
+
+
+def _kill_at(point: KillPoint, daemon: DaemonProcess) -> None:
+    """Wait for the point's log line, then SIGKILL delay_s later."""
+    if point.fallback_s is None:
+        wait_until(lambda: point.hit(daemon) or not daemon.alive(), KILL_WAIT_S, str(point), 0.01)
+    else:
+        deadline = time.monotonic() + point.fallback_s
+        while daemon.alive() and not point.hit(daemon) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert daemon.alive(), daemon.stderr_path.read_text()
+    time.sleep(point.delay_s)
+    daemon.kill()
 
 
 @pytest.mark.e2e
@@ -40,22 +125,21 @@ def test_sigkill_restarts_never_duplicate(
     setup_factory: Callable[..., Setup],
     daemon_factory: Callable[[Setup], DaemonProcess],
 ) -> None:
-    """20 SIGKILLs at random moments: no duplicate trade, cash and mirrors match the ledger."""
+    """20 SIGKILLs at chosen log lines: no duplicate trade, cash and mirrors match the ledger."""
     sim = sim_factory(seed=5, events=120, resolve_interval_s=4)
     setup = setup_factory(
         sim.url,
-        schedule={"poll_interval_s": 1, "morning_every_s": 6, "evening_every_s": 2},
+        schedule={"poll_interval_s": 1, "morning_every_s": 2, "evening_every_s": 1},
         strategy={"max_positions_per_market": 1, "max_open_positions": 60},
         mirrors={"debounce_s": 0.2},
     )
-    rng = random.Random(SEED)
     runs = []
-    for _ in range(KILLS):
+    for point in KILL_POINTS:
+        if point.resolve_held:
+            _resolve_held(sim, setup.db_path, point.resolve_held)
         daemon = daemon_factory(setup)
         runs.append(daemon)
-        time.sleep(rng.uniform(0.5, 4.0))
-        assert daemon.alive(), daemon.stderr_path.read_text()
-        daemon.kill()
+        _kill_at(point, daemon)
 
     final = daemon_factory(setup)
     runs.append(final)

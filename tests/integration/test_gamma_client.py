@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from multidict import MultiDictProxy
+from multidict import MultiMapping
 from structlog.testing import capture_logs
 
 from conftest import Handler, serve
@@ -77,7 +77,7 @@ def gamma(
 def paged(
     pages: dict[str | None, tuple[list[Any], Any]],
     key: str,
-    queries: list[MultiDictProxy[str]],
+    queries: list[MultiMapping[str]],
     *,
     omit_cursor_key: bool = False,
 ) -> Handler:
@@ -99,7 +99,7 @@ async def test_keyset_paging_resends_filters_and_uses_after_cursor(
 ) -> None:
     """Three pages: every request re-sends each filter and limit, pages 2+ carry after_cursor."""
     events = [make_event(str(100 + i)) for i in range(5)]
-    queries: list[MultiDictProxy[str]] = []
+    queries: list[MultiMapping[str]] = []
     pages: dict[str | None, tuple[list[Any], Any]] = {
         None: (events[0:2], "c1"),
         "c1": (events[2:4], "c2"),
@@ -130,7 +130,7 @@ async def test_last_page_without_next_cursor_stops(
     session: aiohttp.ClientSession, last: str
 ) -> None:
     """Paging stops on a page whose next_cursor is omitted, empty or null."""
-    queries: list[MultiDictProxy[str]] = []
+    queries: list[MultiMapping[str]] = []
     final_cursor = {"absent": None, "empty": "", "null": None}[last]
 
     async def handler(request: web.Request) -> web.Response:
@@ -150,7 +150,7 @@ async def test_last_page_without_next_cursor_stops(
 
 async def test_events_deduplicated_across_pages(session: aiohttp.ClientSession) -> None:
     """An event repeated on a later page is kept once (first copy)."""
-    queries: list[MultiDictProxy[str]] = []
+    queries: list[MultiMapping[str]] = []
     pages: dict[str | None, tuple[list[Any], Any]] = {
         None: ([make_event("1"), make_event("2")], "c1"),
         "c1": ([make_event("2"), make_event("3")], None),
@@ -163,7 +163,7 @@ async def test_events_deduplicated_across_pages(session: aiohttp.ClientSession) 
 
 async def test_cursor_that_does_not_advance_raises(session: aiohttp.ClientSession) -> None:
     """A next_cursor equal to the cursor just sent raises PagingError instead of looping."""
-    queries: list[MultiDictProxy[str]] = []
+    queries: list[MultiMapping[str]] = []
     pages: dict[str | None, tuple[list[Any], Any]] = {
         None: ([make_event("1")], "same"),
         "same": ([make_event("1")], "same"),
@@ -178,7 +178,7 @@ async def test_cursor_that_does_not_advance_raises(session: aiohttp.ClientSessio
 
 async def test_cursor_cycle_raises(session: aiohttp.ClientSession) -> None:
     """A cursor seen before (c1 -> c2 -> c1) raises PagingError."""
-    queries: list[MultiDictProxy[str]] = []
+    queries: list[MultiMapping[str]] = []
     pages: dict[str | None, tuple[list[Any], Any]] = {
         None: ([make_event("1")], "c1"),
         "c1": ([make_event("2")], "c2"),
@@ -192,7 +192,7 @@ async def test_cursor_cycle_raises(session: aiohttp.ClientSession) -> None:
 
 async def test_max_pages_exceeded_raises(session: aiohttp.ClientSession) -> None:
     """An endless run of fresh cursors stops with PagingError after max_pages requests."""
-    queries: list[MultiDictProxy[str]] = []
+    queries: list[MultiMapping[str]] = []
 
     async def endless(request: web.Request) -> web.Response:
         queries.append(request.query)
@@ -303,7 +303,7 @@ async def test_fetch_markets_uses_the_same_paging(session: aiohttp.ClientSession
     broken = copy.deepcopy(recorded[0])
     broken["id"] = "900"
     broken["clobTokenIds"] = "[1234567890123456789012345678901234567890, 2]"
-    queries: list[MultiDictProxy[str]] = []
+    queries: list[MultiMapping[str]] = []
     pages: dict[str | None, tuple[list[Any], Any]] = {
         None: (recorded[:2], "m1"),
         "m1": ([recorded[2], broken], None),

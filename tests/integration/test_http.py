@@ -310,12 +310,66 @@ async def test_backoff_is_capped_full_jitter_and_logged(session: aiohttp.ClientS
 # -- Retry-After ----------------------------------------------------------------------------------
 
 
+class ManualTime:
+    """Monotonic and wall clocks with a sleep that waits for no real time.
+
+    With auto=True a sleep moves both clocks by its delay at once; otherwise sleepers wait until
+    the test calls `release` (after moving the clocks itself), so it can look while they sleep.
+    """
+
+    def __init__(self, *, auto: bool, wall_s: float = 1_700_000_000.5) -> None:
+        self.auto = auto
+        self.mono_s = 1000.0
+        self.wall_s = wall_s
+        self.sleeps: list[float] = []
+        self._released = asyncio.Event()
+
+    def monotonic(self) -> float:
+        """The fake monotonic time."""
+        return self.mono_s
+
+    def time(self) -> float:
+        """The fake wall time (epoch seconds)."""
+        return self.wall_s
+
+    def advance(self, seconds: float) -> None:
+        """Let seconds pass on both clocks."""
+        self.mono_s += seconds
+        self.wall_s += seconds
+
+    async def sleep(self, delay: float) -> None:
+        """Record the delay; pass it at once (auto) or wait for release."""
+        self.sleeps.append(delay)
+        if self.auto:
+            self.advance(delay)
+            await asyncio.sleep(0)
+        else:
+            await self._released.wait()
+
+    def release(self) -> None:
+        """Wake every sleeper."""
+        self._released.set()
+
+    async def until_sleeping(self, count: int) -> None:
+        """Wait (bounded) until count sleeps have started."""
+        for _ in range(2000):
+            if len(self.sleeps) >= count:
+                return
+            await asyncio.sleep(0.001)
+        raise AssertionError(f"only {len(self.sleeps)} of {count} sleeps started")
+
+    def client_options(self) -> dict[str, Any]:
+        """The HostClient keyword arguments that make it use this time."""
+        return {"sleep": self.sleep, "clock": self.monotonic, "wall_clock": self.time}
+
+
 async def test_retry_after_seconds_blocks_the_whole_host(session: aiohttp.ClientSession) -> None:
-    """After a 429 with Retry-After: 1 no request to the host (any path) arrives within 1 s."""
+    """After a 429 with Retry-After: 1 no request to the host (any path) goes out within 1 s."""
+    clock = ManualTime(auto=False)
     arrivals: list[tuple[str, float]] = []
 
     async def limited(request: web.Request) -> web.Response:
-        arrivals.append(("a", time.monotonic()))
+        arrivals.append(("a", clock.monotonic()))
         if len(arrivals) == 1:
             return web.json_response(
                 {"error": "slow down"}, status=429, headers={"Retry-After": "1"}
@@ -323,22 +377,21 @@ async def test_retry_after_seconds_blocks_the_whole_host(session: aiohttp.Client
         return web.json_response({"ok": "a"})
 
     async def other(request: web.Request) -> web.Response:
-        arrivals.append(("b", time.monotonic()))
+        arrivals.append(("b", clock.monotonic()))
         return web.json_response({"ok": "b"})
 
-    waiting = asyncio.Event()
-
-    async def sleep(delay: float) -> None:
-        waiting.set()
-        await asyncio.sleep(delay)
-
     async with serve({"/a": limited, "/b": other}) as url:
-        client = host_client(session, url, sleep=sleep)
+        client = host_client(session, url, **clock.client_options())
         first = asyncio.create_task(client.get_json("/a"))
-        await asyncio.wait_for(waiting.wait(), 2)  # the 429 has been handled
-        second = await client.get_json("/b")
+        await clock.until_sleeping(1)  # the 429 has been handled
+        second = asyncio.create_task(client.get_json("/b"))
+        await clock.until_sleeping(2)  # the other path waits for the same block
+        assert [name for name, _ in arrivals] == ["a"]
+        assert clock.sleeps == [1.0, 1.0]
+        clock.advance(1.0)
+        clock.release()
         assert await first == {"ok": "a"}
-    assert second == {"ok": "b"}
+        assert await second == {"ok": "b"}
     limited_at = arrivals[0][1]
     later = arrivals[1:]
     assert {name for name, _ in later} == {"a", "b"}
@@ -346,25 +399,29 @@ async def test_retry_after_seconds_blocks_the_whole_host(session: aiohttp.Client
 
 
 async def test_retry_after_http_date_honoured(session: aiohttp.ClientSession) -> None:
-    """A Retry-After HTTP-date about 2 s ahead: the retry does not arrive before that date."""
+    """A Retry-After HTTP-date 1.5 s ahead: the retry waits for that date, on the wall clock."""
+    clock = ManualTime(auto=True)
     arrivals: list[float] = []
-    retry_at = math.floor(time.time()) + 2
+    retry_at = math.floor(clock.time()) + 2
 
     async def limited(request: web.Request) -> web.Response:
-        arrivals.append(time.time())
+        arrivals.append(clock.time())
         if len(arrivals) == 1:
             date = formatdate(retry_at, usegmt=True)
             return web.Response(status=429, headers={"Retry-After": date})
         return web.json_response({"ok": True})
 
     async with serve({"/x": limited}) as url:
-        assert await host_client(session, url).get_json("/x") == {"ok": True}
+        client = host_client(session, url, **clock.client_options())
+        assert await client.get_json("/x") == {"ok": True}
     assert len(arrivals) == 2
+    assert clock.sleeps == [pytest.approx(1.5)]
     assert arrivals[1] >= retry_at
 
 
 async def test_retry_after_beyond_cap_fails_fast(session: aiohttp.ClientSession) -> None:
     """A Retry-After longer than the cap fails at once, and the host stays blocked meanwhile."""
+    clock = ManualTime(auto=True)
     hits: list[int] = []
 
     async def limited(request: web.Request) -> web.Response:
@@ -372,13 +429,13 @@ async def test_retry_after_beyond_cap_fails_fast(session: aiohttp.ClientSession)
         return web.Response(status=429, headers={"Retry-After": "3600"})
 
     async with serve({"/x": limited}) as url:
-        client = host_client(session, url, retry_after_max_s=5.0)
-        started = time.monotonic()
+        client = host_client(session, url, retry_after_max_s=5.0, **clock.client_options())
         with pytest.raises(FetchError) as caught:
             await client.get_json("/x")
-        assert time.monotonic() - started < 1.0
+        assert clock.sleeps == []  # no wait at all
         assert "Retry-After 3600 s" in str(caught.value) and "5 s cap" in str(caught.value)
         assert caught.value.status == 429
+        clock.advance(10.0)  # still blocked for 3590 s, past the cap: nothing is sent
         with pytest.raises(FetchError) as again:
             await client.get_json("/x")
     assert hits == [1]

@@ -11,18 +11,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+import structlog
 
 from prescientd import jobs
 from prescientd.clock import SystemClock
 from prescientd.config import Config, parse_config
 from prescientd.mirrors.build import Mirror, MirrorBuilder
 from prescientd.models import JobOutcome
-from prescientd.runtime import Clients, make_context, open_clients, open_store
+from prescientd.runtime import Clients, make_context, open_clients, open_store, start_session
 from prescientd.sim import MALFORMED_EVENT_COUNT, running_simulator
 from prescientd.sim.state import SimState
-from prescientd.store.db import Store, connect_sync
+from prescientd.store.db import BUSY_TIMEOUT_MS, Store, connect_sync
 
 EVENT_FILES = ("filtered_events.json", "filtered_markets.json", "raw_events_backup.json")
 EVENT_CSVS = ("events_filtered.csv", "markets_extracted.csv")
@@ -65,13 +67,19 @@ class Env:
 
 @asynccontextmanager
 async def job_env(
-    tmp_path: Path, *, n_events: int, extra: str = "", seed: int = 3
+    tmp_path: Path,
+    *,
+    n_events: int,
+    extra: str = "",
+    seed: int = 3,
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS,
 ) -> AsyncIterator[Env]:
     """The simulator (prices frozen at one step) and everything a job needs."""
     frozen = datetime.now(UTC).timestamp()
     async with running_simulator(seed=seed, n_events=n_events, clock=lambda: frozen) as sim:
         config = make_config(tmp_path, sim.url, extra)
-        async with open_store(config) as store, open_clients(config) as clients:
+        store_cm = open_store(config, busy_timeout_ms=busy_timeout_ms)
+        async with store_cm as store, open_clients(config) as clients:
             yield Env(config, store, clients, sim.state)
 
 
@@ -185,8 +193,9 @@ async def test_poll_sends_only_batched_post_books_and_survives_missing_books(
         assert outcome.ok, outcome.error
         requests = list(env.sim.requests)
         books = [r for r in requests if r.path == "/books"]
-        assert books and all(r.method == "POST" and r.n_token_ids <= 500 for r in books)
-        assert sum(r.n_token_ids for r in books) == 2 * len(tracked)
+        sizes = [r.n_token_ids or 0 for r in books]
+        assert books and all(r.method == "POST" for r in books) and max(sizes) <= 500
+        assert sum(sizes) == 2 * len(tracked)
         assert len(books) == -(-2 * len(tracked) // 500)
         assert {r.path for r in requests} == {"/books"}  # nothing is held yet: no settlement GETs
         assert outcome.counts["missing"] == 0
@@ -208,8 +217,7 @@ async def test_signals_are_exactly_the_markets_above_threshold(tmp_path: Path) -
         assert (await env.run("morning")).ok
         assert (await env.run("poll")).ok
         eligible = {m.market_id for m in await env.store.eligible_markets()}
-        truth = env.sim.ground_truth()
-        rows = truth["markets"] if isinstance(truth, dict) else truth
+        rows = env.sim.ground_truth()
         above = {
             r["id"]
             for r in rows
@@ -301,7 +309,8 @@ async def test_paper_trading_settlement_and_evening(tmp_path: Path) -> None:
 
 async def test_locked_database_fails_the_job_cleanly_then_recovers(tmp_path: Path) -> None:
     """Another connection holding an exclusive lock past busy_timeout fails one poll, cleanly."""
-    async with job_env(tmp_path, n_events=80) as env:
+    # a 50 ms busy timeout instead of the daemon's 5 s: the same failure, without the wait
+    async with job_env(tmp_path, n_events=80, busy_timeout_ms=50) as env:
         assert (await env.run("morning")).ok
         assert (await env.run("poll")).ok
         before = await env.store.ledger_digest()
@@ -316,3 +325,43 @@ async def test_locked_database_fails_the_job_cleanly_then_recovers(tmp_path: Pat
         assert await env.store.ledger_digest() == before  # nothing half-written
         assert await env.store.integrity_check() == "ok"
         assert (await env.run("poll")).ok
+
+
+async def test_run_id_is_in_the_job_context_and_on_its_log_lines(store: Store) -> None:
+    """Each run gets a new id in ctx.run_id, bound to its log lines and recorded with the run."""
+    seen: list[tuple[str, object]] = []
+
+    async def body(ctx: jobs.JobContext) -> jobs.Counts:
+        seen.append((ctx.run_id, structlog.contextvars.get_contextvars().get("run_id")))
+        return {}
+
+    async def publish(mirrors: set[Mirror]) -> None:
+        return None
+
+    none: Any = None  # the body uses no HTTP client
+    ctx = jobs.JobContext(Config(), 1, store, none, none, SystemClock(), publish)
+    first = await jobs.run_job("poll", ctx, body)
+    second = await jobs.run_job("poll", ctx, body)
+    assert seen == [(first.run_id, first.run_id), (second.run_id, second.run_id)]
+    assert first.run_id != second.run_id and ctx.run_id == ""  # the caller's context is untouched
+    assert (await store.last_job_runs())["poll"].run_id == second.run_id
+
+
+async def test_start_session_sweeps_temp_files_and_records_the_config_version(
+    tmp_path: Path,
+) -> None:
+    """`run` and `once` start alike: crash leftovers go, an unchanged config keeps its version."""
+    config = make_config(tmp_path, "http://127.0.0.1:9")  # no request is sent
+    leftover = config.paths.data_dir / "trades" / ".prescientd-x.tmp"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_text("half a file")
+    async with start_session(config) as session:
+        first = session.config_version
+    assert not leftover.exists()
+    async with start_session(config) as session:
+        assert session.config_version == first
+    changed = config.model_copy(
+        update={"strategy": config.strategy.model_copy(update={"stake_usd": Decimal(7)})}
+    )
+    async with start_session(changed) as session:
+        assert session.config_version == first + 1

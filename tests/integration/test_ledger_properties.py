@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -23,6 +25,7 @@ from prescientd.models import (
     FeeSchedule,
     Fill,
     FillLevel,
+    Portfolio,
     Quote,
     SettlementIntent,
     Side,
@@ -30,6 +33,7 @@ from prescientd.models import (
 )
 from prescientd.store.db import Store
 
+T = TypeVar("T")
 START = Decimal(1000)
 T0 = datetime(2026, 10, 6, 14, 0, tzinfo=UTC)
 FEES = FeeSchedule(rate=Decimal("0.04"))
@@ -60,7 +64,8 @@ class LedgerOnSqlite(RuleBasedStateMachine):
         self.marks: dict[str, Decimal] = {}
         self.counter = 0
 
-    def run(self, coro):  # type: ignore[no-untyped-def]
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run one store coroutine on this machine's own loop."""
         return self.loop.run_until_complete(coro)
 
     def teardown(self) -> None:
@@ -68,7 +73,7 @@ class LedgerOnSqlite(RuleBasedStateMachine):
         self.loop.close()
         self.dir.cleanup()
 
-    def portfolio(self):  # type: ignore[no-untyped-def]
+    def portfolio(self) -> Portfolio:
         trades, settlements = self.run(self.store.ledger())
         return replay(START, trades, settlements)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from datetime import timedelta
+from dataclasses import replace
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from conftest import T0, make_book, make_intent, make_market
 from prescientd.config import PricesConfig
 from prescientd.core.prices import quote_from_book
 from prescientd.models import (
+    JOB_CANCELLED_ERROR,
     Action,
     Event,
     JobOutcome,
@@ -70,6 +72,39 @@ async def test_database_newer_than_code_is_refused(tmp_path: Path) -> None:
         await Store.open(path)
     with pytest.raises(StoreError, match="newer"):
         await Store.open(path, readonly=True)
+
+
+@pytest.mark.parametrize(
+    ("history", "last_ok", "failed_minute"),
+    [
+        pytest.param([], None, None, id="never-ran"),
+        pytest.param([("03-09", "ok")], "03-09", None, id="one-success"),
+        pytest.param([("03-09", "failed")], None, 0, id="one-failure"),
+        pytest.param([("03-09", "failed"), ("03-09", "ok")], "03-09", None, id="retried-ok"),
+        pytest.param([("03-09", "ok"), ("03-10", "failed")], "03-09", 1, id="fails-after-ok"),
+        pytest.param([("03-10", "ok"), ("03-09", "ok")], "03-10", None, id="clock-set-back"),
+        pytest.param([("03-09", "failed"), ("03-09", "cancelled")], None, 0, id="cancel-ignored"),
+        pytest.param([("03-09", "failed"), ("03-09", "failed")], None, 1, id="latest-failure"),
+    ],
+)
+async def test_schedule_history(
+    store: Store, history: list[tuple[str, str]], last_ok: str | None, failed_minute: int | None
+) -> None:
+    """The latest success date and the latest failure after it, per job; cancels are no failure."""
+    for minute, (day, result) in enumerate(history):
+        at = T0 + timedelta(minutes=minute)
+        error = {"ok": None, "failed": "boom", "cancelled": JOB_CANCELLED_ERROR}[result]
+        outcome = JobOutcome(f"m{minute}", "morning", f"2026-{day}", at, at, error is None, 1, {})
+        await store.record_job_run(replace(outcome, error=error))
+        # another job's history never leaks into this one's
+        await store.record_job_run(replace(outcome, run_id=f"e{minute}", job="evening", ok=True))
+    dates, failures = await store.schedule_history(["morning"])
+    assert dates.get("morning") == (
+        None if last_ok is None else date.fromisoformat(f"2026-{last_ok}")
+    )
+    expected = None if failed_minute is None else T0 + timedelta(minutes=failed_minute)
+    assert failures.get("morning") == expected
+    assert set(dates) | set(failures) <= {"morning"}
 
 
 async def _populate_every_ledger_table(store: Store) -> None:

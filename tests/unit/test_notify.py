@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from conftest import FakeClock
 from prescientd.daemon import Progress
 from prescientd.notify import Notifier
 
@@ -42,10 +43,14 @@ def test_without_notify_socket_nothing_is_sent() -> None:
 
 def test_watchdog_pings_only_while_every_loop_makes_progress() -> None:
     """A loop that stops beating past its limit makes the process unhealthy (pings stop)."""
-    progress = Progress(limits_s={"poller": 10.0, "scheduler": 5.0})
-    progress.beats = {"poller": 100.0, "scheduler": 100.0}
+    clock = FakeClock(monotonic_s=100.0)
+    progress = Progress(clock, limits_s={"poller": 10.0, "scheduler": 5.0})
+    progress.beat("poller")
+    progress.beat("scheduler")
+    assert progress.beats == {"poller": 100.0, "scheduler": 100.0}  # the injected clock's time
     assert progress.healthy(104.0)
     assert not progress.healthy(106.0)  # scheduler silent for 6 s > 5 s
-    progress.beats["scheduler"] = 105.0
+    clock.advance(5.0)
+    progress.beat("scheduler")
     assert progress.healthy(109.0)
     assert not progress.healthy(111.0)  # poller hung for 11 s

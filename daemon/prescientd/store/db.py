@@ -421,12 +421,19 @@ class Store:
     # lifecycle
     @classmethod
     async def open(
-        cls, path: Path, *, starting_balance_usd: Decimal | None = None, readonly: bool = False
+        cls,
+        path: Path,
+        *,
+        starting_balance_usd: Decimal | None = None,
+        readonly: bool = False,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
     ) -> Store:
         """Open (creating and migrating unless readonly) the database at path.
 
-        Raises StoreError with one clear line for anything that makes the database unusable; no
-        connection (whose worker thread would keep the process alive) is left open on failure.
+        busy_timeout_ms is how long a statement waits for another connection's lock before it
+        fails with "database is locked" (tests shorten it). Raises StoreError with one clear line
+        for anything that makes the database unusable; no connection (whose worker thread would
+        keep the process alive) is left open on failure.
         """
         opened: list[aiosqlite.Connection] = []
         try:
@@ -437,7 +444,7 @@ class Store:
                     f"file:{path}?mode=ro", uri=True, isolation_level=None
                 )
                 opened.append(reader)
-                await _configure(reader, write=False)
+                await _configure(reader, write=False, busy_timeout_ms=busy_timeout_ms)
                 version = await _user_version(reader)
                 if version > SCHEMA_VERSION:
                     raise StoreError(_too_new(path, version))
@@ -445,11 +452,11 @@ class Store:
             await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
             writer = await aiosqlite.connect(path, isolation_level=None)
             opened.append(writer)
-            await _configure(writer, write=True)
+            await _configure(writer, write=True, busy_timeout_ms=busy_timeout_ms)
             await _migrate(writer, path)
             reader = await aiosqlite.connect(path, isolation_level=None)
             opened.append(reader)
-            await _configure(reader, write=False)
+            await _configure(reader, write=False, busy_timeout_ms=busy_timeout_ms)
             store = cls(path, writer, reader)
             if starting_balance_usd is not None:
                 await store._ensure_deposit(starting_balance_usd)
@@ -602,23 +609,28 @@ class Store:
         )
         return {row["job"]: _job_row(row) for row in rows}
 
-    async def last_ok_dates(self) -> dict[str, date]:
-        """The latest local date on which each job succeeded."""
-        rows = await self._fetchall(
-            "SELECT job, MAX(local_date) AS d FROM job_runs WHERE outcome='ok' GROUP BY job"
-        )
-        return {row["job"]: date.fromisoformat(row["d"]) for row in rows}
-
-    async def last_failures(self) -> dict[str, datetime]:
-        """When each job last failed (only failures after its last success)."""
-        rows = await self._fetchall(
-            "SELECT job, MAX(finished_at) AS f FROM job_runs j WHERE outcome='failed'"
-            " AND COALESCE(error, '') != ? AND id >"
-            " COALESCE((SELECT MAX(id) FROM job_runs k WHERE k.job=j.job AND outcome='ok'), 0)"
-            " GROUP BY job",
-            (JOB_CANCELLED_ERROR,),
-        )
-        return {row["job"]: parse_iso_utc(row["f"]) for row in rows}
+    async def schedule_history(
+        self, jobs: Sequence[str]
+    ) -> tuple[dict[str, date], dict[str, datetime]]:
+        """Per job: the latest local date it succeeded, and its latest failure after that success
+        (a run cancelled at shutdown is no failure). Read once at start-up; each lookup walks the
+        job_runs_by_outcome indexes, so it costs O(log n) plus the job's failures since its last
+        success, however long the history."""
+        last_ok: dict[str, date] = {}
+        failed: dict[str, datetime] = {}
+        for job in jobs:
+            row = await self._fetchone(
+                "SELECT (SELECT MAX(local_date) FROM job_runs WHERE job=? AND outcome='ok'),"
+                " (SELECT MAX(finished_at) FROM job_runs WHERE job=? AND outcome='failed'"
+                "  AND COALESCE(error, '') != ? AND id >"
+                "  COALESCE((SELECT MAX(id) FROM job_runs WHERE job=? AND outcome='ok'), 0))",
+                (job, job, JOB_CANCELLED_ERROR, job),
+            )
+            if row is not None and row[0] is not None:
+                last_ok[job] = date.fromisoformat(row[0])
+            if row is not None and row[1] is not None:
+                failed[job] = parse_iso_utc(row[1])
+        return last_ok, failed
 
     async def record_config_version(
         self, *, sha256: str, source: str, changed_keys: Sequence[str], strategy_json: str
@@ -1253,14 +1265,14 @@ def _too_new(path: Path, version: int) -> str:
     )
 
 
-async def _configure(conn: aiosqlite.Connection, *, write: bool) -> None:
+async def _configure(conn: aiosqlite.Connection, *, write: bool, busy_timeout_ms: int) -> None:
     conn.row_factory = sqlite3.Row
     if write:
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA synchronous=FULL")
         await conn.execute("PRAGMA recursive_triggers=ON")
     await conn.execute("PRAGMA foreign_keys=ON")
-    await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    await conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
 
 
 async def _user_version(conn: aiosqlite.Connection) -> int:
