@@ -53,7 +53,9 @@ MARKETS = [
 #   k=2 n=2: d = 2.920729, c = 1.960365 / d = 0.671190, h = 0.328810 -> [0.342380, 1]
 #   k=0 n=2: d = 2.920729, c = 0.960365 / d = 0.328810, h = 0.328810 -> [0, 0.657620]
 #   k=1 n=1: d = 4.841459, c = 2.920729 / d = 0.603275, h = 0.396725 -> [0.206549, 1]
-EXPECTED_BUCKETS = [
+EXPECTED_BUCKETS: list[
+    tuple[ObservationKind, str, str, int, int, int, Decimal | str, Decimal | str, float, float]
+] = [
     # kind, low, high, count, markets, yes, implied, realized, wilson_low, wilson_high
     (FIRST, "0", "0.05", 1, 1, 0, "0", "0", 0.0, 0.7935),  # m6 at 0
     # m1 0.62, m2 0.64, m3 0.61: implied 1.87 / 3, realized 2 / 3

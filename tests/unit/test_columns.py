@@ -83,7 +83,10 @@ def test_infer_column_from_vocabulary_suffixes(name: str, sample: Any, kind: Kin
 def test_resolve_columns_comes_from_the_data_and_keeps_unknown_keys() -> None:
     """Spec columns no row has are left out; an unlisted key is kept, typed, ids still last."""
     specs = (Column("question", Kind.TEXT), Column("strategy", Kind.TEXT), Column("x_id", Kind.ID))
-    rows = [{"x_id": "1", "question": "q"}, {"x_id": "2", "question": "r", "paid_usd": 2.5}]
+    rows: list[dict[str, object]] = [
+        {"x_id": "1", "question": "q"},
+        {"x_id": "2", "question": "r", "paid_usd": 2.5},
+    ]
     columns = resolve_columns(specs, rows)
     assert _names(columns) == ["question", "paid_usd", "x_id"]
     assert columns[1].kind is Kind.USD

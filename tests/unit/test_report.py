@@ -41,7 +41,7 @@ def _buy(seq: int, token: str, shares: str, notional: str, at: datetime) -> Trad
 # default: buy 100 A for 40 at day 0, open, marked 0.45 at day 3 -> P&L +5, 120 dollar-days
 #   per dollar-day 5 / 120 = 0.041666666.. -> 0.041666667 (9 dp); annualized x365 = 15.208333..
 # contrarian60: buy 10 B for 7 at day 1, marked 0.5 -> P&L -2 over 7 x 2 = 14 dollar-days
-TRADES = [
+TRADES: list[Trade | TaggedTrade] = [
     _buy(1, "A", "100", "40", T0),
     TaggedTrade(_buy(2, "B", "10", "7", T0 + DAY), "contrarian60"),
 ]

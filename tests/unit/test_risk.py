@@ -1,3 +1,5 @@
+# mypy: disable-error-code="comparison-overlap"
+# (hand-computed amounts are int literals compared with Decimal results on purpose: exact)
 """Worst-case loss per event (exclusive outcomes) and depth headroom per fill (hand-computed)."""
 
 from __future__ import annotations

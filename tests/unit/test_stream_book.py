@@ -109,8 +109,11 @@ def test_a_stream_book_is_the_rest_book_and_fills_identically() -> None:
     expected = rest_book([("0.40", "100"), ("0.39", "50")], [("0.43", "60"), ("0.44", "80")])
     assert streamed == replace(expected, hash="h2", timestamp_ms=2)
     assert streamed is not None
-    fill_args = {"max_slippage": D("0.02"), "fee_schedule": None, "min_order_size": D(5)}
-    assert simulate_buy(streamed, D(40), **fill_args) == simulate_buy(expected, D(40), **fill_args)
+    assert simulate_buy(
+        streamed, D(40), max_slippage=D("0.02"), fee_schedule=None, min_order_size=D(5)
+    ) == simulate_buy(
+        expected, D(40), max_slippage=D("0.02"), fee_schedule=None, min_order_size=D(5)
+    )
 
 
 def rest_book(bids: list[tuple[str, str]], asks: list[tuple[str, str]], token: str = T) -> Book:
