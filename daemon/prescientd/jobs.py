@@ -312,7 +312,7 @@ async def evaluate_and_trade(
             shares=str(trade.shares),
             avg_price=str((trade.notional_usd / trade.shares).quantize(Decimal("0.0001"))),
             notional_usd=str(trade.notional_usd),
-            fee_usd=str(trade.fee_usd),
+            fees_usd=str(trade.fees_usd),
         )
     return {
         "signals": len(final),

@@ -218,7 +218,7 @@ class FillLevel:
 
     price: Decimal
     shares: Decimal
-    fee_usd: Decimal
+    fees_usd: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +229,7 @@ class Fill:
     side: Side
     shares: Decimal
     notional_usd: Decimal
-    fee_usd: Decimal
+    fees_usd: Decimal
     levels: tuple[FillLevel, ...]
     unfilled_usd: Decimal = ZERO
 
@@ -269,15 +269,15 @@ class Trade:
     side: Side
     shares: Decimal
     notional_usd: Decimal
-    fee_usd: Decimal
+    fees_usd: Decimal
     reason: str
 
     @property
     def cash_delta_usd(self) -> Decimal:
         """Cash change caused by this trade (a buy pays notional plus fee)."""
         if self.side is Side.BUY:
-            return -(self.notional_usd + self.fee_usd)
-        return self.notional_usd - self.fee_usd
+            return -(self.notional_usd + self.fees_usd)
+        return self.notional_usd - self.fees_usd
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,10 +327,10 @@ class Portfolio:
     cash_usd: Decimal
     positions: Mapping[str, Position]
     realized_pnl_usd: Decimal
-    fees_paid_usd: Decimal
+    fees_usd: Decimal
     trade_count: int
     entries_by_market: Mapping[str, int]
-    settled_count: int
+    settled_positions: int
     settled_wins: int
 
     def held_markets(self) -> frozenset[str]:
@@ -406,7 +406,7 @@ class MarkedPosition:
 
     position: Position
     best_bid: Decimal | None
-    display: Decimal | None
+    display_price: Decimal | None
     mark_price: Decimal
     value_usd: Decimal
     unrealized_pnl_usd: Decimal
@@ -424,7 +424,7 @@ class Valuation:
     equity_usd: Decimal
     realized_pnl_usd: Decimal
     unrealized_pnl_usd: Decimal
-    fees_paid_usd: Decimal
+    fees_usd: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,7 +438,7 @@ class PortfolioSnapshot:
     equity_usd: Decimal
     realized_pnl_usd: Decimal
     unrealized_pnl_usd: Decimal
-    fees_paid_usd: Decimal
+    fees_usd: Decimal
     trade_count: int
     open_positions: int
     settled_positions: int

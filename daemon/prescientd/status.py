@@ -56,9 +56,9 @@ async def collect_status(config: Config, now: datetime) -> dict[str, Any]:
             "daily_pnl_usd": _money(valuation.equity_usd - base),
             "realized_pnl_usd": _money(valuation.realized_pnl_usd),
             "unrealized_pnl_usd": _money(valuation.unrealized_pnl_usd),
-            "fees_paid_usd": _money(valuation.fees_paid_usd),
+            "fees_usd": _money(valuation.fees_usd),
             "trades": portfolio.trade_count,
-            "settled_positions": portfolio.settled_count,
+            "settled_positions": portfolio.settled_positions,
             "open_positions": [
                 {
                     "market_id": mp.position.market_id,
@@ -121,7 +121,7 @@ def render_status(report: dict[str, Any]) -> str:
         f"  daily P&L   {r['daily_pnl_usd']:>+12,.2f} USD",
         f"  realized    {r['realized_pnl_usd']:>+12,.2f} USD"
         + f"   unrealized {r['unrealized_pnl_usd']:+,.2f}",
-        f"  fees paid   {r['fees_paid_usd']:>12,.2f} USD"
+        f"  fees paid   {r['fees_usd']:>12,.2f} USD"
         + f"   trades {r['trades']}, settled {r['settled_positions']}",
         "",
     ]

@@ -80,7 +80,7 @@ class LedgerOnSqlite(RuleBasedStateMachine):
         token = MARKETS[market][1 if no_side else 0]
         intent = _intent(f"buy-{self.counter}", market, token, Side.BUY, qty, price)
         self.counter += 1
-        if intent.fill.notional_usd + intent.fill.fee_usd > self.portfolio().cash_usd:
+        if intent.fill.notional_usd + intent.fill.fees_usd > self.portfolio().cash_usd:
             return
         self.run(self.store.record_trades([intent], T0))
         self.written.append(intent)

@@ -131,13 +131,13 @@ def test_entry_intent_carries_signal_and_fill() -> None:
         D(100),
         D(40),
     )
-    assert intent.fill.fee_usd == D("0.96000")
+    assert intent.fill.fees_usd == D("0.96000")
 
 
 def test_fees_disabled_charge_nothing() -> None:
     """With fees disabled the market's schedule is ignored."""
     plan = _plan([_signal("a")], {"an": _book("an", [("0.40", "1000")])}, fees_enabled=False)
-    assert plan.intents[0].fill.fee_usd == 0
+    assert plan.intents[0].fill.fees_usd == 0
 
 
 @pytest.mark.parametrize(
@@ -217,7 +217,7 @@ def _holding(
             side=Side.BUY,
             shares=D(shares) / entries,
             notional_usd=D(10),
-            fee_usd=D(0),
+            fees_usd=D(0),
             reason="entry",
         )
         for i in range(1, entries + 1)
@@ -258,7 +258,7 @@ def test_exit_thresholds(best_bid: str, exits: bool, reason_start: str) -> None:
         assert intent.reason.startswith(reason_start)
         assert (intent.fill.side, intent.fill.shares) == (Side.SELL, D(100))
         price = D(best_bid)
-        assert intent.fill.fee_usd == (D(100) * D("0.04") * price * (1 - price)).quantize(
+        assert intent.fill.fees_usd == (D(100) * D("0.04") * price * (1 - price)).quantize(
             D("0.00001")
         )
 
@@ -294,7 +294,7 @@ def test_exit_of_position_in_unknown_market_waits_while_fees_are_on() -> None:
     book = {"gn": _book("gn", [], [("0.95", "1000")])}
     assert _exits(portfolio, book) == ()
     (intent,) = _exits(portfolio, book, fees_enabled=False)
-    assert intent.fill.fee_usd == 0
+    assert intent.fill.fees_usd == 0
 
 
 def test_exit_uses_only_levels_within_slippage() -> None:
@@ -319,4 +319,4 @@ def test_exit_fee_uses_the_market_schedule() -> None:
         fees_enabled=True,
         now=NOW,
     )
-    assert intent.fill.fee_usd == D("2.50000")  # 100 x 0.10 x 0.25
+    assert intent.fill.fees_usd == D("2.50000")  # 100 x 0.10 x 0.25

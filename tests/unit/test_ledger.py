@@ -73,7 +73,7 @@ def _trade(
         side=side,
         shares=D(shares),
         notional_usd=D(notional),
-        fee_usd=D(fee),
+        fees_usd=D(fee),
         reason="test",
     )
 
@@ -129,8 +129,8 @@ def test_replay_empty_ledger() -> None:
     portfolio = replay(START, [], [])
     assert portfolio.cash_usd == START
     assert dict(portfolio.positions) == {}
-    assert portfolio.realized_pnl_usd == portfolio.fees_paid_usd == D(0)
-    assert (portfolio.trade_count, portfolio.settled_count) == (0, 0)
+    assert portfolio.realized_pnl_usd == portfolio.fees_usd == D(0)
+    assert (portfolio.trade_count, portfolio.settled_positions) == (0, 0)
 
 
 def test_replay_buys_accumulate_cost_and_keep_first_metadata() -> None:
@@ -153,7 +153,7 @@ def test_replay_buys_accumulate_cost_and_keep_first_metadata() -> None:
     assert (position.question, position.opened_at) == ("Will it rain?", T0)
     assert portfolio.cash_usd == START - D("63.96")
     assert portfolio.entries_by_market == {"m1": 2}
-    assert (portfolio.trade_count, portfolio.fees_paid_usd) == (2, D("1.46"))
+    assert (portfolio.trade_count, portfolio.fees_usd) == (2, D("1.46"))
 
 
 def test_replay_partial_sell_uses_average_cost() -> None:
@@ -171,7 +171,7 @@ def test_replay_partial_sell_uses_average_cost() -> None:
     assert (position.shares, position.cost_usd) == (D(75), D("30.72"))
     assert portfolio.realized_pnl_usd == D("1.76")
     assert portfolio.cash_usd == START - D("40.96") + D(12)
-    assert portfolio.fees_paid_usd == D("1.46")
+    assert portfolio.fees_usd == D("1.46")
 
 
 def test_replay_inexact_cost_share_is_rounded_to_micro_dollars() -> None:
@@ -215,7 +215,7 @@ def test_replay_settlement(pps: str, realized: str, wins: int) -> None:
     assert dict(portfolio.positions) == {}
     assert portfolio.realized_pnl_usd == D(realized)
     assert portfolio.cash_usd == START - D(41) + D(100) * D(pps)
-    assert (portfolio.settled_count, portfolio.settled_wins) == (1, wins)
+    assert (portfolio.settled_positions, portfolio.settled_wins) == (1, wins)
 
 
 def test_replay_orders_by_seq_not_by_list() -> None:
@@ -451,7 +451,7 @@ def test_snapshot_copies_valuation_and_counts() -> None:
         D(5),
         D(1),
     )
-    assert (snap.realized_pnl_usd, snap.fees_paid_usd) == (D(5), D(0))
+    assert (snap.realized_pnl_usd, snap.fees_usd) == (D(5), D(0))
     assert (snap.trade_count, snap.open_positions, snap.settled_positions, snap.settled_wins) == (
         2,
         1,

@@ -91,7 +91,7 @@ def plan_entries(
         if isinstance(fill, NoFill):
             skipped.append((signal, fill.reason))
             continue
-        cost_usd = fill.notional_usd + fill.fee_usd
+        cost_usd = fill.notional_usd + fill.fees_usd
         available_usd = portfolio.cash_usd - cash_reserve_usd - planned_usd
         if cost_usd > available_usd:
             skipped.append(

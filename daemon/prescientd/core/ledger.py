@@ -121,10 +121,10 @@ def replay(
         cash_usd=state.cash_usd,
         positions=dict(state.positions),
         realized_pnl_usd=state.realized_pnl_usd,
-        fees_paid_usd=state.fees_paid_usd,
+        fees_usd=state.fees_usd,
         trade_count=state.trade_count,
         entries_by_market=dict(state.entries_by_market),
-        settled_count=state.settled_count,
+        settled_positions=state.settled_positions,
         settled_wins=state.settled_wins,
     )
 
@@ -136,10 +136,10 @@ class _State:
         self.cash_usd = starting_balance_usd
         self.positions: dict[str, Position] = {}
         self.realized_pnl_usd = ZERO
-        self.fees_paid_usd = ZERO
+        self.fees_usd = ZERO
         self.trade_count = 0
         self.entries_by_market: dict[str, int] = {}
-        self.settled_count = 0
+        self.settled_positions = 0
         self.settled_wins = 0
         # per buy ("lot"): open shares, realized P&L attributed, and what closed it
         self.lot_open_shares: dict[int, Decimal] = {}
@@ -170,7 +170,7 @@ class _State:
 
     def apply_trade(self, trade: Trade) -> None:
         self.cash_usd += trade.cash_delta_usd
-        self.fees_paid_usd += trade.fee_usd
+        self.fees_usd += trade.fees_usd
         self.trade_count += 1
         if trade.side is Side.BUY:
             self._buy(trade)
@@ -192,16 +192,16 @@ class _State:
                 outcome=trade.outcome,
                 question=trade.question,
                 shares=trade.shares,
-                cost_usd=trade.notional_usd + trade.fee_usd,
-                fees_usd=trade.fee_usd,
+                cost_usd=trade.notional_usd + trade.fees_usd,
+                fees_usd=trade.fees_usd,
                 opened_at=trade.executed_at,
             )
             return
         self.positions[trade.token_id] = replace(
             held,
             shares=held.shares + trade.shares,
-            cost_usd=held.cost_usd + trade.notional_usd + trade.fee_usd,
-            fees_usd=held.fees_usd + trade.fee_usd,
+            cost_usd=held.cost_usd + trade.notional_usd + trade.fees_usd,
+            fees_usd=held.fees_usd + trade.fees_usd,
         )
 
     def _sell(self, trade: Trade) -> None:
@@ -218,7 +218,7 @@ class _State:
         else:
             cost_removed = _micro(held.cost_usd * trade.shares / held.shares)
             fees_removed = _micro(held.fees_usd * trade.shares / held.shares)
-        realized = trade.notional_usd - trade.fee_usd - cost_removed
+        realized = trade.notional_usd - trade.fees_usd - cost_removed
         self.realized_pnl_usd += realized
         self._attribute(trade.token_id, held.shares, trade.shares, realized, "closed")
         if left == 0:
@@ -249,7 +249,7 @@ class _State:
             settlement.payout_usd - held.cost_usd,
             "settled",
         )
-        self.settled_count += 1
+        self.settled_positions += 1
         if settlement.payout_usd > held.cost_usd:
             self.settled_wins += 1
         del self.positions[settlement.token_id]
@@ -288,7 +288,7 @@ def value(
             MarkedPosition(
                 position=position,
                 best_bid=quote.best_bid if quote is not None else None,
-                display=quote.display if quote is not None else None,
+                display_price=quote.display if quote is not None else None,
                 mark_price=mark,
                 value_usd=value_usd,
                 unrealized_pnl_usd=value_usd - position.cost_usd,
@@ -304,7 +304,7 @@ def value(
         equity_usd=portfolio.cash_usd + positions_value_usd,
         realized_pnl_usd=portfolio.realized_pnl_usd,
         unrealized_pnl_usd=sum((m.unrealized_pnl_usd for m in marked), ZERO),
-        fees_paid_usd=portfolio.fees_paid_usd,
+        fees_usd=portfolio.fees_usd,
     )
 
 
@@ -421,9 +421,9 @@ def snapshot(
         equity_usd=valuation.equity_usd,
         realized_pnl_usd=valuation.realized_pnl_usd,
         unrealized_pnl_usd=valuation.unrealized_pnl_usd,
-        fees_paid_usd=valuation.fees_paid_usd,
+        fees_usd=valuation.fees_usd,
         trade_count=portfolio.trade_count,
         open_positions=len(portfolio.positions),
-        settled_positions=portfolio.settled_count,
+        settled_positions=portfolio.settled_positions,
         settled_wins=portfolio.settled_wins,
     )

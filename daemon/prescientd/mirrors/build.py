@@ -374,10 +374,10 @@ class MirrorBuilder:
                 "realized_pnl_usd": _num(valuation.realized_pnl_usd),
                 "unrealized_pnl_usd": _num(valuation.unrealized_pnl_usd),
                 "total_pnl_usd": _num(valuation.equity_usd - portfolio.starting_balance_usd),
-                "fees_paid_usd": _num(valuation.fees_paid_usd),
+                "fees_usd": _num(valuation.fees_usd),
                 "trade_count": portfolio.trade_count,
                 "open_positions": len(valuation.positions),
-                "settled_positions": portfolio.settled_count,
+                "settled_positions": portfolio.settled_positions,
                 "settled_wins": portfolio.settled_wins,
                 "mark": "best_bid",
                 "positions": positions,
@@ -564,10 +564,10 @@ def ledger_entries(
                     "shares": _num(t.shares),
                     "avg_price": _num(_round6(t.notional_usd / t.shares)),
                     "notional_usd": _num(t.notional_usd),
-                    "fee_usd": _num(t.fee_usd),
+                    "fees_usd": _num(t.fees_usd),
                     "cash_delta_usd": _num(t.cash_delta_usd),
                     "levels": [
-                        {"price": float(p), "shares": float(s), "fee_usd": float(f)}
+                        {"price": float(p), "shares": float(s), "fees_usd": float(f)}
                         for p, s, f in levels.get(t.trade_id, [])
                     ],
                     "reason": t.reason,
@@ -631,9 +631,9 @@ def trade_summary_rows(
                 "side": t.side.value,
                 "shares": _num(t.shares),
                 "avg_price": _num(_round6(t.notional_usd / t.shares)),
-                "fees_usd": _num(t.fee_usd),
-                "cost_usd": _num(t.notional_usd + t.fee_usd) if buy else None,
-                "proceeds_usd": None if buy else _num(t.notional_usd - t.fee_usd),
+                "fees_usd": _num(t.fees_usd),
+                "cost_usd": _num(t.notional_usd + t.fees_usd) if buy else None,
+                "proceeds_usd": None if buy else _num(t.notional_usd - t.fees_usd),
                 "status": outcome.status if outcome else "exit",
                 "open_shares": _num(outcome.open_shares) if outcome else None,
                 "realized_pnl_usd": _num(_round6(realized)) if realized is not None else None,
@@ -660,10 +660,12 @@ def _position_row(mp: Any) -> dict[str, Any]:
         "cost_usd": _num(p.cost_usd),
         "fees_usd": _num(p.fees_usd),
         "best_bid": _num(mp.best_bid),
-        "display_price": _num(mp.display),
+        "display_price": _num(mp.display_price),
         "mark_price": _num(mp.mark_price),
         "value_usd": _num(mp.value_usd),
-        "value_at_display_usd": _num(p.shares * mp.display) if mp.display is not None else None,
+        "value_at_display_usd": _num(p.shares * mp.display_price)
+        if mp.display_price is not None
+        else None,
         "unrealized_pnl_usd": _num(mp.unrealized_pnl_usd),
         "price_stale": mp.price_stale,
         "book_missing": mp.book_missing,

@@ -283,7 +283,7 @@ def _trade_from_row(row: sqlite3.Row) -> Trade:
         side=Side(row["side"]),
         shares=from_micro(row["shares"]),
         notional_usd=from_micro(row["notional"]),
-        fee_usd=from_micro(row["fee"]),
+        fees_usd=from_micro(row["fee"]),
         reason=row["reason"],
     )
 
@@ -1205,7 +1205,7 @@ class Store:
                     round_micro(snapshot.equity_usd),
                     round_micro(snapshot.realized_pnl_usd),
                     round_micro(snapshot.unrealized_pnl_usd),
-                    round_micro(snapshot.fees_paid_usd),
+                    round_micro(snapshot.fees_usd),
                     snapshot.trade_count,
                     snapshot.open_positions,
                     snapshot.settled_positions,
@@ -1228,7 +1228,7 @@ class Store:
                 equity_usd=from_micro(r["equity"]),
                 realized_pnl_usd=from_micro(r["realized_pnl"]),
                 unrealized_pnl_usd=from_micro(r["unrealized_pnl"]),
-                fees_paid_usd=from_micro(r["fees_paid"]),
+                fees_usd=from_micro(r["fees_paid"]),
                 trade_count=r["trade_count"],
                 open_positions=r["open_positions"],
                 settled_positions=r["settled_positions"],
@@ -1343,7 +1343,7 @@ async def _insert_trades(
     duplicates = 0
     for intent in intents:
         fill = intent.fill
-        levels = json.dumps([[str(v.price), str(v.shares), str(v.fee_usd)] for v in fill.levels])
+        levels = json.dumps([[str(v.price), str(v.shares), str(v.fees_usd)] for v in fill.levels])
         cur = await conn.execute(
             "INSERT INTO trades (seq, idempotency_key, signal_id, executed_at, market_id, event_id,"
             " token_id, outcome, question, side, shares, notional, fee, levels, reason)"
@@ -1362,7 +1362,7 @@ async def _insert_trades(
                 fill.side.value,
                 to_micro(fill.shares),
                 to_micro(fill.notional_usd),
-                to_micro(fill.fee_usd),
+                to_micro(fill.fees_usd),
                 levels,
                 intent.reason,
             ),
