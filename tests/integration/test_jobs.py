@@ -23,6 +23,7 @@ from prescientd.runtime import Clients, make_context, open_clients, open_store
 from prescientd.sim import MALFORMED_EVENT_COUNT, running_simulator
 from prescientd.sim.state import SimState
 from prescientd.store.db import Store, connect_sync
+from store_checks import integrity_check, ledger_digest
 
 EVENT_FILES = ("filtered_events.json", "filtered_markets.json", "raw_events_backup.json")
 EVENT_CSVS = ("events_filtered.csv", "markets_extracted.csv")
@@ -304,7 +305,7 @@ async def test_locked_database_fails_the_job_cleanly_then_recovers(tmp_path: Pat
     async with job_env(tmp_path, n_events=80) as env:
         assert (await env.run("morning")).ok
         assert (await env.run("poll")).ok
-        before = await env.store.ledger_digest()
+        before = await ledger_digest(env.store)
         blocker = connect_sync(env.store.path)
         blocker.execute("BEGIN EXCLUSIVE")
         try:
@@ -313,6 +314,6 @@ async def test_locked_database_fails_the_job_cleanly_then_recovers(tmp_path: Pat
             blocker.execute("ROLLBACK")
             blocker.close()
         assert not outcome.ok and outcome.error == "database: database is locked"
-        assert await env.store.ledger_digest() == before  # nothing half-written
-        assert await env.store.integrity_check() == "ok"
+        assert await ledger_digest(env.store) == before  # nothing half-written
+        assert await integrity_check(env.store) == "ok"
         assert (await env.run("poll")).ok
