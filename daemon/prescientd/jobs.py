@@ -23,7 +23,7 @@ import structlog
 from prescientd.clock import Clock, iso_utc
 from prescientd.config import Config
 from prescientd.core import execution, filters, ledger, prices, strategy
-from prescientd.mirrors.build import Mirror, MirrorBuilder, read_portfolio, tracked_markets
+from prescientd.mirrors.build import Mirror, MirrorBuilder
 from prescientd.models import (
     JOB_CANCELLED_ERROR,
     JobOutcome,
@@ -38,6 +38,7 @@ from prescientd.polymarket.clob import ClobClient
 from prescientd.polymarket.gamma import GammaClient
 from prescientd.polymarket.http import FetchError
 from prescientd.polymarket.jsonsafe import ItemError
+from prescientd.portfolio import PortfolioService
 from prescientd.store.db import Store
 
 log = structlog.get_logger(__name__)
@@ -60,6 +61,11 @@ class JobContext:
     clob: ClobClient
     clock: Clock
     publish: Callable[[set[Mirror]], Awaitable[None]]
+
+    @property
+    def portfolio(self) -> PortfolioService:
+        """The store's portfolio service (its replay of the ledger is shared)."""
+        return PortfolioService.of(self.store)
 
     @property
     def mirrors(self) -> MirrorBuilder:
@@ -187,9 +193,9 @@ def _current_run_id() -> str:
 async def poll(ctx: JobContext) -> Counts:
     """Fetch books, store prices, settle resolved positions, evaluate the strategy, paper-trade."""
     cfg = ctx.config
-    portfolio = await read_portfolio(ctx.store)
-    eligible, held = await tracked_markets(ctx.store, portfolio)
-    by_id = {m.market_id: m for m in [*held, *eligible]}
+    portfolio = await ctx.portfolio.read()
+    tracked = await ctx.portfolio.tracked(portfolio)
+    by_id = tracked.by_id()
     tokens = sorted({t for m in by_id.values() if filters.is_binary(m) for t in m.token_ids})
     counts: Counts = {"markets": len(by_id), "tokens": len(tokens)}
     if not tokens:
@@ -201,10 +207,10 @@ async def poll(ctx: JobContext) -> Counts:
 
     # Settlement first, from Gamma: it needs no book (a resolved market's book is gone), it still
     # happens when the CLOB is down, and a resolved position frees its cash before new trades.
-    settled, pending = await settle_positions(ctx, portfolio, held)
+    settled, pending = await settle_positions(ctx, portfolio, tracked.held)
     counts.update(settled=settled, settlement_pending=pending)
     if settled:
-        portfolio = await read_portfolio(ctx.store)
+        portfolio = await ctx.portfolio.read()  # folds only the new settlements
         await ctx.publish({Mirror.PORTFOLIO})
 
     fetched_at = ctx.clock.now()
@@ -239,7 +245,7 @@ async def poll(ctx: JobContext) -> Counts:
             "books_missing", count=len(books_fetch.missing), sample=sorted(books_fetch.missing)[:3]
         )
     vanished = sorted(
-        m.market_id for m in held if any(t in books_fetch.missing for t in m.token_ids)
+        m.market_id for m in tracked.held if any(t in books_fetch.missing for t in m.token_ids)
     )
     if vanished:
         # resolution proposed or book closed: valued at the last known price, flagged
@@ -259,9 +265,11 @@ async def poll(ctx: JobContext) -> Counts:
     if exits:
         exit_trades, _ = await ctx.store.record_trades(exits, now)
         counts["exits"] = len(exit_trades)
-        portfolio = await read_portfolio(ctx.store)
+        portfolio = await ctx.portfolio.read()
 
-    evaluated = await evaluate_and_trade(ctx, eligible, quotes, books_fetch.books, portfolio, now)
+    evaluated = await evaluate_and_trade(
+        ctx, tracked.eligible, quotes, books_fetch.books, portfolio, now
+    )
     counts.update(evaluated)
     await ctx.publish({Mirror.PRICES, Mirror.SIGNALS, Mirror.PORTFOLIO})
     return counts
@@ -412,7 +420,7 @@ async def evening(ctx: JobContext) -> Counts:
     now = ctx.clock.now()
     builder = ctx.mirrors
     today = now.astimezone(ctx.config.tz).date()
-    portfolio, valuation = await builder.valuation(now)
+    portfolio, valuation = await ctx.portfolio.valued(now, ctx.config.schedule.price_max_age_s)
     snap = ledger.snapshot(portfolio, valuation, today.isoformat(), now)
     inserted = await ctx.store.append_portfolio_snapshot(snap)
     if not inserted:

@@ -332,6 +332,7 @@ class Portfolio:
     entries_by_market: Mapping[str, int]
     settled_positions: int
     settled_wins: int
+    last_seq: int = 0  # the ledger entry this portfolio is replayed up to
 
     def held_markets(self) -> frozenset[str]:
         """Markets with an open position."""

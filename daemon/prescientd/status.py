@@ -9,7 +9,7 @@ from typing import Any
 from prescientd.clock import iso_utc
 from prescientd.config import Config
 from prescientd.jobs import JOBS
-from prescientd.mirrors.build import MirrorBuilder
+from prescientd.portfolio import PortfolioService
 from prescientd.store.db import Store
 
 
@@ -21,15 +21,14 @@ async def collect_status(config: Config, now: datetime) -> dict[str, Any]:
     """Everything `status` shows, as plain data (the --json output)."""
     store = await Store.open(config.paths.db_path, readonly=True)
     try:
-        builder = MirrorBuilder(store, config)
-        portfolio, valuation = await builder.valuation(now)
+        max_age_s = config.schedule.price_max_age_s
+        portfolio, valuation = await PortfolioService(store).valued(now, max_age_s)
         start = portfolio.starting_balance_usd
         today = now.astimezone(config.tz).date().isoformat()
         previous = [s for s in await store.portfolio_snapshots() if s.local_date < today]
         base = previous[-1].equity_usd if previous else start
         runs = await store.last_job_runs()
         last_poll = await store.last_poll()
-        max_age_s = config.schedule.price_max_age_s
         stale_positions = [mp for mp in valuation.positions if mp.price_stale or mp.book_missing]
         warnings = []
         if last_poll is None:

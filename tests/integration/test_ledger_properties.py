@@ -28,6 +28,7 @@ from prescientd.models import (
     Side,
     TradeIntent,
 )
+from prescientd.portfolio import PortfolioService
 from prescientd.store.db import Store
 from store_checks import cash_balance, ledger_digest
 
@@ -152,6 +153,11 @@ class LedgerOnSqlite(RuleBasedStateMachine):
         else:
             assert self.run(self.store.record_settlements([entry], T0)) == ()
         assert self.run(ledger_digest(self.store)) == before
+
+    @invariant()
+    def service_read_equals_full_replay(self) -> None:
+        """The portfolio service's cached, incremental read equals a replay of the whole ledger."""
+        assert self.run(PortfolioService.of(self.store).read()) == self.portfolio()
 
     @invariant()
     def ledger_identities(self) -> None:

@@ -22,24 +22,12 @@ from prescientd.config import Config
 from prescientd.core import filters, ledger, performance
 from prescientd.core.schedule import local_instant
 from prescientd.mirrors.files import write_atomic, write_csv, write_json
-from prescientd.models import Market, Portfolio, Quote, Settlement, Side, Trade, Valuation
+from prescientd.models import Market, Quote, Settlement, Side, Trade
+from prescientd.portfolio import PortfolioService
 from prescientd.store.db import QuoteRow, SignalRow, Store
 
 log = structlog.get_logger(__name__)
 P = ParamSpec("P")
-
-
-async def read_portfolio(store: Store) -> Portfolio:
-    """The portfolio replayed from the ledger (the one definition of current positions)."""
-    trades, settlements = await store.ledger()
-    return ledger.replay(await store.starting_balance(), trades, settlements)
-
-
-async def tracked_markets(store: Store, portfolio: Portfolio) -> tuple[list[Market], list[Market]]:
-    """(markets eligible for new trades, held markets): their tokens are the tracked tokens."""
-    eligible = await store.eligible_markets()
-    held = list((await store.markets_by_id(portfolio.held_markets())).values())
-    return eligible, held
 
 
 class Mirror(StrEnum):
@@ -131,6 +119,7 @@ class MirrorBuilder:
         self.store = store
         self.config = config
         self.layout = Layout(config.paths.data_dir)
+        self.portfolio = PortfolioService.of(store)
 
     # ------------------------------------------------------------------------------------------
     async def write(self, mirror: Mirror, now: datetime) -> bool:
@@ -204,11 +193,8 @@ class MirrorBuilder:
     # ------------------------------------------------------------------------------------------
     # prices
     async def _tracked_markets(self) -> list[Market]:
-        eligible, held = await tracked_markets(self.store, await read_portfolio(self.store))
-        markets = {m.market_id: m for m in eligible}
-        for market in held:
-            markets.setdefault(market.market_id, market)
-        return list(markets.values())
+        tracked = await self.portfolio.tracked(await self.portfolio.read())
+        return list(tracked.by_id().values())
 
     @_guard("prices")
     async def write_prices(self, now: datetime) -> None:
@@ -342,22 +328,11 @@ class MirrorBuilder:
 
     # ------------------------------------------------------------------------------------------
     # portfolio
-    async def valuation(self, now: datetime) -> tuple[Portfolio, Valuation]:
-        """Portfolio and its mark to market from the latest stored quotes."""
-        portfolio = await read_portfolio(self.store)
-        tokens = list(portfolio.positions)
-        rows = await self.store.latest_quotes(tokens)
-        quotes = {t: r.quote for t, r in rows.items() if r.status == "ok"}
-        last_prices = await self.store.last_prices(tokens)
-        value = ledger.value(
-            portfolio, quotes, last_prices, now, self.config.schedule.price_max_age_s
-        )
-        return portfolio, value
-
     @_guard("portfolio")
     async def write_portfolio(self, now: datetime) -> None:
         """paper_trades.json, portfolio.json, positions_current.csv, trades_summary.csv."""
-        portfolio, valuation = await self.valuation(now)
+        max_age_s = self.config.schedule.price_max_age_s
+        portfolio, valuation = await self.portfolio.valued(now, max_age_s)
         trades, settlements = await self.store.ledger()
         levels = await self.store.trade_levels()
         entries = ledger_entries(trades, settlements, levels)

@@ -9,8 +9,10 @@ holds the transaction rules they all follow and `rows` the row types and the one
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, TypeVar
 
 from prescientd.store.connection import (
     LEDGER_TABLES,
@@ -35,6 +37,8 @@ from prescientd.store.rows import (
 from prescientd.store.runs import RunTables
 from prescientd.store.signals import SignalTables
 
+A = TypeVar("A")
+
 __all__ = [
     "LEDGER_TABLES",
     "SCHEMA_VERSION",
@@ -57,6 +61,18 @@ class Store(RunTables, MarketTables, PriceTables, SignalTables, LedgerTables):
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._attachments: dict[type[Any], Any] = {}
+
+    def attachment(self, kind: type[A], build: Callable[[Store], A]) -> A:
+        """The one `kind` object bound to this store, built on first use.
+
+        For state derived from the database that must live as long as the store and be shared by
+        everyone using it (the portfolio service's replay), without the store knowing its type.
+        """
+        if kind not in self._attachments:
+            self._attachments[kind] = build(self)
+        found: A = self._attachments[kind]
+        return found
 
     @property
     def path(self) -> Path:
