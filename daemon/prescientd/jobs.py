@@ -12,7 +12,7 @@ import json
 import sqlite3
 import time as _time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -30,11 +30,9 @@ from prescientd.models import (
     Market,
     Portfolio,
     Quote,
-    Signal,
     SignalStatus,
-    SkipReason,
 )
-from prescientd.polymarket.clob import ClobClient
+from prescientd.polymarket.clob import BooksFetch, ClobClient
 from prescientd.polymarket.gamma import GammaClient
 from prescientd.polymarket.http import FetchError
 from prescientd.polymarket.jsonsafe import ItemError
@@ -213,13 +211,48 @@ async def poll(ctx: JobContext) -> Counts:
         portfolio = await ctx.portfolio.read()  # folds only the new settlements
         await ctx.publish({Mirror.PORTFOLIO})
 
+    books_fetch, quotes = await _fetch_and_store_prices(ctx, by_id.values(), tokens, counts)
+    vanished = sorted(
+        m.market_id for m in tracked.held if any(t in books_fetch.missing for t in m.token_ids)
+    )
+    if vanished:
+        # resolution proposed or book closed: valued at the last known price, flagged
+        log.warning("held_book_vanished", markets=vanished)
+
+    now = ctx.clock.now()
+    exits = execution.plan_exits(
+        portfolio,
+        books_fetch.books,
+        by_id,
+        take_profit_price=cfg.strategy.take_profit_price,
+        stop_loss_price=cfg.strategy.stop_loss_price,
+        max_slippage=cfg.paper.max_slippage,
+        fees_enabled=cfg.paper.fees_enabled,
+    )
+    if exits:
+        exit_trades, _ = await ctx.store.record_trades(exits, now)
+        counts["exits"] = len(exit_trades)
+        portfolio = await ctx.portfolio.read()
+
+    evaluated = await evaluate_and_trade(
+        ctx, tracked.eligible, quotes, books_fetch.books, portfolio, now
+    )
+    counts.update(evaluated)
+    await ctx.publish({Mirror.PRICES, Mirror.SIGNALS, Mirror.PORTFOLIO})
+    return counts
+
+
+async def _fetch_and_store_prices(
+    ctx: JobContext, markets: Iterable[Market], tokens: Sequence[str], counts: Counts
+) -> tuple[BooksFetch, dict[str, Quote]]:
+    """Fetch the books of the tracked tokens, price them and record the poll."""
     fetched_at = ctx.clock.now()
     books_fetch = await ctx.clob.fetch_books(tokens)
     quotes = {
-        token: prices.quote_from_book(book, fetched_at, cfg.prices)
+        token: prices.quote_from_book(book, fetched_at, ctx.config.prices)
         for token, book in books_fetch.books.items()
     }
-    for market in by_id.values():
+    for market in markets:
         if filters.is_binary(market):
             yes, no = (quotes.get(t) for t in market.token_ids)
             if yes is not None and no is not None:
@@ -244,35 +277,7 @@ async def poll(ctx: JobContext) -> Counts:
         log.info(
             "books_missing", count=len(books_fetch.missing), sample=sorted(books_fetch.missing)[:3]
         )
-    vanished = sorted(
-        m.market_id for m in tracked.held if any(t in books_fetch.missing for t in m.token_ids)
-    )
-    if vanished:
-        # resolution proposed or book closed: valued at the last known price, flagged
-        log.warning("held_book_vanished", markets=vanished)
-
-    now = ctx.clock.now()
-    exits = execution.plan_exits(
-        portfolio,
-        books_fetch.books,
-        by_id,
-        take_profit_price=cfg.strategy.take_profit_price,
-        stop_loss_price=cfg.strategy.stop_loss_price,
-        max_slippage=cfg.paper.max_slippage,
-        fees_enabled=cfg.paper.fees_enabled,
-        now=now,
-    )
-    if exits:
-        exit_trades, _ = await ctx.store.record_trades(exits, now)
-        counts["exits"] = len(exit_trades)
-        portfolio = await ctx.portfolio.read()
-
-    evaluated = await evaluate_and_trade(
-        ctx, tracked.eligible, quotes, books_fetch.books, portfolio, now
-    )
-    counts.update(evaluated)
-    await ctx.publish({Mirror.PRICES, Mirror.SIGNALS, Mirror.PORTFOLIO})
-    return counts
+    return books_fetch, quotes
 
 
 async def evaluate_and_trade(
@@ -298,9 +303,8 @@ async def evaluate_and_trade(
         max_slippage=cfg.paper.max_slippage,
         fees_enabled=cfg.paper.fees_enabled,
         cash_reserve_usd=cfg.strategy.cash_reserve_usd,
-        now=now,
     )
-    final = _apply_skips(signals, plan.skipped)
+    final = execution.with_skips(signals, plan.skipped)
     result = await ctx.store.record_evaluation(
         run_id=_current_run_id(),
         evaluated_at=now,
@@ -328,27 +332,6 @@ async def evaluate_and_trade(
         "trades": len(result.trades),
         "duplicate_trades": result.duplicates,
     }
-
-
-def _apply_skips(signals: Sequence[Signal], skipped: Sequence[tuple[Signal, str]]) -> list[Signal]:
-    """Mark actionable signals whose fill could not happen as skipped, with the fill's reason."""
-    why = {s.idempotency_key: reason for s, reason in skipped}
-    out = []
-    for s in signals:
-        reason = why.get(s.idempotency_key)
-        if reason is None or s.status is not SignalStatus.ACTIONABLE:
-            out.append(s)
-            continue
-        code = SkipReason.CASH_RESERVE if reason.startswith("cash") else SkipReason.NO_FILL
-        out.append(
-            replace(
-                s,
-                status=SignalStatus.SKIPPED,
-                skip_reason=code,
-                reason=f"{s.reason}; skipped: {reason}",
-            )
-        )
-    return out
 
 
 async def settle_positions(

@@ -172,7 +172,6 @@ class SkipReason(StrEnum):
     """Why a market that crossed the threshold is not traded."""
 
     STALE_PRICE = "stale_price"
-    NO_PRICE = "no_price"
     PRICE_BAND = "price_band"
     SPREAD = "spread"
     THIN_BOOK = "thin_book"
@@ -338,14 +337,9 @@ class Portfolio:
         """Markets with an open position."""
         return frozenset(p.market_id for p in self.positions.values())
 
-
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    """The decided outcome of a market: payout per share for each token."""
-
-    market_id: str
-    payouts: Mapping[str, Decimal]
-    source: str
+    def spendable_usd(self, cash_reserve_usd: Decimal, committed_usd: Decimal = ZERO) -> Decimal:
+        """The one cash rule: new buys may spend cash above the reserve not yet committed."""
+        return self.cash_usd - cash_reserve_usd - committed_usd
 
 
 @dataclass(frozen=True, slots=True)

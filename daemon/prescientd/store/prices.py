@@ -83,6 +83,26 @@ class _Bar:
         )
 
 
+def _poll_rows(
+    quotes: Mapping[str, Quote], known: Mapping[str, PriceKey], at: str, next_id: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, PriceKey]]:
+    """(snapshot rows, quote-status rows, changed price keys): a snapshot where prices moved."""
+    inserts: list[dict[str, Any]] = []
+    statuses: list[dict[str, Any]] = []
+    changed: dict[str, PriceKey] = {}
+    for token_id, quote in quotes.items():
+        values = {**QUOTES.encode(quote), "token_id": token_id, "fetched_at": at}
+        key = tuple(values[c] for c in PRICE_KEY_COLUMNS)
+        snapshot_id: int | None = None
+        if known.get(token_id) != key:
+            snapshot_id = next_id
+            inserts.append({**values, "id": next_id})
+            changed[token_id] = key
+            next_id += 1
+        statuses.append({**values, "snapshot_id": snapshot_id})
+    return inserts, statuses, changed
+
+
 class PriceTables(Tables):
     """polls, price_snapshots and quote_status, with the snapshot-key cache.
 
@@ -126,19 +146,7 @@ class PriceTables(Tables):
             async with conn.execute("SELECT COALESCE(MAX(id), 0) FROM price_snapshots") as cur:
                 row = await cur.fetchone()
             next_id = int(row[0]) + 1 if row else 1
-            inserts: list[dict[str, Any]] = []
-            statuses: list[dict[str, Any]] = []
-            changed: dict[str, PriceKey] = {}
-            for token_id, quote in quotes.items():
-                values = {**QUOTES.encode(quote), "token_id": token_id, "fetched_at": at}
-                key = tuple(values[c] for c in PRICE_KEY_COLUMNS)
-                snapshot_id: int | None = None
-                if known.get(token_id) != key:
-                    snapshot_id = next_id
-                    inserts.append({**values, "id": next_id})
-                    changed[token_id] = key
-                    next_id += 1
-                statuses.append({**values, "snapshot_id": snapshot_id})
+            inserts, statuses, changed = _poll_rows(quotes, known, at, next_id)
             await conn.executemany(_SNAPSHOT_INSERT, inserts)
             await conn.executemany(_STATUS_UPSERT, statuses)
             for status, tokens in (("missing", missing_list), ("rejected", rejected_list)):
