@@ -120,7 +120,7 @@ def make_intent(
         side=side,
         shares=sh,
         notional_usd=sh * pr,
-        fee_usd=fe,
+        fees_usd=fe,
         levels=(FillLevel(pr, sh, fe),),
     )
     return TradeIntent(

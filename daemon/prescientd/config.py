@@ -11,6 +11,7 @@ import math
 import os
 import re
 import tomllib
+from dataclasses import dataclass
 from datetime import time
 from decimal import Decimal
 from pathlib import Path
@@ -433,19 +434,39 @@ def diff_configs(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
     return {k: (before[k], after[k]) for k in before if before[k] != after[k]}
 
 
-def merge_reload(old: Config, new: Config) -> tuple[Config, list[str], list[str]]:
-    """Apply new over old except restart-only keys: (config, applied keys, ignored keys)."""
+@dataclass(frozen=True, slots=True)
+class Reload:
+    """What a reload does: the config to run with and the diff, as {dotted key: (old, new)}."""
+
+    config: Config  # the new config, restart-only keys kept at their running values
+    applied: dict[str, tuple[Any, Any]]  # changes that take effect now
+    ignored: dict[str, tuple[Any, Any]]  # changes to restart-only keys, which need a restart
+
+
+def _value_at(model: BaseModel, path: list[str]) -> Any:
+    value: Any = model
+    for name in path:
+        value = getattr(value, name)
+    return value
+
+
+def _with_value_at(model: BaseModel, path: list[str], value: Any) -> Any:
+    """model with the value at path replaced (a copy; frozen models are never changed)."""
+    head, *rest = path
+    if rest:
+        value = _with_value_at(getattr(model, head), rest, value)
+    return model.model_copy(update={head: value})
+
+
+def merge_reload(old: Config, new: Config) -> Reload:
+    """Apply new over old, except every RESTART_ONLY_KEYS entry, which keeps its running value."""
     changes = diff_configs(old, new)
-    ignored = sorted(k for k in changes if is_restart_only(k))
-    applied = sorted(k for k in changes if not is_restart_only(k))
-    paper = new.paper.model_copy(update={"starting_balance_usd": old.paper.starting_balance_usd})
-    merged = new.model_copy(
-        update={
-            "timezone": old.timezone,
-            "paths": old.paths,
-            "polymarket": old.polymarket,
-            "paper": paper,
-            "http": old.http,
-        }
+    merged: Config = new
+    for key in RESTART_ONLY_KEYS:
+        path = key.rstrip(".").split(".")
+        merged = _with_value_at(merged, path, _value_at(old, path))
+    return Reload(
+        config=merged,
+        applied={k: v for k, v in sorted(changes.items()) if not is_restart_only(k)},
+        ignored={k: v for k, v in sorted(changes.items()) if is_restart_only(k)},
     )
-    return merged, applied, ignored

@@ -21,7 +21,7 @@ import structlog
 
 from prescientd import jobs
 from prescientd.clock import Clock, iso_utc
-from prescientd.config import Config, ConfigError, flatten, load_config, merge_reload
+from prescientd.config import Config, ConfigError, load_config, merge_reload
 from prescientd.core import schedule
 from prescientd.jobs import JobContext, run_job
 from prescientd.logs import configure_logging
@@ -377,9 +377,10 @@ class Daemon:
             )
             self.notifier.ready(f"reload rejected ({exc.key}); keeping config v{old_version}")
             return False
-        merged, applied, ignored = merge_reload(self.config, fresh)
-        if ignored:
-            log.warning("config_reload_restart_required", keys=ignored)
+        reload = merge_reload(self.config, fresh)
+        merged, applied = reload.config, reload.applied
+        if reload.ignored:
+            log.warning("config_reload_restart_required", keys=list(reload.ignored))
         if not applied:
             log.info("config_reload_unchanged", config_version=old_version)
             self.notifier.ready(f"running; config v{old_version}")
@@ -388,7 +389,7 @@ class Daemon:
             new_version = await self._store.record_config_version(
                 sha256=config_sha256(merged),
                 source="reload",
-                changed_keys=applied,
+                changed_keys=list(applied),
                 strategy_json=merged.strategy.model_dump_json(),
             )
         except (sqlite3.Error, StoreError) as exc:
@@ -402,10 +403,9 @@ class Daemon:
             )
             self.notifier.ready(f"reload failed (database); keeping config v{old_version}")
             return False
-        before, after = flatten(self.config), flatten(merged)
         self.config = merged
         self.config_version = new_version
-        if any(before[k] != after[k] for k in ("logging.level", "logging.file")):
+        if applied.keys() & {"logging.level", "logging.file"}:
             configure_logging(
                 level=merged.logging.level,
                 logs_dir=merged.paths.logs_dir if merged.logging.file else None,
@@ -415,7 +415,7 @@ class Daemon:
             "config_reloaded",
             config_version=new_version,
             previous_version=old_version,
-            changed={k: [str(before[k]), str(after[k])] for k in applied},
+            changed={k: [str(old), str(new)] for k, (old, new) in applied.items()},
         )
         self._set_watchdog_limits()
         self.notifier.ready(f"running; config v{new_version}")

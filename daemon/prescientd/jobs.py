@@ -11,7 +11,7 @@ import asyncio
 import json
 import sqlite3
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -22,21 +22,20 @@ import structlog
 from prescientd.clock import Clock, iso_utc
 from prescientd.config import Config
 from prescientd.core import execution, filters, ledger, prices, strategy
-from prescientd.mirrors.build import Mirror, MirrorBuilder, read_portfolio, tracked_markets
+from prescientd.mirrors.build import Mirror, MirrorBuilder
 from prescientd.models import (
     JOB_CANCELLED_ERROR,
     JobOutcome,
     Market,
     Portfolio,
     Quote,
-    Signal,
     SignalStatus,
-    SkipReason,
 )
-from prescientd.polymarket.clob import ClobClient
+from prescientd.polymarket.clob import BooksFetch, ClobClient
 from prescientd.polymarket.gamma import GammaClient
 from prescientd.polymarket.http import FetchError
 from prescientd.polymarket.jsonsafe import ItemError
+from prescientd.portfolio import PortfolioService
 from prescientd.store.db import Store
 
 log = structlog.get_logger(__name__)
@@ -63,6 +62,11 @@ class JobContext:
     clock: Clock
     publish: Callable[[set[Mirror]], Awaitable[None]]
     run_id: str = ""
+
+    @property
+    def portfolio(self) -> PortfolioService:
+        """The store's portfolio service (its replay of the ledger is shared)."""
+        return PortfolioService.of(self.store)
 
     @property
     def mirrors(self) -> MirrorBuilder:
@@ -184,9 +188,9 @@ async def morning(ctx: JobContext) -> Counts:
 async def poll(ctx: JobContext) -> Counts:
     """Fetch books, store prices, settle resolved positions, evaluate the strategy, paper-trade."""
     cfg = ctx.config
-    portfolio = await read_portfolio(ctx.store)
-    eligible, held = await tracked_markets(ctx.store, portfolio)
-    by_id = {m.market_id: m for m in [*held, *eligible]}
+    portfolio = await ctx.portfolio.read()
+    tracked = await ctx.portfolio.tracked(portfolio)
+    by_id = tracked.by_id()
     tokens = sorted({t for m in by_id.values() if filters.is_binary(m) for t in m.token_ids})
     counts: Counts = {"markets": len(by_id), "tokens": len(tokens)}
     if not tokens:
@@ -198,19 +202,54 @@ async def poll(ctx: JobContext) -> Counts:
 
     # Settlement first, from Gamma: it needs no book (a resolved market's book is gone), it still
     # happens when the CLOB is down, and a resolved position frees its cash before new trades.
-    settled, pending = await settle_positions(ctx, portfolio, held)
+    settled, pending = await settle_positions(ctx, portfolio, tracked.held)
     counts.update(settled=settled, settlement_pending=pending)
     if settled:
-        portfolio = await read_portfolio(ctx.store)
+        portfolio = await ctx.portfolio.read()  # folds only the new settlements
         await ctx.publish({Mirror.PORTFOLIO})
 
+    books_fetch, quotes = await _fetch_and_store_prices(ctx, by_id.values(), tokens, counts)
+    vanished = sorted(
+        m.market_id for m in tracked.held if any(t in books_fetch.missing for t in m.token_ids)
+    )
+    if vanished:
+        # resolution proposed or book closed: valued at the last known price, flagged
+        log.warning("held_book_vanished", markets=vanished)
+
+    now = ctx.clock.now()
+    exits = execution.plan_exits(
+        portfolio,
+        books_fetch.books,
+        by_id,
+        take_profit_price=cfg.strategy.take_profit_price,
+        stop_loss_price=cfg.strategy.stop_loss_price,
+        max_slippage=cfg.paper.max_slippage,
+        fees_enabled=cfg.paper.fees_enabled,
+    )
+    if exits:
+        exit_trades, _ = await ctx.store.record_trades(exits, now)
+        counts["exits"] = len(exit_trades)
+        portfolio = await ctx.portfolio.read()
+
+    evaluated = await evaluate_and_trade(
+        ctx, tracked.eligible, quotes, books_fetch.books, portfolio, now
+    )
+    counts.update(evaluated)
+    await ctx.publish({Mirror.PRICES, Mirror.SIGNALS, Mirror.PORTFOLIO})
+    return counts
+
+
+async def _fetch_and_store_prices(
+    ctx: JobContext, markets: Iterable[Market], tokens: Sequence[str], counts: Counts
+) -> tuple[BooksFetch, dict[str, Quote]]:
+    """Fetch the books of the tracked tokens, price them and record the poll."""
     fetched_at = ctx.clock.now()
     books_fetch = await ctx.clob.fetch_books(tokens)
     quotes = {
-        token: prices.quote_from_book(book, fetched_at, cfg.prices)
+        token: prices.quote_from_book(book, fetched_at, ctx.config.prices)
         for token, book in books_fetch.books.items()
     }
-    for market in by_id.values():
+    for market in markets:
         if filters.is_binary(market):
             yes, no = (quotes.get(t) for t in market.token_ids)
             if yes is not None and no is not None:
@@ -235,33 +274,7 @@ async def poll(ctx: JobContext) -> Counts:
         log.info(
             "books_missing", count=len(books_fetch.missing), sample=sorted(books_fetch.missing)[:3]
         )
-    vanished = sorted(
-        m.market_id for m in held if any(t in books_fetch.missing for t in m.token_ids)
-    )
-    if vanished:
-        # resolution proposed or book closed: valued at the last known price, flagged
-        log.warning("held_book_vanished", markets=vanished)
-
-    now = ctx.clock.now()
-    exits = execution.plan_exits(
-        portfolio,
-        books_fetch.books,
-        by_id,
-        take_profit_price=cfg.strategy.take_profit_price,
-        stop_loss_price=cfg.strategy.stop_loss_price,
-        max_slippage=cfg.paper.max_slippage,
-        fees_enabled=cfg.paper.fees_enabled,
-        now=now,
-    )
-    if exits:
-        exit_trades, _ = await ctx.store.record_trades(exits, now)
-        counts["exits"] = len(exit_trades)
-        portfolio = await read_portfolio(ctx.store)
-
-    evaluated = await evaluate_and_trade(ctx, eligible, quotes, books_fetch.books, portfolio, now)
-    counts.update(evaluated)
-    await ctx.publish({Mirror.PRICES, Mirror.SIGNALS, Mirror.PORTFOLIO})
-    return counts
+    return books_fetch, quotes
 
 
 async def evaluate_and_trade(
@@ -287,9 +300,8 @@ async def evaluate_and_trade(
         max_slippage=cfg.paper.max_slippage,
         fees_enabled=cfg.paper.fees_enabled,
         cash_reserve_usd=cfg.strategy.cash_reserve_usd,
-        now=now,
     )
-    final = _apply_skips(signals, plan.skipped)
+    final = execution.with_skips(signals, plan.skipped)
     result = await ctx.store.record_evaluation(
         run_id=ctx.run_id,
         evaluated_at=now,
@@ -309,7 +321,7 @@ async def evaluate_and_trade(
             shares=str(trade.shares),
             avg_price=str((trade.notional_usd / trade.shares).quantize(Decimal("0.0001"))),
             notional_usd=str(trade.notional_usd),
-            fee_usd=str(trade.fee_usd),
+            fees_usd=str(trade.fees_usd),
         )
     return {
         "signals": len(final),
@@ -317,27 +329,6 @@ async def evaluate_and_trade(
         "trades": len(result.trades),
         "duplicate_trades": result.duplicates,
     }
-
-
-def _apply_skips(signals: Sequence[Signal], skipped: Sequence[tuple[Signal, str]]) -> list[Signal]:
-    """Mark actionable signals whose fill could not happen as skipped, with the fill's reason."""
-    why = {s.idempotency_key: reason for s, reason in skipped}
-    out = []
-    for s in signals:
-        reason = why.get(s.idempotency_key)
-        if reason is None or s.status is not SignalStatus.ACTIONABLE:
-            out.append(s)
-            continue
-        code = SkipReason.CASH_RESERVE if reason.startswith("cash") else SkipReason.NO_FILL
-        out.append(
-            replace(
-                s,
-                status=SignalStatus.SKIPPED,
-                skip_reason=code,
-                reason=f"{s.reason}; skipped: {reason}",
-            )
-        )
-    return out
 
 
 async def settle_positions(
@@ -409,7 +400,7 @@ async def evening(ctx: JobContext) -> Counts:
     now = ctx.clock.now()
     builder = ctx.mirrors
     today = now.astimezone(ctx.config.tz).date()
-    portfolio, valuation = await builder.valuation(now)
+    portfolio, valuation = await ctx.portfolio.valued(now, ctx.config.schedule.price_max_age_s)
     snap = ledger.snapshot(portfolio, valuation, today.isoformat(), now)
     inserted = await ctx.store.append_portfolio_snapshot(snap)
     if not inserted:

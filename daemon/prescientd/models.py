@@ -172,7 +172,6 @@ class SkipReason(StrEnum):
     """Why a market that crossed the threshold is not traded."""
 
     STALE_PRICE = "stale_price"
-    NO_PRICE = "no_price"
     PRICE_BAND = "price_band"
     SPREAD = "spread"
     THIN_BOOK = "thin_book"
@@ -218,7 +217,7 @@ class FillLevel:
 
     price: Decimal
     shares: Decimal
-    fee_usd: Decimal
+    fees_usd: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +228,7 @@ class Fill:
     side: Side
     shares: Decimal
     notional_usd: Decimal
-    fee_usd: Decimal
+    fees_usd: Decimal
     levels: tuple[FillLevel, ...]
     unfilled_usd: Decimal = ZERO
 
@@ -269,15 +268,15 @@ class Trade:
     side: Side
     shares: Decimal
     notional_usd: Decimal
-    fee_usd: Decimal
+    fees_usd: Decimal
     reason: str
 
     @property
     def cash_delta_usd(self) -> Decimal:
         """Cash change caused by this trade (a buy pays notional plus fee)."""
         if self.side is Side.BUY:
-            return -(self.notional_usd + self.fee_usd)
-        return self.notional_usd - self.fee_usd
+            return -(self.notional_usd + self.fees_usd)
+        return self.notional_usd - self.fees_usd
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,24 +326,20 @@ class Portfolio:
     cash_usd: Decimal
     positions: Mapping[str, Position]
     realized_pnl_usd: Decimal
-    fees_paid_usd: Decimal
+    fees_usd: Decimal
     trade_count: int
     entries_by_market: Mapping[str, int]
-    settled_count: int
+    settled_positions: int
     settled_wins: int
+    last_seq: int = 0  # the ledger entry this portfolio is replayed up to
 
     def held_markets(self) -> frozenset[str]:
         """Markets with an open position."""
         return frozenset(p.market_id for p in self.positions.values())
 
-
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    """The decided outcome of a market: payout per share for each token."""
-
-    market_id: str
-    payouts: Mapping[str, Decimal]
-    source: str
+    def spendable_usd(self, cash_reserve_usd: Decimal, committed_usd: Decimal = ZERO) -> Decimal:
+        """The one cash rule: new buys may spend cash above the reserve not yet committed."""
+        return self.cash_usd - cash_reserve_usd - committed_usd
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,7 +401,7 @@ class MarkedPosition:
 
     position: Position
     best_bid: Decimal | None
-    display: Decimal | None
+    display_price: Decimal | None
     mark_price: Decimal
     value_usd: Decimal
     unrealized_pnl_usd: Decimal
@@ -424,7 +419,7 @@ class Valuation:
     equity_usd: Decimal
     realized_pnl_usd: Decimal
     unrealized_pnl_usd: Decimal
-    fees_paid_usd: Decimal
+    fees_usd: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,7 +433,7 @@ class PortfolioSnapshot:
     equity_usd: Decimal
     realized_pnl_usd: Decimal
     unrealized_pnl_usd: Decimal
-    fees_paid_usd: Decimal
+    fees_usd: Decimal
     trade_count: int
     open_positions: int
     settled_positions: int

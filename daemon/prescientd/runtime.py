@@ -69,8 +69,6 @@ class Clients:
     session: aiohttp.ClientSession
     gamma: GammaClient
     clob: ClobClient
-    gamma_http: HostClient
-    clob_http: HostClient
 
 
 @contextlib.asynccontextmanager
@@ -110,8 +108,6 @@ async def open_clients(config: Config) -> AsyncIterator[Clients]:
                 max_item_bytes=int(pm.max_item_kb * 1024),
             ),
             clob=ClobClient(clob_http, books_per_request=pm.books_per_request),
-            gamma_http=gamma_http,
-            clob_http=clob_http,
         )
     finally:
         await session.close()

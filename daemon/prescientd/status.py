@@ -3,33 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from prescientd.clock import iso_utc
 from prescientd.config import Config
 from prescientd.jobs import JOBS
-from prescientd.mirrors.build import MirrorBuilder
-from prescientd.store.db import Store
-
-
-def _money(value: Decimal) -> float:
-    return float(value.quantize(Decimal("0.01")))
+from prescientd.mirrors import rows
+from prescientd.portfolio import PortfolioService
+from prescientd.store.db import JobRunRow, Store
+from prescientd.vocabulary import number, timestamp
 
 
 async def collect_status(config: Config, now: datetime) -> dict[str, Any]:
     """Everything `status` shows, as plain data (the --json output)."""
     store = await Store.open(config.paths.db_path, readonly=True)
     try:
-        builder = MirrorBuilder(store, config)
-        portfolio, valuation = await builder.valuation(now)
+        max_age_s = config.schedule.price_max_age_s
+        portfolio, valuation = await PortfolioService(store).valued(now, max_age_s)
         start = portfolio.starting_balance_usd
         today = now.astimezone(config.tz).date().isoformat()
         previous = [s for s in await store.portfolio_snapshots() if s.local_date < today]
         base = previous[-1].equity_usd if previous else start
         runs = await store.last_job_runs()
         last_poll = await store.last_poll()
-        max_age_s = config.schedule.price_max_age_s
         stale_positions = [mp for mp in valuation.positions if mp.price_stale or mp.book_missing]
         warnings = []
         if last_poll is None:
@@ -44,53 +40,31 @@ async def collect_status(config: Config, now: datetime) -> dict[str, Any]:
         for job, row in runs.items():
             if not row.ok:
                 warnings.append(f"last {job} run failed: {row.error}")
+        summary = rows.portfolio_summary(portfolio, valuation)
         return {
             "generated_at": iso_utc(now),
             "database": str(config.paths.db_path),
             "config_version": await store.latest_config_version(),
-            "starting_balance_usd": _money(start),
-            "cash_usd": _money(valuation.cash_usd),
-            "positions_value_usd": _money(valuation.positions_value_usd),
-            "equity_usd": _money(valuation.equity_usd),
-            "total_pnl_usd": _money(valuation.equity_usd - start),
-            "daily_pnl_usd": _money(valuation.equity_usd - base),
-            "realized_pnl_usd": _money(valuation.realized_pnl_usd),
-            "unrealized_pnl_usd": _money(valuation.unrealized_pnl_usd),
-            "fees_paid_usd": _money(valuation.fees_paid_usd),
-            "trades": portfolio.trade_count,
-            "settled_positions": portfolio.settled_count,
-            "open_positions": [
-                {
-                    "market_id": mp.position.market_id,
-                    "question": mp.position.question,
-                    "outcome": mp.position.outcome,
-                    "shares": float(mp.position.shares),
-                    "avg_entry_price": float(
-                        mp.position.avg_entry_price.quantize(Decimal("0.0001"))
-                    ),
-                    "mark_price": float(mp.mark_price),
-                    "value_usd": _money(mp.value_usd),
-                    "unrealized_pnl_usd": _money(mp.unrealized_pnl_usd),
-                    "stale": mp.price_stale or mp.book_missing,
-                }
-                for mp in valuation.positions
-            ],
-            "jobs": {
-                job: None
-                if job not in runs
-                else {
-                    "outcome": "ok" if runs[job].ok else "failed",
-                    "finished_at": iso_utc(runs[job].finished_at),
-                    "age_s": int((now - runs[job].finished_at).total_seconds()),
-                    "error": runs[job].error,
-                }
-                for job in JOBS
-            },
-            "last_poll_at": iso_utc(last_poll[0]) if last_poll else None,
+            **summary,
+            "daily_pnl_usd": number(valuation.equity_usd - base),
+            "positions": [rows.position_row(mp) for mp in valuation.positions],
+            "jobs": {job: _job_json(runs.get(job), now) for job in JOBS},
+            "last_poll_at": timestamp(last_poll[0] if last_poll else None),
             "warnings": warnings,
         }
     finally:
         await store.close()
+
+
+def _job_json(run: JobRunRow | None, now: datetime) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "outcome": "ok" if run.ok else "failed",
+        "finished_at": iso_utc(run.finished_at),
+        "age_s": int((now - run.finished_at).total_seconds()),
+        "error": run.error,
+    }
 
 
 def _age(seconds: int) -> str:
@@ -121,12 +95,12 @@ def render_status(report: dict[str, Any]) -> str:
         f"  daily P&L   {r['daily_pnl_usd']:>+12,.2f} USD",
         f"  realized    {r['realized_pnl_usd']:>+12,.2f} USD"
         + f"   unrealized {r['unrealized_pnl_usd']:+,.2f}",
-        f"  fees paid   {r['fees_paid_usd']:>12,.2f} USD"
-        + f"   trades {r['trades']}, settled {r['settled_positions']}",
+        f"  fees paid   {r['fees_usd']:>12,.2f} USD"
+        + f"   trades {r['trade_count']}, settled {r['settled_positions']}",
         "",
     ]
-    positions = report["open_positions"]
-    lines.append(f"Open positions ({len(positions)}):")
+    positions = report["positions"]
+    lines.append(f"Open positions ({report['open_positions']}):")
     if positions:
         lines.append(
             f"  {'market':>9}  {'question':<44} {'side':<8} {'shares':>9} {'entry':>7}"
@@ -137,7 +111,7 @@ def render_status(report: dict[str, Any]) -> str:
                 f"  {p['market_id']:>9}  {_clip(p['question'], 44):<44} {_clip(p['outcome'], 8):<8}"
                 f" {p['shares']:>9.2f} {p['avg_entry_price']:>7.4f} {p['mark_price']:>7.4f}"
                 f" {p['value_usd']:>9.2f} {p['unrealized_pnl_usd']:>+8.2f}"
-                + (" STALE" if p["stale"] else "")
+                + (" STALE" if p["price_stale"] or p["book_missing"] else "")
             )
     else:
         lines.append("  (none)")

@@ -50,8 +50,8 @@ from conftest import make_book, make_intent, make_market
 from prescientd.clock import SystemClock, iso_utc
 from prescientd.config import Config, PricesConfig
 from prescientd.core.prices import quote_from_book
-from prescientd.mirrors.build import read_portfolio, tracked_markets
 from prescientd.models import JOB_CANCELLED_ERROR, Event, Market, Side
+from prescientd.portfolio import PortfolioService
 from prescientd.scheduler import SCHEDULED_JOBS, Scheduler, ScheduleState
 from prescientd.store.db import Store, connect_sync
 
@@ -71,10 +71,12 @@ TARGET_RATIO = 1.2  # the issue: the same cost within 20% at a year of history
 
 
 async def poll_reads(store: Store) -> int:
-    """One poll's reads of the current state (re-point here when they move to a service)."""
-    portfolio = await read_portfolio(store)
-    eligible, held = await tracked_markets(store, portfolio)
-    tokens = {t for m in [*eligible, *held] for t in m.token_ids}
+    """One poll's reads of the current state, through the portfolio service the poll uses (it
+    keeps its replay between polls and folds only newer ledger rows, as in the daemon)."""
+    service = PortfolioService.of(store)
+    portfolio = await service.read()
+    tracked = await service.tracked(portfolio)
+    tokens = {t for m in [*tracked.eligible, *tracked.held] for t in m.token_ids}
     quotes = await store.latest_quotes(tokens)
     return len(quotes)
 

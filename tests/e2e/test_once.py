@@ -78,9 +78,9 @@ def test_once_cycle_and_status_export(sim: SimProcess, setup_factory: SetupFacto
         assert levels and _dec(t["shares"]) == sum((_dec(x["shares"]) for x in levels), Decimal(0))
         walked = sum((_dec(x["price"]) * _dec(x["shares"]) for x in levels), Decimal(0))
         assert abs(walked - _dec(t["notional_usd"])) <= EPS, t
-        assert abs(sum(_dec(x["fee_usd"]) for x in levels) - _dec(t["fee_usd"])) <= EPS, t
+        assert abs(sum(_dec(x["fees_usd"]) for x in levels) - _dec(t["fees_usd"])) <= EPS, t
     p1 = read_json(portfolio_path)
-    spent = sum((_dec(t["notional_usd"]) + _dec(t["fee_usd"]) for t in v1), Decimal(0))
+    spent = sum((_dec(t["notional_usd"]) + _dec(t["fees_usd"]) for t in v1), Decimal(0))
     assert abs(_dec(p1["cash_usd"]) - (_dec(p1["starting_balance_usd"]) - spent)) <= EPS
     held = {p["market_id"] for p in p1["positions"]}
     assert held == {t["market_id"] for t in v1}
@@ -142,7 +142,7 @@ def test_once_cycle_and_status_export(sim: SimProcess, setup_factory: SetupFacto
     assert abs(_dec(match.group(1).replace(",", "")) - _dec(p4["equity_usd"])) <= Decimal("0.01")
     report = json.loads(_ok(setup.cli("status", "--json")).stdout)
     assert abs(_dec(report["cash_usd"]) - _dec(p4["cash_usd"])) <= Decimal("0.005")
-    assert report["trades"] == p4["trade_count"]
+    assert report["trade_count"] == p4["trade_count"]
     assert report["jobs"]["evening"]["outcome"] == "ok"
 
     # export: the deleted exports come back with the same content

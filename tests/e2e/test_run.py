@@ -82,7 +82,7 @@ def test_run_writes_every_file(
     # while it runs: status reads the database, a second writer is refused by the lock
     status = setup.cli("status", "--json")
     assert status.returncode == 0, status.stderr
-    assert json.loads(status.stdout)["trades"] >= 1
+    assert json.loads(status.stdout)["trade_count"] >= 1
     refused = setup.cli("once", "poll")
     assert refused.returncode != 0
     assert refused.stderr.count("\n") == 1 and "another prescientd" in refused.stderr

@@ -24,7 +24,9 @@ from prescientd.models import JobOutcome
 from prescientd.runtime import Clients, make_context, open_clients, open_store, start_session
 from prescientd.sim import MALFORMED_EVENT_COUNT, running_simulator
 from prescientd.sim.state import SimState
+from prescientd.status import collect_status
 from prescientd.store.db import BUSY_TIMEOUT_MS, Store, connect_sync
+from store_checks import integrity_check, ledger_digest
 
 EVENT_FILES = ("filtered_events.json", "filtered_markets.json", "raw_events_backup.json")
 EVENT_CSVS = ("events_filtered.csv", "markets_extracted.csv")
@@ -313,7 +315,7 @@ async def test_locked_database_fails_the_job_cleanly_then_recovers(tmp_path: Pat
     async with job_env(tmp_path, n_events=80, busy_timeout_ms=50) as env:
         assert (await env.run("morning")).ok
         assert (await env.run("poll")).ok
-        before = await env.store.ledger_digest()
+        before = await ledger_digest(env.store)
         blocker = connect_sync(env.store.path)
         blocker.execute("BEGIN EXCLUSIVE")
         try:
@@ -322,8 +324,8 @@ async def test_locked_database_fails_the_job_cleanly_then_recovers(tmp_path: Pat
             blocker.execute("ROLLBACK")
             blocker.close()
         assert not outcome.ok and outcome.error == "database: database is locked"
-        assert await env.store.ledger_digest() == before  # nothing half-written
-        assert await env.store.integrity_check() == "ok"
+        assert await ledger_digest(env.store) == before  # nothing half-written
+        assert await integrity_check(env.store) == "ok"
         assert (await env.run("poll")).ok
 
 
@@ -365,3 +367,43 @@ async def test_start_session_sweeps_temp_files_and_records_the_config_version(
     )
     async with start_session(changed) as session:
         assert session.config_version == first + 1
+
+
+ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+RETIRED_NAMES = {"fee_usd", "fees_paid_usd", "display", "trades"}  # see the README's Changelog
+
+
+def _keys_and_timestamps(data: object, keys: set[str], stamps: list[str]) -> None:
+    """Collect every key and every timestamp-looking string in a JSON document."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            keys.add(key)
+            _keys_and_timestamps(value, keys, stamps)
+    elif isinstance(data, list):
+        for value in data:
+            _keys_and_timestamps(value, keys, stamps)
+    elif isinstance(data, str) and re.match(r"\d{4}-\d\d-\d\dT", data):
+        stamps.append(data)
+
+
+async def test_one_vocabulary_in_every_file_and_in_status(tmp_path: Path) -> None:
+    """Every JSON mirror, CSV header and status --json: one timestamp spelling, no retired names."""
+    async with job_env(tmp_path, n_events=300) as env:
+        for job in ("morning", "poll", "evening"):
+            assert (await env.run(job)).ok
+        report = await collect_status(env.config, datetime.now(UTC))
+        data = env.config.paths.data_dir
+        keys: set[str] = set()
+        stamps: list[str] = []
+        ours = [p for p in sorted(data.rglob("*.json")) if p.name != "raw_events_backup.json"]
+        documents = [json.loads(p.read_text()) for p in ours]  # the raw Gamma payload is not ours
+        for document in [*documents, report]:
+            _keys_and_timestamps(document, keys, stamps)
+        headers = {h for p in data.rglob("*.csv") for h in p.read_text().splitlines()[0].split(",")}
+        assert len(documents) == 9 and stamps and headers  # every JSON mirror of DESIGN §3
+        assert [s for s in stamps if not ISO_UTC.fullmatch(s)] == []
+        assert (keys | headers) & RETIRED_NAMES == set()
+        assert isinstance(report["open_positions"], int)
+        assert report["open_positions"] == len(report["positions"]) > 0
+        portfolio = json.loads((data / "trades" / "portfolio.json").read_text())
+        assert report["positions"] == portfolio["positions"]

@@ -27,11 +27,12 @@ from prescientd.models import (
     SkipReason,
 )
 from prescientd.store.db import LEDGER_TABLES, SCHEMA_VERSION, Store, StoreError, connect_sync
+from store_checks import cash_balance, integrity_check, ledger_digest, schema_version
 
 
 async def test_new_database_has_schema_version_and_wal(store: Store) -> None:
     """A new database is migrated to the latest version, in WAL mode, with the deposit made."""
-    assert await store.schema_version() == SCHEMA_VERSION
+    assert await schema_version(store) == SCHEMA_VERSION
     conn = connect_sync(store.path)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -43,8 +44,8 @@ async def test_new_database_has_schema_version_and_wal(store: Store) -> None:
             assert sql.rstrip().endswith("STRICT"), table
     finally:
         conn.close()
-    assert await store.cash_balance() == Decimal(10000)
-    assert await store.integrity_check() == "ok"
+    assert await cash_balance(store) == Decimal(10000)
+    assert await integrity_check(store) == "ok"
 
 
 async def test_reopening_does_not_deposit_twice(tmp_path: Path) -> None:
@@ -55,7 +56,7 @@ async def test_reopening_does_not_deposit_twice(tmp_path: Path) -> None:
         await s.close()
     s = await Store.open(path, starting_balance_usd=Decimal(5000))
     try:
-        assert await s.cash_balance() == Decimal(10000)
+        assert await cash_balance(s) == Decimal(10000)
     finally:
         await s.close()
 
@@ -201,7 +202,7 @@ async def _populate_every_ledger_table(store: Store) -> None:
 async def test_ledger_tables_reject_update_delete_replace_upsert(store: Store) -> None:
     """UPDATE, DELETE, INSERT OR REPLACE and UPSERT fail on every ledger table; rows unchanged."""
     await _populate_every_ledger_table(store)
-    before = await store.ledger_digest()
+    before = await ledger_digest(store)
     conn = connect_sync(store.path)
     try:
         for table in LEDGER_TABLES:
@@ -224,7 +225,7 @@ async def test_ledger_tables_reject_update_delete_replace_upsert(store: Store) -
                     conn.execute(sql, params)
     finally:
         conn.close()
-    assert await store.ledger_digest() == before
+    assert await ledger_digest(store) == before
 
 
 async def test_trade_replay_with_same_key_adds_nothing(store: Store) -> None:
@@ -251,7 +252,7 @@ async def test_trade_replay_with_same_key_adds_nothing(store: Store) -> None:
     assert again.trades == () and again.duplicates == 1
     trades, _ = await store.ledger()
     assert len(trades) == 1
-    assert await store.cash_balance() == Decimal(10000) - Decimal("40.96")
+    assert await cash_balance(store) == Decimal(10000) - Decimal("40.96")
 
 
 async def test_cash_can_never_go_negative(store: Store) -> None:
@@ -269,7 +270,7 @@ async def test_cash_can_never_go_negative(store: Store) -> None:
     trades, _ = await store.ledger()
     assert trades == []
     assert await store.latest_evaluation() is None  # the evaluation rolled back too
-    assert await store.cash_balance() == Decimal(10000)
+    assert await cash_balance(store) == Decimal(10000)
 
 
 async def test_settlement_pays_once(store: Store) -> None:
@@ -290,7 +291,7 @@ async def test_settlement_pays_once(store: Store) -> None:
     first = await store.record_settlements([intent], T0)
     second = await store.record_settlements([intent], T0)
     assert len(first) == 1 and second == ()
-    assert await store.cash_balance() == Decimal(10060)
+    assert await cash_balance(store) == Decimal(10060)
     trades, settlements = await store.ledger()
     assert [t.seq for t in trades] == [1] and [s.seq for s in settlements] == [2]
 
@@ -309,10 +310,10 @@ async def test_cancelled_caller_cannot_cut_a_transaction(store: Store) -> None:
     try:
         trades, _ = await reopened.ledger()
         assert len(trades) in (0, 50)  # all or nothing, never part
-        assert await reopened.integrity_check() == "ok"
+        assert await integrity_check(reopened) == "ok"
     finally:
         await reopened.close()
-    store._pending.clear()  # already closed
+    store.db._pending.clear()  # already closed
 
 
 async def test_refresh_replaces_the_eligible_set(store: Store) -> None:

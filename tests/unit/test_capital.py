@@ -42,7 +42,7 @@ def _trade(
         side=side,
         shares=D(shares),
         notional_usd=D(notional),
-        fee_usd=D(fee),
+        fees_usd=D(fee),
         reason="test",
     )
 

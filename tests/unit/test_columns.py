@@ -181,7 +181,7 @@ def _snapshot() -> PortfolioSnapshot:
         equity_usd=Decimal("10001.5"),
         realized_pnl_usd=Decimal(0),
         unrealized_pnl_usd=Decimal("1.5"),
-        fees_paid_usd=Decimal("0.2"),
+        fees_usd=Decimal("0.2"),
         trade_count=1,
         open_positions=1,
         settled_positions=0,

@@ -86,9 +86,11 @@ def test_reload_applies_strategy_but_ignores_restart_only_keys() -> None:
     new = parse_config(
         "timezone = 'Europe/London'\n[paths]\ndb_path = 'other.db'\n[strategy]\nthreshold = 0.7\n"
     )
-    merged, applied, ignored = merge_reload(old, new)
+    reload = merge_reload(old, new)
+    merged = reload.config
     assert merged.strategy.threshold == Decimal("0.7")
     assert merged.timezone == "America/New_York"
     assert merged.paths.db_path == old.paths.db_path
-    assert applied == ["strategy.threshold"]
-    assert ignored == ["paths.db_path", "timezone"]
+    assert reload.applied == {"strategy.threshold": (Decimal("0.5"), Decimal("0.7"))}
+    assert list(reload.ignored) == ["paths.db_path", "timezone"]
+    assert reload.ignored["timezone"] == ("America/New_York", "Europe/London")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from prescientd.core.execution import Plan, plan_entries, plan_exits
+from prescientd.core.execution import Plan, Skip, plan_entries, plan_exits, with_skips
 from prescientd.core.ledger import replay
 from prescientd.models import (
     Action,
@@ -110,7 +110,6 @@ def _plan(signals: list[Signal], books: dict[str, Book], cash: str = "1000", **k
         "max_slippage": D("0.02"),
         "fees_enabled": True,
         "cash_reserve_usd": D(0),
-        "now": NOW,
     }
     options.update(kw)
     markets = {m: _market(m) for m in ("a", "b", "c")}
@@ -131,13 +130,13 @@ def test_entry_intent_carries_signal_and_fill() -> None:
         D(100),
         D(40),
     )
-    assert intent.fill.fee_usd == D("0.96000")
+    assert intent.fill.fees_usd == D("0.96000")
 
 
 def test_fees_disabled_charge_nothing() -> None:
     """With fees disabled the market's schedule is ignored."""
     plan = _plan([_signal("a")], {"an": _book("an", [("0.40", "1000")])}, fees_enabled=False)
-    assert plan.intents[0].fill.fee_usd == 0
+    assert plan.intents[0].fill.fees_usd == 0
 
 
 @pytest.mark.parametrize(
@@ -155,8 +154,8 @@ def test_entry_skips(signals: list[Signal], books: dict[str, Book], skips: list[
     plan = _plan(signals, books)
     assert plan.intents == ()
     assert len(plan.skipped) == len(skips)
-    for (_, reason), want in zip(plan.skipped, skips, strict=True):
-        assert reason.startswith(want)
+    for skip, want in zip(plan.skipped, skips, strict=True):
+        assert skip.detail.startswith(want) and skip.reason is SkipReason.NO_FILL
 
 
 def test_cash_runs_out_in_signal_order() -> None:
@@ -170,19 +169,36 @@ def test_cash_runs_out_in_signal_order() -> None:
         cash_reserve_usd=D(10),
     )
     assert [i.market_id for i in plan.intents] == ["a", "b"]
-    ((signal, reason),) = plan.skipped
-    assert signal.market_id == "c"
-    assert reason.startswith("cash")
+    (skip,) = plan.skipped
+    assert skip.signal.market_id == "c"
+    assert skip.reason is SkipReason.CASH_RESERVE and skip.detail.startswith("cash")
     # 100 - 10 - 81.60 = 8.40 is left; the $9 entry would cost 9 + 0.18
-    assert "8.40" in reason
+    assert "8.40" in skip.detail
+
+
+@pytest.mark.parametrize(
+    ("skip_reason", "detail"),
+    [(SkipReason.CASH_RESERVE, "cash: needs 9.18 USD"), (SkipReason.NO_FILL, "no book")],
+)
+def test_with_skips_marks_unfilled_actionable_signals(skip_reason: SkipReason, detail: str) -> None:
+    """A skipped entry turns its actionable signal into a skip with that reason; others stay."""
+    a, b, held = _signal("a"), _signal("b"), _signal("c", actionable=False)
+    out = with_skips([a, b, held], [Skip(a, skip_reason, detail), Skip(held, skip_reason, "x")])
+    assert out[1:] == [b, held]
+    assert out[0] == replace(
+        a,
+        status=SignalStatus.SKIPPED,
+        skip_reason=skip_reason,
+        reason=f"yes a above threshold; skipped: {detail}",
+    )
 
 
 def test_min_order_size_comes_from_book_then_market_then_default() -> None:
     """The book's minimum wins over the market's, which wins over the default 5."""
     book = _book("an", [("0.50", "1000")], min_size="20")
     plan = _plan([_signal("a", "9")], {"an": book})  # 18 shares
-    assert plan.skipped[0][1].startswith("below minimum order size")
-    assert "minimum 20" in plan.skipped[0][1]
+    assert plan.skipped[0].detail.startswith("below minimum order size")
+    assert "minimum 20" in plan.skipped[0].detail
     no_min_market = {"a": _market("a", min_size=None)}
     plan = plan_entries(
         [_signal("a", "2")],  # 4 shares
@@ -192,9 +208,8 @@ def test_min_order_size_comes_from_book_then_market_then_default() -> None:
         max_slippage=D("0.02"),
         fees_enabled=True,
         cash_reserve_usd=D(0),
-        now=NOW,
     )
-    assert "minimum 5" in plan.skipped[0][1]
+    assert "minimum 5" in plan.skipped[0].detail
 
 
 # ---------------------------------------------------------------- exits
@@ -217,7 +232,7 @@ def _holding(
             side=Side.BUY,
             shares=D(shares) / entries,
             notional_usd=D(10),
-            fee_usd=D(0),
+            fees_usd=D(0),
             reason="entry",
         )
         for i in range(1, entries + 1)
@@ -231,7 +246,6 @@ def _exits(portfolio: Portfolio, books: dict[str, Book], **kw: Any) -> tuple[Any
         "stop_loss_price": D("0.20"),
         "max_slippage": D("0.02"),
         "fees_enabled": True,
-        "now": NOW,
     }
     options.update(kw)
     return plan_exits(portfolio, books, {"a": _market("a")}, **options)
@@ -258,7 +272,7 @@ def test_exit_thresholds(best_bid: str, exits: bool, reason_start: str) -> None:
         assert intent.reason.startswith(reason_start)
         assert (intent.fill.side, intent.fill.shares) == (Side.SELL, D(100))
         price = D(best_bid)
-        assert intent.fill.fee_usd == (D(100) * D("0.04") * price * (1 - price)).quantize(
+        assert intent.fill.fees_usd == (D(100) * D("0.04") * price * (1 - price)).quantize(
             D("0.00001")
         )
 
@@ -294,7 +308,7 @@ def test_exit_of_position_in_unknown_market_waits_while_fees_are_on() -> None:
     book = {"gn": _book("gn", [], [("0.95", "1000")])}
     assert _exits(portfolio, book) == ()
     (intent,) = _exits(portfolio, book, fees_enabled=False)
-    assert intent.fill.fee_usd == 0
+    assert intent.fill.fees_usd == 0
 
 
 def test_exit_uses_only_levels_within_slippage() -> None:
@@ -317,6 +331,5 @@ def test_exit_fee_uses_the_market_schedule() -> None:
         stop_loss_price=None,
         max_slippage=D(0),
         fees_enabled=True,
-        now=NOW,
     )
-    assert intent.fill.fee_usd == D("2.50000")  # 100 x 0.10 x 0.25
+    assert intent.fill.fees_usd == D("2.50000")  # 100 x 0.10 x 0.25

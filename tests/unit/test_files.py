@@ -48,7 +48,7 @@ def test_csv_round_trip_escapes_text_but_keeps_numbers() -> None:
         {"market_id": str(i), "question": t, "realized_pnl_usd": -12.5, "shares": Decimal("3.10")}
         for i, t in enumerate(titles)
     ]
-    data = render_csv(rows, key_columns=("market_id",))
+    data = render_csv(rows, ("market_id",))
     parsed = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
     assert [r["question"] for r in parsed] == [
         ("'" + t) if t[0] in "=+-@\t\r\n" else t for t in titles
@@ -58,16 +58,16 @@ def test_csv_round_trip_escapes_text_but_keeps_numbers() -> None:
     assert list(parsed[0]) == ["market_id", "question", "realized_pnl_usd", "shares"]
 
 
-def test_csv_columns_come_from_the_data_with_key_columns_first() -> None:
-    """Columns are every key seen, key columns first, then first-seen order."""
-    data = render_csv([{"b": 1, "a": 2}, {"c": 3, "a": 4}], key_columns=("a",))
+def test_csv_columns_come_from_the_data_with_declared_columns_first() -> None:
+    """Columns are every key seen, declared columns first, then first-seen order."""
+    data = render_csv([{"b": 1, "a": 2}, {"c": 3, "a": 4}], ("a",))
     header = data.decode().splitlines()[0]
     assert header == "a,b,c"
 
 
 def test_empty_csv_still_has_a_header() -> None:
-    """With no rows the fallback columns form the header."""
-    assert render_csv([], fallback_columns=("x", "y")).decode().strip() == "x,y"
+    """With no rows the declared columns form the header."""
+    assert render_csv([], ("x", "y")).decode().strip() == "x,y"
 
 
 def test_write_atomic_replaces_and_sets_group_readable_mode(tmp_path: Path) -> None:

@@ -129,7 +129,7 @@ def test_buy_walks_fixture_book_like_reference(
     assert Fraction(fill.notional_usd) == notional
     assert Fraction(fill.unfilled_usd) == Fraction(stake) - notional
     rate = Fraction(FEE_004.rate)
-    assert Fraction(fill.fee_usd) == sum(_reference_fee(s, p, rate) for p, s in expected)
+    assert Fraction(fill.fees_usd) == sum(_reference_fee(s, p, rate) for p, s in expected)
     assert fill.side is Side.BUY
     assert fill.token_id == _raw_book()["asset_id"]
     assert max(lv.price for lv in fill.levels) <= Decimal("0.025") + Decimal(slippage)
@@ -150,7 +150,7 @@ def test_buy_slippage_cap_leaves_rest_unfilled() -> None:
     assert fill.shares == Decimal("13898.70")
     assert fill.notional_usd == Decimal("357.80272")
     assert fill.unfilled_usd == Decimal("142.19728")
-    assert fill.fee_usd == 0
+    assert fill.fees_usd == 0
 
 
 @pytest.mark.parametrize(
@@ -229,7 +229,7 @@ def test_buy_fee_is_charged_per_level_on_top_of_stake() -> None:
         (Decimal("0.51"), Decimal(100)),
     ]
     assert fill.notional_usd == Decimal(101)
-    assert fill.fee_usd == Decimal("1.00000") + Decimal("0.99960")  # 100 x 0.04 x 0.2499
+    assert fill.fees_usd == Decimal("1.00000") + Decimal("0.99960")  # 100 x 0.04 x 0.2499
     assert fill.unfilled_usd == 0
 
 
@@ -302,7 +302,7 @@ def test_sell_walks_fixture_book_like_reference(
     assert Fraction(fill.shares) == sum(s for _, s in expected)
     assert Fraction(fill.notional_usd) == sum(p * s for p, s in expected)
     rate = Fraction(FEE_004.rate)
-    assert Fraction(fill.fee_usd) == sum(_reference_fee(s, p, rate) for p, s in expected)
+    assert Fraction(fill.fees_usd) == sum(_reference_fee(s, p, rate) for p, s in expected)
     assert fill.side is Side.SELL
     assert min(lv.price for lv in fill.levels) >= Decimal("0.024") - Decimal(slippage)
 
@@ -334,7 +334,7 @@ def test_sell_fee_is_deducted_from_proceeds() -> None:
             min_order_size=Decimal(5),
         )
     )
-    assert (fill.notional_usd, fill.fee_usd) == (Decimal(50), Decimal("1.00000"))
+    assert (fill.notional_usd, fill.fees_usd) == (Decimal(50), Decimal("1.00000"))
 
 
 @pytest.mark.parametrize(

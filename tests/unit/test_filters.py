@@ -305,7 +305,7 @@ def test_market_row_shape_and_values() -> None:
     assert row["min_order_size"] == 5
     assert isinstance(row["min_order_size"], int)
     assert (row["fee_rate"], row["fee_exponent"], row["fees_enabled"]) == (0.04, 1, True)
-    assert row["end_date"] == "2027-01-01T04:59:00Z"
+    assert row["end_date"] == "2027-01-01T04:59:00.000000Z"
     assert row["liquidity_usd"] == 583899.75949
     assert row["volume_24h_usd"] == 37872.476501
     assert row["neg_risk"] is True
@@ -329,7 +329,7 @@ def test_market_row_end_date_converted_to_utc() -> None:
     """An end date in another zone is written as the same instant in UTC."""
     east = datetime(2027, 1, 1, 0, 0, tzinfo=UTC).astimezone(ZoneInfo("America/New_York"))
     row = market_row(make_event(), make_market(end_date=east))
-    assert row["end_date"] == "2027-01-01T00:00:00Z"
+    assert row["end_date"] == "2027-01-01T00:00:00.000000Z"
 
 
 def test_event_row_shape_and_values() -> None:
@@ -359,7 +359,7 @@ def test_event_row_shape_and_values() -> None:
     ]
     assert row["event_id"] == "30829"
     assert row["tags"] == "politics;elections"
-    assert row["end_date"] == "2028-11-07T00:00:00Z"
+    assert row["end_date"] == "2028-11-07T00:00:00.000000Z"
     assert row["liquidity_usd"] == 43042905.16152
     assert row["volume_usd"] == 20000
     assert row["market_count"] == 2
@@ -496,4 +496,4 @@ def test_fixture_market_row_is_plain() -> None:
     row = market_row(event, market)
     assert json.loads(json.dumps(row)) == row
     assert (row["fee_rate"], row["fees_enabled"], row["tick_size"]) == (0.04, True, 0.001)
-    assert row["end_date"] == "2027-01-01T04:59:00Z"
+    assert row["end_date"] == "2027-01-01T04:59:00.000000Z"

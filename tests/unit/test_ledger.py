@@ -23,7 +23,9 @@ from prescientd.core.fills import taker_fee
 from prescientd.core.ledger import (
     LedgerError,
     ResolutionCheck,
+    advance,
     buy_outcomes,
+    opening,
     replay,
     resolve,
     settlement_intents,
@@ -73,7 +75,7 @@ def _trade(
         side=side,
         shares=D(shares),
         notional_usd=D(notional),
-        fee_usd=D(fee),
+        fees_usd=D(fee),
         reason="test",
     )
 
@@ -129,8 +131,8 @@ def test_replay_empty_ledger() -> None:
     portfolio = replay(START, [], [])
     assert portfolio.cash_usd == START
     assert dict(portfolio.positions) == {}
-    assert portfolio.realized_pnl_usd == portfolio.fees_paid_usd == D(0)
-    assert (portfolio.trade_count, portfolio.settled_count) == (0, 0)
+    assert portfolio.realized_pnl_usd == portfolio.fees_usd == D(0)
+    assert (portfolio.trade_count, portfolio.settled_positions) == (0, 0)
 
 
 def test_replay_buys_accumulate_cost_and_keep_first_metadata() -> None:
@@ -153,7 +155,7 @@ def test_replay_buys_accumulate_cost_and_keep_first_metadata() -> None:
     assert (position.question, position.opened_at) == ("Will it rain?", T0)
     assert portfolio.cash_usd == START - D("63.96")
     assert portfolio.entries_by_market == {"m1": 2}
-    assert (portfolio.trade_count, portfolio.fees_paid_usd) == (2, D("1.46"))
+    assert (portfolio.trade_count, portfolio.fees_usd) == (2, D("1.46"))
 
 
 def test_replay_partial_sell_uses_average_cost() -> None:
@@ -171,7 +173,7 @@ def test_replay_partial_sell_uses_average_cost() -> None:
     assert (position.shares, position.cost_usd) == (D(75), D("30.72"))
     assert portfolio.realized_pnl_usd == D("1.76")
     assert portfolio.cash_usd == START - D("40.96") + D(12)
-    assert portfolio.fees_paid_usd == D("1.46")
+    assert portfolio.fees_usd == D("1.46")
 
 
 def test_replay_inexact_cost_share_is_rounded_to_micro_dollars() -> None:
@@ -215,7 +217,7 @@ def test_replay_settlement(pps: str, realized: str, wins: int) -> None:
     assert dict(portfolio.positions) == {}
     assert portfolio.realized_pnl_usd == D(realized)
     assert portfolio.cash_usd == START - D(41) + D(100) * D(pps)
-    assert (portfolio.settled_count, portfolio.settled_wins) == (1, wins)
+    assert (portfolio.settled_positions, portfolio.settled_wins) == (1, wins)
 
 
 def test_replay_orders_by_seq_not_by_list() -> None:
@@ -248,6 +250,100 @@ def test_replay_rejects_impossible_ledger(
     """Selling or settling shares that are not held is a ledger error, not silently absorbed."""
     with pytest.raises(LedgerError):
         replay(START, trades, settlements)
+
+
+# ---------------------------------------------------------------- incremental replay
+
+LEDGERS: dict[str, tuple[list[Trade], list[Settlement]]] = {
+    "empty": ([], []),
+    "buy, add, partial sell, settle the rest": (
+        [
+            _trade(1, Side.BUY, "t1n", "100", "40", "0.96"),
+            _trade(2, Side.BUY, "t1n", "50", "25", "0.5"),
+            _trade(3, Side.SELL, "t1n", "30", "18", "0.2"),
+        ],
+        [_settlement(4, "t1n", "120", "1", "51.8")],
+    ),
+    "two markets, a settlement between trades, a re-entry": (
+        [
+            _trade(1, Side.BUY, "t1y", "10", "4", market="m1"),
+            _trade(2, Side.BUY, "t2n", "20", "11", "0.1", market="m2"),
+            _trade(4, Side.SELL, "t2n", "20", "9", "0.1", market="m2"),
+            _trade(5, Side.BUY, "t1y", "5", "3", market="m1"),
+        ],
+        [_settlement(3, "t1y", "10", "1", "4", market="m1")],
+    ),
+    "sales in thirds round the removed cost to micro-dollars": (
+        [
+            _trade(1, Side.BUY, "t1y", "3", "1", "0.000001"),
+            _trade(2, Side.SELL, "t1y", "1", "0.5"),
+            _trade(3, Side.SELL, "t1y", "1", "0.5"),
+            _trade(4, Side.SELL, "t1y", "1", "0.5"),
+        ],
+        [],
+    ),
+}
+
+
+def _split(
+    trades: list[Trade], settlements: list[Settlement], seq: int
+) -> tuple[tuple[list[Trade], list[Settlement]], tuple[list[Trade], list[Settlement]]]:
+    before = ([t for t in trades if t.seq <= seq], [s for s in settlements if s.seq <= seq])
+    after = ([t for t in trades if t.seq > seq], [s for s in settlements if s.seq > seq])
+    return before, after
+
+
+@pytest.mark.parametrize("name", sorted(LEDGERS))
+def test_advance_from_any_point_equals_full_replay(name: str) -> None:
+    """Folding the entries after any seq into the replay up to it gives the full replay."""
+    trades, settlements = LEDGERS[name]
+    full = replay(START, trades, settlements)
+    last = max([0, *(t.seq for t in trades), *(s.seq for s in settlements)])
+    assert full.last_seq == last
+    for seq in range(last + 1):
+        (t1, s1), (t2, s2) = _split(trades, settlements, seq)
+        assert advance(replay(START, t1, s1), t2, s2) == full, seq
+
+
+@pytest.mark.parametrize("name", sorted(LEDGERS))
+def test_advance_one_entry_at_a_time_equals_full_replay(name: str) -> None:
+    """Advancing by one ledger entry at a time (each poll's new rows) ends at the full replay."""
+    trades, settlements = LEDGERS[name]
+    portfolio = opening(START)
+    entries: list[Trade | Settlement] = [*trades, *settlements]
+    for entry in sorted(entries, key=lambda e: e.seq):
+        before = portfolio
+        if isinstance(entry, Trade):
+            portfolio = advance(portfolio, [entry], [])
+        else:
+            portfolio = advance(portfolio, [], [entry])
+        assert before != portfolio and portfolio.last_seq == entry.seq
+    assert portfolio == replay(START, trades, settlements)
+
+
+def test_advance_with_nothing_new_is_the_same_portfolio() -> None:
+    """No new entries: the portfolio itself comes back (a poll without trades folds nothing)."""
+    trades, settlements = LEDGERS["buy, add, partial sell, settle the rest"]
+    portfolio = replay(START, trades, settlements)
+    assert advance(portfolio, [], []) is portfolio
+
+
+def test_advance_leaves_the_earlier_portfolio_unchanged() -> None:
+    """The portfolio advanced from is a value: its positions and counts do not move."""
+    trades, settlements = LEDGERS["two markets, a settlement between trades, a re-entry"]
+    (t1, s1), (t2, s2) = _split(trades, settlements, 2)
+    earlier = replay(START, t1, s1)
+    copy = replace(earlier, positions=dict(earlier.positions))
+    advance(earlier, t2, s2)
+    assert earlier == copy and set(earlier.positions) == {"t1y", "t2n"}
+
+
+def test_advance_refuses_an_entry_already_folded() -> None:
+    """An entry at or before the portfolio's last seq would count twice: a ledger error."""
+    trades, _ = LEDGERS["buy, add, partial sell, settle the rest"]
+    portfolio = replay(START, trades[:2], [])
+    with pytest.raises(LedgerError, match="already folded"):
+        advance(portfolio, [trades[1]], [])
 
 
 # ---------------------------------------------------------------- value
@@ -451,7 +547,7 @@ def test_snapshot_copies_valuation_and_counts() -> None:
         D(5),
         D(1),
     )
-    assert (snap.realized_pnl_usd, snap.fees_paid_usd) == (D(5), D(0))
+    assert (snap.realized_pnl_usd, snap.fees_usd) == (D(5), D(0))
     assert (snap.trade_count, snap.open_positions, snap.settled_positions, snap.settled_wins) == (
         2,
         1,

@@ -32,7 +32,7 @@ def _snap(
         equity_usd=D(equity),
         realized_pnl_usd=D("12.3456785"),
         unrealized_pnl_usd=D("-0.0000004"),
-        fees_paid_usd=D("1.5"),
+        fees_usd=D("1.5"),
         trade_count=trades,
         open_positions=2,
         settled_positions=settled,
@@ -94,7 +94,7 @@ def test_win_rate(settled: int, wins: int, win_rate: float | None) -> None:
 
 
 def test_row_values_types_and_rounding() -> None:
-    """Money is a float rounded to 6 decimals (no -0.0), counts are ints."""
+    """Money is a number rounded to 6 decimals (an int when whole, never -0.0); counts are ints."""
     (row,) = performance_rows([_snap("2026-03-01", "10000.25", cash="4000", trades=7)], START)
     assert list(row) == [
         "date",
@@ -107,8 +107,8 @@ def test_row_values_types_and_rounding() -> None:
         "max_drawdown",
         "realized_pnl_usd",
         "unrealized_pnl_usd",
-        "fees_paid_usd",
-        "trades",
+        "fees_usd",
+        "trade_count",
         "open_positions",
         "settled_positions",
         "win_rate",
@@ -116,10 +116,11 @@ def test_row_values_types_and_rounding() -> None:
     assert (row["cash_usd"], row["positions_value_usd"]) == (4000.0, 6000.25)
     assert row["realized_pnl_usd"] == 12.345678  # 12.3456785 half-even
     assert row["unrealized_pnl_usd"] == 0.0
-    assert str(row["unrealized_pnl_usd"]) == "0.0"
+    assert str(row["unrealized_pnl_usd"]) == "0"
     assert row["daily_return"] == 0.000025
-    assert (row["trades"], row["open_positions"], row["settled_positions"]) == (7, 2, 0)
-    assert all(isinstance(row[k], int) for k in ("trades", "open_positions", "settled_positions"))
+    assert (row["trade_count"], row["open_positions"], row["settled_positions"]) == (7, 2, 0)
+    counts = ("trade_count", "open_positions", "settled_positions")
+    assert all(isinstance(row[k], int) for k in counts)
 
 
 def test_empty_history() -> None:
@@ -141,14 +142,14 @@ def test_history_entry() -> None:
     entry = history_entry(replace(snap, taken_at=datetime(2026, 3, 1, 18, 0, tzinfo=eastern)))
     assert entry == {
         "date": "2026-03-01",
-        "taken_at": "2026-03-01T23:00:00+00:00",
+        "taken_at": "2026-03-01T23:00:00.000000Z",
         "cash_usd": 9000.0,
         "positions_value_usd": 1100.0,
         "equity_usd": 10100.0,
         "realized_pnl_usd": 12.345678,
         "unrealized_pnl_usd": 0.0,
-        "fees_paid_usd": 1.5,
-        "trades": 5,
+        "fees_usd": 1.5,
+        "trade_count": 5,
         "open_positions": 2,
         "settled_positions": 2,
         "settled_wins": 1,

@@ -33,7 +33,7 @@ def _buy(seq: int, token: str, shares: str, notional: str, at: datetime) -> Trad
         side=Side.BUY,
         shares=D(shares),
         notional_usd=D(notional),
-        fee_usd=D(0),
+        fees_usd=D(0),
         reason="test",
     )
 

@@ -134,10 +134,10 @@ def make_portfolio(
         cash_usd=D(cash),
         positions={p.token_id: p for p in positions},
         realized_pnl_usd=D(0),
-        fees_paid_usd=D(0),
+        fees_usd=D(0),
         trade_count=len(positions),
         entries_by_market=dict(entries or {p.market_id: 1 for p in positions}),
-        settled_count=0,
+        settled_positions=0,
         settled_wins=0,
     )
 

@@ -57,7 +57,7 @@ def test_http_is_restart_only() -> None:
     """A reload never changes [http]; the change is reported as ignored."""
     old = parse_config("")
     new = parse_config("[http]\nport = 9000\n[strategy]\nthreshold = 0.6")
-    merged, applied, ignored = merge_reload(old, new)
-    assert merged.http.port == 8686
-    assert "http.port" in ignored
-    assert "strategy.threshold" in applied
+    reload = merge_reload(old, new)
+    assert reload.config.http.port == 8686
+    assert "http.port" in reload.ignored
+    assert "strategy.threshold" in reload.applied

@@ -166,7 +166,7 @@ def dollar_days(
         if isinstance(entry, Settlement):
             shares, cost = ZERO, ZERO
         elif entry.side is Side.BUY:
-            shares, cost = shares + entry.shares, cost + entry.notional_usd + entry.fee_usd
+            shares, cost = shares + entry.shares, cost + entry.notional_usd + entry.fees_usd
         elif entry.shares >= shares:
             shares, cost = ZERO, ZERO
         else:  # the same average-cost removal, rounded to micro-dollars, as core.ledger
@@ -229,7 +229,7 @@ def capital_use(
                 realized_pnl_usd=portfolio.realized_pnl_usd,
                 unrealized_pnl_usd=unrealized,
                 pnl_usd=pnl,
-                fees_usd=portfolio.fees_paid_usd,
+                fees_usd=portfolio.fees_usd,
                 return_on_balance=pnl / balance if balance > 0 else None,
                 dollar_days=locked_days,
                 return_per_dollar_day=per_dollar_day,
@@ -314,8 +314,8 @@ def pnl_by_version(
                     changed_keys=version.changed_keys if version is not None else (),
                     entries=len(buys),
                     trade_count=len(members),
-                    cost_usd=sum((t.notional_usd + t.fee_usd for t in buys), ZERO),
-                    fees_usd=sum((t.fee_usd for t in members), ZERO),
+                    cost_usd=sum((t.notional_usd + t.fees_usd for t in buys), ZERO),
+                    fees_usd=sum((t.fees_usd for t in members), ZERO),
                     realized_pnl_usd=realized,
                     unrealized_pnl_usd=unrealized,
                     pnl_usd=realized + unrealized,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from prescientd.core.fills import DEFAULT_MIN_ORDER_SIZE, NoFill, simulate_buy, simulate_sell
@@ -17,8 +16,18 @@ from prescientd.models import (
     Portfolio,
     Signal,
     SignalStatus,
+    SkipReason,
     TradeIntent,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """An actionable signal whose entry could not be made: why, as a code and in words."""
+
+    signal: Signal
+    reason: SkipReason
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +35,7 @@ class Plan:
     """The entries to execute, and the actionable signals that were not executed, with why."""
 
     intents: tuple[TradeIntent, ...]
-    skipped: tuple[tuple[Signal, str], ...]
+    skipped: tuple[Skip, ...]
 
 
 def exit_key(token_id: str, entry_number: int, held_shares: Decimal) -> str:
@@ -61,25 +70,26 @@ def plan_entries(
     max_slippage: Decimal,
     fees_enabled: bool,
     cash_reserve_usd: Decimal,
-    now: datetime,
 ) -> Plan:
     """Fill each actionable signal's stake against its book while cash above the reserve lasts.
 
-    `now` is part of the core's uniform signature; staleness was already judged by the strategy.
+    Staleness was already judged by the strategy; here a signal is skipped when its book or market
+    is missing, the book cannot fill it (NO_FILL), or its cost with fees exceeds the cash left
+    above the reserve (CASH_RESERVE).
     """
     intents: list[TradeIntent] = []
-    skipped: list[tuple[Signal, str]] = []
+    skipped: list[Skip] = []
     planned_usd = ZERO
     for signal in signals:
         if signal.status is not SignalStatus.ACTIONABLE:
             continue
         book = books.get(signal.token_id)
         if book is None:
-            skipped.append((signal, "no book"))
+            skipped.append(Skip(signal, SkipReason.NO_FILL, "no book"))
             continue
         market = markets.get(signal.market_id)
         if market is None:
-            skipped.append((signal, "unknown market"))
+            skipped.append(Skip(signal, SkipReason.NO_FILL, "unknown market"))
             continue
         fill = simulate_buy(
             book,
@@ -89,14 +99,13 @@ def plan_entries(
             min_order_size=min_order_size(book, market),
         )
         if isinstance(fill, NoFill):
-            skipped.append((signal, fill.reason))
+            skipped.append(Skip(signal, SkipReason.NO_FILL, fill.reason))
             continue
-        cost_usd = fill.notional_usd + fill.fee_usd
-        available_usd = portfolio.cash_usd - cash_reserve_usd - planned_usd
+        cost_usd = fill.notional_usd + fill.fees_usd
+        available_usd = portfolio.spendable_usd(cash_reserve_usd, planned_usd)
         if cost_usd > available_usd:
-            skipped.append(
-                (signal, f"cash: needs {cost_usd} USD, {available_usd} available above the reserve")
-            )
+            detail = f"cash: needs {cost_usd} USD, {available_usd} available above the reserve"
+            skipped.append(Skip(signal, SkipReason.CASH_RESERVE, detail))
             continue
         planned_usd += cost_usd
         intents.append(
@@ -114,6 +123,23 @@ def plan_entries(
     return Plan(intents=tuple(intents), skipped=tuple(skipped))
 
 
+def with_skips(signals: Sequence[Signal], skipped: Sequence[Skip]) -> list[Signal]:
+    """The signals, each actionable one that could not be entered marked skipped with its reason."""
+    why = {skip.signal.idempotency_key: skip for skip in skipped}
+    out = []
+    for signal in signals:
+        skip = why.get(signal.idempotency_key)
+        if skip is not None and signal.status is SignalStatus.ACTIONABLE:
+            signal = replace(
+                signal,
+                status=SignalStatus.SKIPPED,
+                skip_reason=skip.reason,
+                reason=f"{signal.reason}; skipped: {skip.detail}",
+            )
+        out.append(signal)
+    return out
+
+
 def plan_exits(
     portfolio: Portfolio,
     books: Mapping[str, Book],
@@ -123,13 +149,11 @@ def plan_exits(
     stop_loss_price: Decimal | None,
     max_slippage: Decimal,
     fees_enabled: bool,
-    now: datetime,
 ) -> tuple[TradeIntent, ...]:
     """Sell whole positions whose best bid reached the take-profit or fell to the stop-loss price.
 
     A position without a book or bids, whose market (fee schedule) is unknown while fees are on,
     or whose sale cannot meet the minimum size, is kept.
-    `now` is part of the core's uniform signature.
     """
     if take_profit_price is None and stop_loss_price is None:
         return ()

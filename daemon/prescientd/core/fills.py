@@ -108,7 +108,7 @@ def simulate_sell(
 ) -> Fill | NoFill:
     """Sell up to shares into the bids, best first, never below best bid - slippage.
 
-    notional_usd is the gross proceeds; the fee (fee_usd) is deducted from them by the ledger.
+    notional_usd is the gross proceeds; the fee (fees_usd) is deducted from them by the ledger.
     Shares the capped book cannot absorb stay unsold (compare fill.shares with the request).
     """
     if shares <= 0:
@@ -155,7 +155,7 @@ def _finish(
         side=side,
         shares=total_shares,
         notional_usd=_total(level.price * level.shares for level in taken),
-        fee_usd=_total(level.fee_usd for level in taken),
+        fees_usd=_total(level.fees_usd for level in taken),
         levels=tuple(taken),
         unfilled_usd=unfilled_usd,
     )

@@ -10,11 +10,11 @@ import dataclasses
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 
 from prescientd.config import FiltersConfig
 from prescientd.models import Event, Market
+from prescientd.vocabulary import number, timestamp
 
 NOT_TRADABLE = "not_tradable"
 NOT_BINARY = "not_binary"
@@ -138,24 +138,6 @@ def filter_events(events: Sequence[Event], cfg: FiltersConfig, now: datetime) ->
     )
 
 
-def iso_utc(moment: datetime | None) -> str | None:
-    """ISO-8601 UTC text ending in Z (a naive datetime is taken as UTC); None stays None."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def plain_number(value: Decimal | None) -> int | float | None:
-    """A Decimal as a JSON/CSV-friendly int (when integral) or float; None stays None."""
-    if value is None:
-        return None
-    if value == value.to_integral_value():
-        return int(value)
-    return float(value)
-
-
 def market_row(event: Event, market: Market) -> dict[str, object]:
     """One flat row per market for filtered_markets.json and markets_extracted.csv."""
     fees = market.fee_schedule
@@ -170,15 +152,15 @@ def market_row(event: Event, market: Market) -> dict[str, object]:
         "outcome_no": market.outcomes[1] if len(market.outcomes) > 1 else None,
         "yes_token_id": market.token_ids[0] if len(market.token_ids) > 0 else None,
         "no_token_id": market.token_ids[1] if len(market.token_ids) > 1 else None,
-        "tick_size": plain_number(market.tick_size),
-        "min_order_size": plain_number(market.min_order_size),
-        "fee_rate": plain_number(fees.rate) if fees is not None else None,
-        "fee_exponent": plain_number(fees.exponent) if fees is not None else None,
+        "tick_size": number(market.tick_size),
+        "min_order_size": number(market.min_order_size),
+        "fee_rate": number(fees.rate) if fees is not None else None,
+        "fee_exponent": number(fees.exponent) if fees is not None else None,
         "fees_enabled": market.fees_enabled,
-        "end_date": iso_utc(market.end_date),
-        "liquidity_usd": plain_number(market.liquidity_usd),
-        "volume_usd": plain_number(market.volume_usd),
-        "volume_24h_usd": plain_number(market.volume_24h_usd),
+        "end_date": timestamp(market.end_date),
+        "liquidity_usd": number(market.liquidity_usd),
+        "volume_usd": number(market.volume_usd),
+        "volume_24h_usd": number(market.volume_24h_usd),
         "neg_risk": market.neg_risk,
         "tags": ";".join(event.tags),
     }
@@ -191,10 +173,10 @@ def event_row(event: Event) -> dict[str, object]:
         "slug": event.slug,
         "title": event.title,
         "tags": ";".join(event.tags),
-        "end_date": iso_utc(event.end_date),
-        "liquidity_usd": plain_number(event.liquidity_usd),
-        "volume_usd": plain_number(event.volume_usd),
-        "volume_24h_usd": plain_number(event.volume_24h_usd),
+        "end_date": timestamp(event.end_date),
+        "liquidity_usd": number(event.liquidity_usd),
+        "volume_usd": number(event.volume_usd),
+        "volume_24h_usd": number(event.volume_24h_usd),
         "neg_risk": event.neg_risk,
         "market_count": len(event.markets),
     }

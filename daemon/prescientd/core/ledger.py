@@ -1,7 +1,8 @@
 """Positions and P&L derived from the append-only ledger, marking, and market resolution.
 
 The ledger (trades and settlements sharing one increasing `seq`) is the only input: `replay`
-folds it into a Portfolio, so the portfolio after a crash is exactly the portfolio before it.
+folds it into a Portfolio, so the portfolio after a crash is exactly the portfolio before it;
+`advance` folds only the entries after a portfolio's `last_seq` into it, with the same result.
 Sells use the average-cost method; the cost they remove is rounded to micro-dollars (the store's
 unit), and the same rounded amount leaves the position and enters realized P&L, so
 realized + unrealized == equity - starting balance holds exactly.
@@ -67,18 +68,20 @@ class BuyOutcome:
     status: Literal["open", "partly_closed", "closed", "settled"]
 
 
-def _fold(
-    starting_balance_usd: Decimal, trades: Sequence[Trade], settlements: Sequence[Settlement]
-) -> _State:
+def _in_seq_order(
+    trades: Sequence[Trade], settlements: Sequence[Settlement]
+) -> list[Trade | Settlement]:
     entries: list[tuple[int, int, Trade | Settlement]] = [(t.seq, 0, t) for t in trades]
     entries += [(s.seq, 1, s) for s in settlements]
     entries.sort(key=lambda entry: (entry[0], entry[1]))
-    state = _State(starting_balance_usd)
-    for _, _, entry in entries:
-        if isinstance(entry, Trade):
-            state.apply_trade(entry)
-        else:
-            state.apply_settlement(entry)
+    return [entry for _, _, entry in entries]
+
+
+def _fold(
+    starting_balance_usd: Decimal, trades: Sequence[Trade], settlements: Sequence[Settlement]
+) -> _State:
+    state = _State(starting_balance_usd, track_lots=True)
+    state.apply_all(_in_seq_order(trades, settlements))
     return state
 
 
@@ -109,43 +112,102 @@ def buy_outcomes(
     return out
 
 
+def opening(starting_balance_usd: Decimal) -> Portfolio:
+    """The portfolio before the first ledger entry: the deposit, all cash."""
+    return _State(starting_balance_usd).portfolio()
+
+
+def advance(
+    portfolio: Portfolio, trades: Sequence[Trade], settlements: Sequence[Settlement]
+) -> Portfolio:
+    """Fold ledger entries after the portfolio's last_seq into it, in seq order.
+
+    `advance(replay(start, t1, s1), t2, s2) == replay(start, t1 + t2, s1 + s2)`: the cost follows
+    the new entries, not the history. An entry at or before last_seq is refused (LedgerError), as
+    folding it twice would count it twice.
+    """
+    if not trades and not settlements:
+        return portfolio
+    state = _State.resume(portfolio)
+    state.apply_all(_in_seq_order(trades, settlements))
+    return state.portfolio()
+
+
 def replay(
     starting_balance_usd: Decimal,
     trades: Sequence[Trade],
     settlements: Sequence[Settlement],
 ) -> Portfolio:
     """Fold the ledger, in seq order, into cash, open positions and realized P&L."""
-    state = _fold(starting_balance_usd, trades, settlements)
-    return Portfolio(
-        starting_balance_usd=starting_balance_usd,
-        cash_usd=state.cash_usd,
-        positions=dict(state.positions),
-        realized_pnl_usd=state.realized_pnl_usd,
-        fees_paid_usd=state.fees_paid_usd,
-        trade_count=state.trade_count,
-        entries_by_market=dict(state.entries_by_market),
-        settled_count=state.settled_count,
-        settled_wins=state.settled_wins,
-    )
+    return advance(opening(starting_balance_usd), trades, settlements)
 
 
 class _State:
-    """The mutable accumulator behind replay; never leaves this module."""
+    """The mutable accumulator behind replay; never leaves this module.
 
-    def __init__(self, starting_balance_usd: Decimal) -> None:
+    Per-buy lots (for buy_outcomes) are tracked only when asked: a Portfolio does not carry them.
+    """
+
+    def __init__(self, starting_balance_usd: Decimal, *, track_lots: bool = False) -> None:
+        self.starting_balance_usd = starting_balance_usd
+        self.last_seq = 0
+        self.track_lots = track_lots
         self.cash_usd = starting_balance_usd
         self.positions: dict[str, Position] = {}
         self.realized_pnl_usd = ZERO
-        self.fees_paid_usd = ZERO
+        self.fees_usd = ZERO
         self.trade_count = 0
         self.entries_by_market: dict[str, int] = {}
-        self.settled_count = 0
+        self.settled_positions = 0
         self.settled_wins = 0
         # per buy ("lot"): open shares, realized P&L attributed, and what closed it
         self.lot_open_shares: dict[int, Decimal] = {}
         self.lot_realized: dict[int, Decimal] = {}
         self.lot_closed_by: dict[int, Literal["closed", "settled"]] = {}
         self._lots_of_token: dict[str, list[int]] = {}
+
+    @classmethod
+    def resume(cls, portfolio: Portfolio) -> _State:
+        """A state that continues from portfolio (whose mappings are copied, never changed)."""
+        state = cls(portfolio.starting_balance_usd)
+        state.last_seq = portfolio.last_seq
+        state.cash_usd = portfolio.cash_usd
+        state.positions = dict(portfolio.positions)
+        state.realized_pnl_usd = portfolio.realized_pnl_usd
+        state.fees_usd = portfolio.fees_usd
+        state.trade_count = portfolio.trade_count
+        state.entries_by_market = dict(portfolio.entries_by_market)
+        state.settled_positions = portfolio.settled_positions
+        state.settled_wins = portfolio.settled_wins
+        return state
+
+    def portfolio(self) -> Portfolio:
+        """The state as a Portfolio, which takes over its mappings: apply nothing after this."""
+        return Portfolio(
+            starting_balance_usd=self.starting_balance_usd,
+            cash_usd=self.cash_usd,
+            positions=self.positions,
+            realized_pnl_usd=self.realized_pnl_usd,
+            fees_usd=self.fees_usd,
+            trade_count=self.trade_count,
+            entries_by_market=self.entries_by_market,
+            settled_positions=self.settled_positions,
+            settled_wins=self.settled_wins,
+            last_seq=self.last_seq,
+        )
+
+    def apply_all(self, entries: Sequence[Trade | Settlement]) -> None:
+        """Apply entries given in seq order, each after the last one applied."""
+        for entry in entries:
+            if entry.seq <= self.last_seq:
+                raise LedgerError(
+                    f"ledger entry seq {entry.seq} is not after seq {self.last_seq}, already folded"
+                )
+            if isinstance(entry, Trade):
+                self.apply_trade(entry)
+            else:
+                self.apply_settlement(entry)
+            self.last_seq = entry.seq
 
     def _attribute(
         self,
@@ -170,7 +232,7 @@ class _State:
 
     def apply_trade(self, trade: Trade) -> None:
         self.cash_usd += trade.cash_delta_usd
-        self.fees_paid_usd += trade.fee_usd
+        self.fees_usd += trade.fees_usd
         self.trade_count += 1
         if trade.side is Side.BUY:
             self._buy(trade)
@@ -178,9 +240,10 @@ class _State:
             self._sell(trade)
 
     def _buy(self, trade: Trade) -> None:
-        self.lot_open_shares[trade.trade_id] = trade.shares
-        self.lot_realized[trade.trade_id] = ZERO
-        self._lots_of_token.setdefault(trade.token_id, []).append(trade.trade_id)
+        if self.track_lots:
+            self.lot_open_shares[trade.trade_id] = trade.shares
+            self.lot_realized[trade.trade_id] = ZERO
+            self._lots_of_token.setdefault(trade.token_id, []).append(trade.trade_id)
         market_id = trade.market_id
         self.entries_by_market[market_id] = self.entries_by_market.get(market_id, 0) + 1
         held = self.positions.get(trade.token_id)
@@ -192,16 +255,16 @@ class _State:
                 outcome=trade.outcome,
                 question=trade.question,
                 shares=trade.shares,
-                cost_usd=trade.notional_usd + trade.fee_usd,
-                fees_usd=trade.fee_usd,
+                cost_usd=trade.notional_usd + trade.fees_usd,
+                fees_usd=trade.fees_usd,
                 opened_at=trade.executed_at,
             )
             return
         self.positions[trade.token_id] = replace(
             held,
             shares=held.shares + trade.shares,
-            cost_usd=held.cost_usd + trade.notional_usd + trade.fee_usd,
-            fees_usd=held.fees_usd + trade.fee_usd,
+            cost_usd=held.cost_usd + trade.notional_usd + trade.fees_usd,
+            fees_usd=held.fees_usd + trade.fees_usd,
         )
 
     def _sell(self, trade: Trade) -> None:
@@ -218,7 +281,7 @@ class _State:
         else:
             cost_removed = _micro(held.cost_usd * trade.shares / held.shares)
             fees_removed = _micro(held.fees_usd * trade.shares / held.shares)
-        realized = trade.notional_usd - trade.fee_usd - cost_removed
+        realized = trade.notional_usd - trade.fees_usd - cost_removed
         self.realized_pnl_usd += realized
         self._attribute(trade.token_id, held.shares, trade.shares, realized, "closed")
         if left == 0:
@@ -249,7 +312,7 @@ class _State:
             settlement.payout_usd - held.cost_usd,
             "settled",
         )
-        self.settled_count += 1
+        self.settled_positions += 1
         if settlement.payout_usd > held.cost_usd:
             self.settled_wins += 1
         del self.positions[settlement.token_id]
@@ -288,7 +351,7 @@ def value(
             MarkedPosition(
                 position=position,
                 best_bid=quote.best_bid if quote is not None else None,
-                display=quote.display if quote is not None else None,
+                display_price=quote.display if quote is not None else None,
                 mark_price=mark,
                 value_usd=value_usd,
                 unrealized_pnl_usd=value_usd - position.cost_usd,
@@ -304,7 +367,7 @@ def value(
         equity_usd=portfolio.cash_usd + positions_value_usd,
         realized_pnl_usd=portfolio.realized_pnl_usd,
         unrealized_pnl_usd=sum((m.unrealized_pnl_usd for m in marked), ZERO),
-        fees_paid_usd=portfolio.fees_paid_usd,
+        fees_usd=portfolio.fees_usd,
     )
 
 
@@ -421,9 +484,9 @@ def snapshot(
         equity_usd=valuation.equity_usd,
         realized_pnl_usd=valuation.realized_pnl_usd,
         unrealized_pnl_usd=valuation.unrealized_pnl_usd,
-        fees_paid_usd=valuation.fees_paid_usd,
+        fees_usd=valuation.fees_usd,
         trade_count=portfolio.trade_count,
         open_positions=len(portfolio.positions),
-        settled_positions=portfolio.settled_count,
+        settled_positions=portfolio.settled_positions,
         settled_wins=portfolio.settled_wins,
     )

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
+from prescientd.clock import iso_utc
 from prescientd.models import ONE, ZERO, PortfolioSnapshot
-
-_QUANTUM = Decimal("0.000001")
-
-
-def _number(amount: Decimal) -> float:
-    """A Decimal as a plain number for CSV/JSON, rounded to 6 decimals first (micro-dollars)."""
-    # adding 0.0 turns a rounded -0.0 into 0.0, which a spreadsheet would otherwise show as "-0"
-    return float(amount.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)) + 0.0
+from prescientd.vocabulary import number
 
 
 def _ratio(numerator: Decimal, denominator: Decimal) -> Decimal | None:
@@ -46,22 +39,22 @@ def performance_rows(
         rows.append(
             {
                 "date": snap.local_date,
-                "equity_usd": _number(equity),
-                "cash_usd": _number(snap.cash_usd),
-                "positions_value_usd": _number(snap.positions_value_usd),
-                "daily_return": None if daily_return is None else _number(daily_return),
+                "equity_usd": number(equity),
+                "cash_usd": number(snap.cash_usd),
+                "positions_value_usd": number(snap.positions_value_usd),
+                "daily_return": None if daily_return is None else number(daily_return),
                 "cumulative_return": (
-                    None if cumulative_return is None else _number(cumulative_return)
+                    None if cumulative_return is None else number(cumulative_return)
                 ),
-                "drawdown": _number(drawdown),
-                "max_drawdown": _number(max_drawdown),
-                "realized_pnl_usd": _number(snap.realized_pnl_usd),
-                "unrealized_pnl_usd": _number(snap.unrealized_pnl_usd),
-                "fees_paid_usd": _number(snap.fees_paid_usd),
-                "trades": snap.trade_count,
+                "drawdown": number(drawdown),
+                "max_drawdown": number(max_drawdown),
+                "realized_pnl_usd": number(snap.realized_pnl_usd),
+                "unrealized_pnl_usd": number(snap.unrealized_pnl_usd),
+                "fees_usd": number(snap.fees_usd),
+                "trade_count": snap.trade_count,
                 "open_positions": snap.open_positions,
                 "settled_positions": snap.settled_positions,
-                "win_rate": None if win_rate is None else _number(win_rate),
+                "win_rate": None if win_rate is None else number(win_rate),
             }
         )
         previous_equity = equity
@@ -74,14 +67,14 @@ def history_entry(snapshot: PortfolioSnapshot) -> dict[str, object]:
         raise ValueError("snapshot.taken_at must be timezone-aware")
     return {
         "date": snapshot.local_date,
-        "taken_at": snapshot.taken_at.astimezone(UTC).isoformat(),
-        "cash_usd": _number(snapshot.cash_usd),
-        "positions_value_usd": _number(snapshot.positions_value_usd),
-        "equity_usd": _number(snapshot.equity_usd),
-        "realized_pnl_usd": _number(snapshot.realized_pnl_usd),
-        "unrealized_pnl_usd": _number(snapshot.unrealized_pnl_usd),
-        "fees_paid_usd": _number(snapshot.fees_paid_usd),
-        "trades": snapshot.trade_count,
+        "taken_at": iso_utc(snapshot.taken_at),
+        "cash_usd": number(snapshot.cash_usd),
+        "positions_value_usd": number(snapshot.positions_value_usd),
+        "equity_usd": number(snapshot.equity_usd),
+        "realized_pnl_usd": number(snapshot.realized_pnl_usd),
+        "unrealized_pnl_usd": number(snapshot.unrealized_pnl_usd),
+        "fees_usd": number(snapshot.fees_usd),
+        "trade_count": snapshot.trade_count,
         "open_positions": snapshot.open_positions,
         "settled_positions": snapshot.settled_positions,
         "settled_wins": snapshot.settled_wins,

@@ -238,7 +238,7 @@ class DepthHeadroom:
 
 
 def stored_fill_levels(rows: Sequence[Sequence[str]]) -> tuple[FillLevel, ...]:
-    """FillLevels from the trades table's `levels` JSON: [[price, shares, fee_usd], ...]."""
+    """FillLevels from the trades table's `levels` JSON: [[price, shares, fees_usd], ...]."""
     return tuple(FillLevel(Decimal(p), Decimal(s), Decimal(f)) for p, s, f in rows)
 
 

@@ -177,7 +177,7 @@ def _portfolio_limits(
     out: list[_Candidate] = []
     for cand in sorted(candidates, key=_rank):
         if cand.skip is None:
-            spendable_usd = portfolio.cash_usd - cfg.cash_reserve_usd - committed_usd
+            spendable_usd = portfolio.spendable_usd(cfg.cash_reserve_usd, committed_usd)
             if open_positions + taken + 1 > cfg.max_open_positions:
                 cand = cand.skipped(
                     SkipReason.MAX_OPEN_POSITIONS,

@@ -19,8 +19,8 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
 
-from prescientd.clock import iso_utc
 from prescientd.mirrors.columns import CSV_DECIMALS, Cell, Column, coerce, resolve_columns
+from prescientd.vocabulary import number, plain
 
 TEMP_PREFIX = ".prescientd-"
 TEMP_SUFFIX = ".tmp"
@@ -86,15 +86,8 @@ def sweep_temp_files(root: Path) -> list[Path]:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        as_float = float(value)
-        return int(value) if value == value.to_integral_value() and abs(value) < 2**53 else as_float
-    if isinstance(value, datetime):
-        return iso_utc(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
+    if isinstance(value, (Decimal, datetime, date, set, frozenset, tuple)):
+        return plain(value)
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
@@ -132,67 +125,48 @@ def _csv_value(value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value.is_finite() else ""
     if isinstance(value, (int, float)):
         return value
-    if isinstance(value, datetime):
-        return iso_utc(value)
-    if isinstance(value, date):
-        return value.isoformat()
+    if isinstance(value, Decimal):
+        return number(value) if value.is_finite() else ""
+    if isinstance(value, (datetime, date)):
+        return plain(value)
     if isinstance(value, (list, tuple)):
         value = ";".join(str(v) for v in value)
     return escape_cell(str(value))
 
 
-def csv_columns(rows: Sequence[Mapping[str, Any]], key_columns: Sequence[str] = ()) -> list[str]:
-    """Columns derived from the data: key columns first, then other keys in first-seen order."""
-    columns: dict[str, None] = {c: None for c in key_columns if any(c in r for r in rows)}
+def csv_columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = ()) -> list[str]:
+    """The declared columns, then any other key of the rows in first-seen order."""
+    found: dict[str, None] = dict.fromkeys(columns)
     for row in rows:
         for key in row:
-            columns.setdefault(key, None)
-    return list(columns)
+            found.setdefault(key, None)
+    return list(found)
 
 
-def render_csv(
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    key_columns: Sequence[str] = (),
-    fallback_columns: Sequence[str] = (),
-) -> bytes:
+def render_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = ()) -> bytes:
     """CSV bytes with a header row; every text cell is formula-escaped.
 
     Text from outside (titles, questions, slugs, outcomes, even ids) is attacker-controllable, so
     every text cell goes through escape_cell (our own text never starts like a formula, so it is
-    unchanged). Numbers stay numbers, so a negative P&L is still a number in Excel. With no rows,
-    fallback_columns make the header so that an empty file still says what it would hold.
+    unchanged). Numbers stay numbers, so a negative P&L is still a number in Excel. The header is
+    the declared columns (so an empty file still says what it would hold), then any other key the
+    rows carry.
     """
-    columns = csv_columns(rows, key_columns) if rows else list(fallback_columns)
+    header = csv_columns(rows, columns)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(columns)
+    writer.writerow(header)
     for row in rows:
-        writer.writerow([_csv_value(row.get(col)) for col in columns])
+        writer.writerow([_csv_value(row.get(col)) for col in header])
     # No BOM: scripts read these with csv.DictReader; Excel users import them as UTF-8.
     return buffer.getvalue().encode("utf-8")
 
 
-def write_csv(
-    path: Path,
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    key_columns: Sequence[str] = (),
-    fallback_columns: Sequence[str] = (),
-) -> None:
-    """Write rows as a CSV mirror, atomically."""
-    write_atomic(
-        path,
-        render_csv(
-            rows,
-            key_columns=key_columns,
-            fallback_columns=fallback_columns,
-        ),
-    )
+def write_csv(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    """Write rows as a CSV mirror with the declared columns first, atomically."""
+    write_atomic(path, render_csv(rows, columns))
 
 
 # Spreadsheet-friendly CSV (DESIGN.md §7), driven by column specs -------------------------------

@@ -58,29 +58,57 @@ def _undec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
+# Fields kept in the stored JSON as they are (ids, text, flags).
+_MARKET_PLAIN = (
+    "market_id",
+    "event_id",
+    "condition_id",
+    "slug",
+    "question",
+    "active",
+    "closed",
+    "accepting_orders",
+    "enable_order_book",
+    "uma_resolution_status",
+    "neg_risk",
+    "neg_risk_other",
+)
+_EVENT_PLAIN = ("event_id", "slug", "title", "active", "closed", "neg_risk")
+
+
+def _sizes_to_json(item: Market | Event) -> dict[str, Any]:
+    return {
+        "end_date": iso_utc(item.end_date) if item.end_date else None,
+        "liquidity_usd": str(item.liquidity_usd),
+        "volume_usd": str(item.volume_usd),
+        "volume_24h_usd": str(item.volume_24h_usd),
+    }
+
+
+def _sizes_from_json(d: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "end_date": parse_iso_utc(d["end_date"]) if d["end_date"] else None,
+        "liquidity_usd": Decimal(d["liquidity_usd"]),
+        "volume_usd": Decimal(d["volume_usd"]),
+        "volume_24h_usd": Decimal(d["volume_24h_usd"]),
+    }
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
 def market_to_json(market: Market) -> str:
     """Serialise a Market for the markets table."""
     fee = market.fee_schedule
-    return json.dumps(
+    return _dumps(
         {
-            "market_id": market.market_id,
-            "event_id": market.event_id,
-            "condition_id": market.condition_id,
-            "slug": market.slug,
-            "question": market.question,
+            **{name: getattr(market, name) for name in _MARKET_PLAIN},
             "outcomes": list(market.outcomes),
             "token_ids": list(market.token_ids),
             "outcome_prices": [str(p) for p in market.outcome_prices],
-            "active": market.active,
-            "closed": market.closed,
-            "accepting_orders": market.accepting_orders,
-            "enable_order_book": market.enable_order_book,
-            "uma_resolution_status": market.uma_resolution_status,
             "uma_resolution_statuses": list(market.uma_resolution_statuses),
-            "end_date": iso_utc(market.end_date) if market.end_date else None,
-            "liquidity_usd": str(market.liquidity_usd),
-            "volume_usd": str(market.volume_usd),
-            "volume_24h_usd": str(market.volume_24h_usd),
+            **_sizes_to_json(market),
             "tick_size": _dec(market.tick_size),
             "min_order_size": _dec(market.min_order_size),
             "fee_schedule": None
@@ -90,12 +118,8 @@ def market_to_json(market: Market) -> str:
                 "exponent": str(fee.exponent),
                 "taker_only": fee.taker_only,
             },
-            "neg_risk": market.neg_risk,
-            "neg_risk_other": market.neg_risk_other,
             "fees_enabled": market.fees_enabled,
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
+        }
     )
 
 
@@ -104,57 +128,29 @@ def market_from_json(text: str) -> Market:
     d = json.loads(text)
     fee = d["fee_schedule"]
     return Market(
-        market_id=d["market_id"],
-        event_id=d["event_id"],
-        condition_id=d["condition_id"],
-        slug=d["slug"],
-        question=d["question"],
+        **{name: d[name] for name in _MARKET_PLAIN},
         outcomes=tuple(d["outcomes"]),
         token_ids=tuple(d["token_ids"]),
         outcome_prices=tuple(Decimal(p) for p in d["outcome_prices"]),
-        active=d["active"],
-        closed=d["closed"],
-        accepting_orders=d["accepting_orders"],
-        enable_order_book=d["enable_order_book"],
-        uma_resolution_status=d["uma_resolution_status"],
         uma_resolution_statuses=tuple(d["uma_resolution_statuses"]),
-        end_date=parse_iso_utc(d["end_date"]) if d["end_date"] else None,
-        liquidity_usd=Decimal(d["liquidity_usd"]),
-        volume_usd=Decimal(d["volume_usd"]),
-        volume_24h_usd=Decimal(d["volume_24h_usd"]),
+        **_sizes_from_json(d),
         tick_size=_undec(d["tick_size"]),
         min_order_size=_undec(d["min_order_size"]),
         fee_schedule=None
         if fee is None
-        else FeeSchedule(
-            rate=Decimal(fee["rate"]),
-            exponent=Decimal(fee["exponent"]),
-            taker_only=fee["taker_only"],
-        ),
-        neg_risk=d["neg_risk"],
-        neg_risk_other=d["neg_risk_other"],
+        else FeeSchedule(Decimal(fee["rate"]), Decimal(fee["exponent"]), fee["taker_only"]),
         fees_enabled=d.get("fees_enabled", False),
     )
 
 
 def event_to_json(event: Event) -> str:
     """Serialise an Event (without its markets, which have their own table) for the events table."""
-    return json.dumps(
+    return _dumps(
         {
-            "event_id": event.event_id,
-            "slug": event.slug,
-            "title": event.title,
+            **{name: getattr(event, name) for name in _EVENT_PLAIN},
             "tags": list(event.tags),
-            "active": event.active,
-            "closed": event.closed,
-            "end_date": iso_utc(event.end_date) if event.end_date else None,
-            "liquidity_usd": str(event.liquidity_usd),
-            "volume_usd": str(event.volume_usd),
-            "volume_24h_usd": str(event.volume_24h_usd),
-            "neg_risk": event.neg_risk,
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
+            **_sizes_to_json(event),
+        }
     )
 
 
@@ -162,16 +158,8 @@ def event_from_json(text: str, markets: tuple[Market, ...]) -> Event:
     """Rebuild an Event from event_to_json output plus its markets."""
     d = json.loads(text)
     return Event(
-        event_id=d["event_id"],
-        slug=d["slug"],
-        title=d["title"],
+        **{name: d[name] for name in _EVENT_PLAIN},
         tags=tuple(d["tags"]),
-        active=d["active"],
-        closed=d["closed"],
-        end_date=parse_iso_utc(d["end_date"]) if d["end_date"] else None,
-        liquidity_usd=Decimal(d["liquidity_usd"]),
-        volume_usd=Decimal(d["volume_usd"]),
-        volume_24h_usd=Decimal(d["volume_24h_usd"]),
-        neg_risk=d["neg_risk"],
+        **_sizes_from_json(d),
         markets=markets,
     )

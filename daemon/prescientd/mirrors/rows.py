@@ -1,0 +1,386 @@
+"""The rows the mirrors are made of, and each CSV's columns, declared once.
+
+A row is a dict of plain values (numbers through `vocabulary.number`, timestamps through
+`vocabulary.timestamp`) named as in the README's Vocabulary table; `prescientd status --json`
+shows the same position rows, and the HTTP API will show these rows too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from prescientd.core import ledger
+from prescientd.models import (
+    MarkedPosition,
+    Market,
+    Portfolio,
+    Quote,
+    Settlement,
+    Side,
+    Trade,
+    Valuation,
+)
+from prescientd.store.db import PriceBar, QuoteRow, SignalRow
+from prescientd.vocabulary import number, timestamp
+
+Row = dict[str, Any]
+
+
+def _columns(names: str) -> tuple[str, ...]:
+    return tuple(names.split())
+
+
+# Every CSV export's columns, in order: the human columns first, long ids last. A test checks that
+# the rows each CSV is written from carry exactly these keys.
+CSV_COLUMNS: dict[str, tuple[str, ...]] = {
+    "events_filtered.csv": _columns(
+        "event_id slug title tags end_date liquidity_usd volume_usd volume_24h_usd neg_risk"
+        " market_count"
+    ),
+    "markets_extracted.csv": _columns(
+        "event_id market_id question condition_id slug event_title outcome_yes outcome_no"
+        " yes_token_id no_token_id tick_size min_order_size fee_rate fee_exponent fees_enabled"
+        " end_date liquidity_usd volume_usd volume_24h_usd neg_risk tags"
+    ),
+    "markets_current.csv": _columns(
+        "market_id question event_id outcome_yes outcome_no yes_bid yes_ask yes_mid no_bid no_ask"
+        " no_mid display_price spread yes_bid_depth_usd yes_ask_depth_usd no_ask_depth_usd age_s"
+        " stale"
+    ),
+    "signals_current.csv": _columns(
+        "evaluated_at market_id question status reason config_version event_id skip_reason"
+        " action token_id outcome price_source yes_price threshold confidence stake_usd"
+        " liquidity_usd idempotency_key"
+    ),
+    "positions_current.csv": _columns(
+        "market_id question outcome shares token_id event_id avg_entry_price cost_usd fees_usd"
+        " best_bid display_price mark_price value_usd value_at_display_usd unrealized_pnl_usd"
+        " price_stale book_missing opened_at"
+    ),
+    "trades_summary.csv": _columns(
+        "time market_id question outcome side trade_id shares avg_price fees_usd cost_usd"
+        " proceeds_usd status open_shares realized_pnl_usd settlement_payout_per_share"
+        " settled_at token_id"
+    ),
+    "portfolio_history.csv": _columns(
+        "date taken_at cash_usd positions_value_usd equity_usd realized_pnl_usd"
+        " unrealized_pnl_usd fees_usd trade_count open_positions settled_positions settled_wins"
+    ),
+    "performance_daily.csv": _columns(
+        "date equity_usd cash_usd positions_value_usd daily_return cumulative_return drawdown"
+        " max_drawdown realized_pnl_usd unrealized_pnl_usd fees_usd trade_count open_positions"
+        " settled_positions win_rate"
+    ),
+}
+
+
+def _outcome(market: Market, index: int) -> str:
+    return market.outcomes[index] if index < len(market.outcomes) else ""
+
+
+def quote_row(quote: Quote, now: datetime, max_age_s: float) -> Row:
+    """A token's current prices and depth in market_cache.json."""
+    age_s = quote.age_s(now)
+    book_time = None
+    if quote.book_timestamp_ms:
+        book_time = datetime.fromtimestamp(quote.book_timestamp_ms / 1000, tz=now.tzinfo)
+    return {
+        "best_bid": number(quote.best_bid),
+        "best_ask": number(quote.best_ask),
+        "mid": number(quote.mid),
+        "spread": number(quote.spread),
+        "display_price": number(quote.display),
+        "last_trade": number(quote.last_trade),
+        "bid_depth_shares": number(quote.bid_depth_shares),
+        "bid_depth_usd": number(quote.bid_depth_usd),
+        "ask_depth_shares": number(quote.ask_depth_shares),
+        "ask_depth_usd": number(quote.ask_depth_usd),
+        "tick_size": number(quote.tick_size),
+        "min_order_size": number(quote.min_order_size),
+        "book_time": timestamp(book_time),
+        "book_hash": quote.book_hash,
+        "fetched_at": timestamp(quote.fetched_at),
+        "age_s": round(age_s, 3),
+        "stale": age_s > max_age_s,
+    }
+
+
+def token_cache_entry(
+    market: Market, index: int, row: QuoteRow | None, now: datetime, max_age_s: float
+) -> Row:
+    """One token of market_cache.json: its market, fetch status and (when fetched) its prices."""
+    entry: Row = {
+        "market_id": market.market_id,
+        "question": market.question,
+        "outcome": _outcome(market, index),
+        "status": "never_fetched" if row is None else row.status,
+    }
+    if row is not None:
+        entry.update(quote_row(row.quote, now, max_age_s))
+    if row is None or row.status != "ok":
+        entry["stale"] = True
+    return entry
+
+
+def market_current_row(
+    market: Market, quotes: Mapping[str, QuoteRow], now: datetime, max_age_s: float
+) -> Row:
+    """One market of markets_current.csv: YES and NO prices side by side."""
+    yes = quotes.get(market.token_ids[0]) if market.token_ids else None
+    no = quotes.get(market.token_ids[1]) if len(market.token_ids) > 1 else None
+    yq, nq = (yes.quote if yes else None), (no.quote if no else None)
+    ages = [q.age_s(now) for q in (yq, nq) if q is not None]
+    age_s = max(ages) if ages else None
+    stale = (
+        age_s is None or age_s > max_age_s or any(r is None or r.status != "ok" for r in (yes, no))
+    )
+    return {
+        "market_id": market.market_id,
+        "question": market.question,
+        "event_id": market.event_id,
+        "outcome_yes": _outcome(market, 0),
+        "outcome_no": _outcome(market, 1),
+        "yes_bid": number(yq.best_bid) if yq else None,
+        "yes_ask": number(yq.best_ask) if yq else None,
+        "yes_mid": number(yq.mid) if yq else None,
+        "no_bid": number(nq.best_bid) if nq else None,
+        "no_ask": number(nq.best_ask) if nq else None,
+        "no_mid": number(nq.mid) if nq else None,
+        "display_price": number(yq.display) if yq else None,
+        "spread": number(yq.spread) if yq else None,
+        "yes_bid_depth_usd": number(yq.bid_depth_usd) if yq else None,
+        "yes_ask_depth_usd": number(yq.ask_depth_usd) if yq else None,
+        "no_ask_depth_usd": number(nq.ask_depth_usd) if nq else None,
+        "age_s": round(age_s, 3) if age_s is not None else None,
+        "stale": stale,
+    }
+
+
+def price_bar_row(bar: PriceBar, market: Market | None, outcome: str) -> Row:
+    """One token of daily_prices_YYYY-MM-DD.json: the day's OHLC of the mid and display price."""
+    return {
+        "market_id": market.market_id if market else None,
+        "question": market.question if market else None,
+        "outcome": outcome,
+        # DESIGN.md: OHLC of the polled mid; the display price's OHLC beside it
+        **{name: number(getattr(bar.mid, name)) for name in ("open", "high", "low", "close")},
+        **{
+            f"display_price_{name}": number(getattr(bar.display, name))
+            for name in ("open", "high", "low", "close")
+        },
+        "last_bid": number(bar.last_bid),
+        "last_ask": number(bar.last_ask),
+        "snapshots": bar.snapshots,
+    }
+
+
+def signal_row(row: SignalRow) -> Row:
+    """One signal of current_signals.json and signals_current.csv."""
+    s = row.signal
+    return {
+        "evaluated_at": timestamp(row.evaluated_at),
+        "config_version": row.config_version,
+        "market_id": s.market_id,
+        "event_id": s.event_id,
+        "question": s.question,
+        "status": s.status.value,
+        "skip_reason": s.skip_reason.value if s.skip_reason else None,
+        "reason": s.reason,
+        "action": s.action.value,
+        "token_id": s.token_id,
+        "outcome": s.outcome,
+        "price_source": s.price_source.value,
+        "yes_price": number(s.yes_price),
+        "threshold": number(s.threshold),
+        "confidence": number(s.confidence),
+        "stake_usd": number(s.stake_usd),
+        "liquidity_usd": number(s.liquidity_usd),
+        "idempotency_key": s.idempotency_key,
+    }
+
+
+def archive_entries(signals: Sequence[SignalRow]) -> list[Row]:
+    """One entry per (date, market, action, verdict, config version), with its sightings.
+
+    A market above the threshold signals at every poll; listing each of those would make the archive
+    hundreds of MB a month, so repeated identical verdicts are counted instead of repeated.
+    """
+    entries = []
+    for row in signals:
+        s = row.signal
+        entries.append(
+            {
+                "date": row.local_date,
+                "market_id": s.market_id,
+                "event_id": s.event_id,
+                "question": s.question,
+                "action": s.action.value,
+                "token_id": s.token_id,
+                "outcome": s.outcome,
+                "status": s.status.value,
+                "skip_reason": s.skip_reason.value if s.skip_reason else None,
+                "config_version": row.config_version,
+                "price_source": s.price_source.value,
+                "threshold": number(s.threshold),
+                "first_at": timestamp(row.first_at),
+                "last_at": timestamp(row.evaluated_at),
+                "evaluations": row.evaluations,
+                "yes_price_first": number(row.first_yes_price),
+                "yes_price_last": number(s.yes_price),
+                "yes_price_min": number(row.min_yes_price),
+                "yes_price_max": number(row.max_yes_price),
+                "reason": s.reason,
+            }
+        )
+    return entries
+
+
+def _trade_entry(t: Trade, levels: list[list[str]]) -> Row:
+    return {
+        "seq": t.seq,
+        "kind": "trade",
+        "trade_id": t.trade_id,
+        "time": timestamp(t.executed_at),
+        "market_id": t.market_id,
+        "event_id": t.event_id,
+        "question": t.question,
+        "token_id": t.token_id,
+        "outcome": t.outcome,
+        "side": t.side.value,
+        "shares": number(t.shares),
+        "avg_price": number(t.notional_usd / t.shares),
+        "notional_usd": number(t.notional_usd),
+        "fees_usd": number(t.fees_usd),
+        "cash_delta_usd": number(t.cash_delta_usd),
+        "levels": [
+            {
+                "price": number(Decimal(p)),
+                "shares": number(Decimal(s)),
+                "fees_usd": number(Decimal(f)),
+            }
+            for p, s, f in levels
+        ],
+        "reason": t.reason,
+        "idempotency_key": t.idempotency_key,
+    }
+
+
+def _settlement_entry(s: Settlement) -> Row:
+    return {
+        "seq": s.seq,
+        "kind": "settlement",
+        "settlement_id": s.settlement_id,
+        "time": timestamp(s.settled_at),
+        "market_id": s.market_id,
+        "token_id": s.token_id,
+        "outcome": s.outcome,
+        "shares": number(s.shares),
+        "payout_per_share": number(s.payout_per_share),
+        "payout_usd": number(s.payout_usd),
+        "cost_basis_usd": number(s.cost_basis_usd),
+        "realized_pnl_usd": number(s.realized_pnl_usd),
+        "cash_delta_usd": number(s.payout_usd),
+        "resolution": s.resolution,
+        "idempotency_key": s.idempotency_key,
+    }
+
+
+def ledger_entries(
+    trades: Sequence[Trade],
+    settlements: Sequence[Settlement],
+    levels: Mapping[int, list[list[str]]],
+) -> list[Row]:
+    """paper_trades.json: every trade and settlement in ledger order; entries never change later."""
+    entries = [(t.seq, _trade_entry(t, levels.get(t.trade_id, []))) for t in trades]
+    entries += [(s.seq, _settlement_entry(s)) for s in settlements]
+    return [entry for _, entry in sorted(entries, key=lambda e: e[0])]
+
+
+def trade_summary_rows(
+    starting_balance_usd: Decimal, trades: Sequence[Trade], settlements: Sequence[Settlement]
+) -> list[Row]:
+    """trades_summary.csv: one row per trade; a buy shows its status and its realized P&L.
+
+    Realized P&L is attributed to the buys (see ledger.buy_outcomes), so the column adds up to the
+    portfolio's realized P&L; sell rows show their proceeds.
+    """
+    outcomes = ledger.buy_outcomes(starting_balance_usd, trades, settlements)
+    settled_at = {s.token_id: s for s in settlements}
+    rows = []
+    for t in trades:
+        buy = t.side is Side.BUY
+        outcome = outcomes.get(t.trade_id)
+        settlement = settled_at.get(t.token_id) if outcome and outcome.status == "settled" else None
+        realized = outcome.realized_pnl_usd if outcome and outcome.status != "open" else None
+        rows.append(
+            {
+                "time": timestamp(t.executed_at),
+                "trade_id": t.trade_id,
+                "market_id": t.market_id,
+                "question": t.question,
+                "outcome": t.outcome,
+                "side": t.side.value,
+                "shares": number(t.shares),
+                "avg_price": number(t.notional_usd / t.shares),
+                "fees_usd": number(t.fees_usd),
+                "cost_usd": number(t.notional_usd + t.fees_usd) if buy else None,
+                "proceeds_usd": None if buy else number(t.notional_usd - t.fees_usd),
+                "status": outcome.status if outcome else "exit",
+                "open_shares": number(outcome.open_shares) if outcome else None,
+                "realized_pnl_usd": number(realized),
+                "settlement_payout_per_share": number(settlement.payout_per_share)
+                if settlement
+                else None,
+                "settled_at": timestamp(settlement.settled_at) if settlement else None,
+                "token_id": t.token_id,
+            }
+        )
+    return rows
+
+
+def position_row(mp: MarkedPosition) -> Row:
+    """One open position marked to market (portfolio.json, positions_current.csv, status)."""
+    p = mp.position
+    display = mp.display_price
+    return {
+        "market_id": p.market_id,
+        "question": p.question,
+        "outcome": p.outcome,
+        "token_id": p.token_id,
+        "event_id": p.event_id,
+        "shares": number(p.shares),
+        "avg_entry_price": number(p.avg_entry_price),
+        "cost_usd": number(p.cost_usd),
+        "fees_usd": number(p.fees_usd),
+        "best_bid": number(mp.best_bid),
+        "display_price": number(display),
+        "mark_price": number(mp.mark_price),
+        "value_usd": number(mp.value_usd),
+        "value_at_display_usd": number(p.shares * display) if display is not None else None,
+        "unrealized_pnl_usd": number(mp.unrealized_pnl_usd),
+        "price_stale": mp.price_stale,
+        "book_missing": mp.book_missing,
+        "opened_at": timestamp(p.opened_at),
+    }
+
+
+def portfolio_summary(portfolio: Portfolio, valuation: Valuation) -> Row:
+    """The account's figures (portfolio.json and status): cash, equity, P&L, fees and counts."""
+    start = portfolio.starting_balance_usd
+    return {
+        "starting_balance_usd": number(start),
+        "cash_usd": number(valuation.cash_usd),
+        "positions_value_usd": number(valuation.positions_value_usd),
+        "equity_usd": number(valuation.equity_usd),
+        "realized_pnl_usd": number(valuation.realized_pnl_usd),
+        "unrealized_pnl_usd": number(valuation.unrealized_pnl_usd),
+        "total_pnl_usd": number(valuation.equity_usd - start),
+        "fees_usd": number(valuation.fees_usd),
+        "trade_count": portfolio.trade_count,
+        "open_positions": len(valuation.positions),
+        "settled_positions": portfolio.settled_positions,
+        "settled_wins": portfolio.settled_wins,
+    }
