@@ -1,11 +1,13 @@
 """The shared HTTP edge: one retrying, rate-limited, circuit-broken JSON client per Polymarket host.
 
 Gamma and CLOB both go through `HostClient`. Per host it keeps a leaky-bucket limiter, a
-concurrency semaphore, a host-wide "blocked until" set by `Retry-After`, and a consecutive-failure
-circuit breaker. Each request is retried (tenacity, capped full-jitter backoff) on 429/5xx,
-connection errors, timeouts, undecodable bodies and HTTP 200 bodies carrying an `error` key, which
-is how Polymarket has signalled rate limits. Bodies are size-capped while being read and decoded
-with `parse_json` (no NaN/inf floats).
+concurrency semaphore and a host-wide "blocked until" set by `Retry-After`; per route class (the
+first path segment: `books`, `markets`, `events` ...) a consecutive-failure circuit breaker, so
+failing settlement look-ups (`/markets/...`) can never starve price polling (`/books`). Each
+request is retried (tenacity, capped full-jitter backoff) on 429/5xx, connection errors, timeouts,
+undecodable bodies and HTTP 200 bodies carrying an `error` key, which is how Polymarket has
+signalled rate limits. Bodies are size-capped while being read and decoded with `parse_json` (no
+NaN/inf floats, bounded nesting). Every message is one line, with credentials redacted.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
@@ -26,6 +27,7 @@ from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from prescientd.polymarket.jsonsafe import parse_json
+from prescientd.redact import host_of, redact_text, redact_url
 
 log = structlog.get_logger(__name__)
 
@@ -138,12 +140,33 @@ def _query(params: QueryParams | None) -> list[tuple[str, str]] | None:
 def _snippet(data: bytes) -> str:
     text = data[: _SNIPPET_CHARS * 4].decode("utf-8", "replace")
     text = " ".join(text.split())
-    return text[:_SNIPPET_CHARS]
+    return redact_text(text[:_SNIPPET_CHARS])
+
+
+def _one_line(text: str) -> str:
+    """Collapse whitespace (aiohttp puts newlines in some messages) and redact credentials."""
+    return redact_text(" ".join(text.split()))
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
+    text = _one_line(str(exc))
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def route_class(path: str) -> str:
+    """The breaker budget a path counts against: its first segment (`/books` -> `books`)."""
+    return path.lstrip("/").split("/", 1)[0].split("?", 1)[0] or "/"
+
+
+class _Breaker:
+    """Consecutive-failure circuit breaker of one route class."""
+
+    __slots__ = ("failures", "open_until", "probe_in_flight")
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.open_until: float | None = None
+        self.probe_in_flight = False
 
 
 class HostClient:
@@ -173,7 +196,9 @@ class HostClient:
             raise ValueError("max_attempts, breaker_threshold and max_concurrency must be >= 1")
         self._session = session
         self.base_url = base_url.rstrip("/")
-        self.host = urlsplit(self.base_url).netloc or self.base_url
+        # what messages and log lines show: never the URL's user:password or query tokens
+        self.shown_url = redact_url(self.base_url)
+        self.host = host_of(self.base_url)
         self._max_attempts = max_attempts
         self._backoff_base_s = backoff_base_s
         self._backoff_max_s = backoff_max_s
@@ -190,17 +215,20 @@ class HostClient:
         self._limiter = AsyncLimiter(requests_per_10s, 10)
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._blocked_until = -math.inf
-        self._consecutive_failures = 0
-        self._open_until: float | None = None
-        self._probe_in_flight = False
+        self._breakers: dict[str, _Breaker] = {}
         self.requests_sent = 0
 
     @property
     def breaker_open(self) -> bool:
-        """True while requests to this host fail fast (open, or half-open with a probe out)."""
-        if self._open_until is None:
+        """True while some route class fails fast (open, or half-open with a probe out)."""
+        return any(self.route_breaker_open(route) for route in self._breakers)
+
+    def route_breaker_open(self, route: str) -> bool:
+        """True while requests of one route class (`books`, `markets` ...) fail fast."""
+        breaker = self._breakers.get(route)
+        if breaker is None or breaker.open_until is None:
             return False
-        return self._clock() < self._open_until or self._probe_in_flight
+        return self._clock() < breaker.open_until or breaker.probe_in_flight
 
     async def get_json(
         self, path: str, params: QueryParams | None = None, *, not_found_ok: bool = False
@@ -225,7 +253,8 @@ class HostClient:
         transient: bool,
         cls: type[FetchError] = FetchError,
     ) -> FetchError:
-        target = f"{method} {self.base_url}{path}"
+        target = f"{method} {self.shown_url}{path}"
+        reason = _one_line(reason)
         if attempts == 0:
             message = f"{target} not sent: {reason}"
         else:
@@ -243,23 +272,23 @@ class HostClient:
 
     # -- circuit breaker ----------------------------------------------------------------------
 
-    def _enter_breaker(self, method: str, path: str) -> bool:
+    def _enter_breaker(self, breaker: _Breaker, method: str, path: str) -> bool:
         """Raise if the breaker is open; return True when this request is the half-open probe."""
-        if self._open_until is None:
+        if breaker.open_until is None:
             return False
-        remaining_s = self._open_until - self._clock()
+        remaining_s = breaker.open_until - self._clock()
         if remaining_s > 0:
             raise self._error(
                 method,
                 path,
                 f"circuit breaker open for {remaining_s:.1f} s more "
-                f"after {self._consecutive_failures} consecutive failed requests",
+                f"after {breaker.failures} consecutive failed requests",
                 status=None,
                 attempts=0,
                 transient=False,
                 cls=BreakerOpenError,
             )
-        if self._probe_in_flight:
+        if breaker.probe_in_flight:
             raise self._error(
                 method,
                 path,
@@ -269,25 +298,26 @@ class HostClient:
                 transient=False,
                 cls=BreakerOpenError,
             )
-        self._probe_in_flight = True
+        breaker.probe_in_flight = True
         log.info("http_breaker_probe", host=self.host, method=method, path=path)
         return True
 
-    def _record_outcome(self, *, failed: bool) -> None:
+    def _record_outcome(self, breaker: _Breaker, route: str, *, failed: bool) -> None:
         if not failed:
-            if self._open_until is not None:
-                log.info("http_breaker_closed", host=self.host)
-            self._consecutive_failures = 0
-            self._open_until = None
+            if breaker.open_until is not None:
+                log.info("http_breaker_closed", host=self.host, route=route)
+            breaker.failures = 0
+            breaker.open_until = None
             return
-        self._consecutive_failures += 1
-        half_open = self._open_until is not None
-        if half_open or self._consecutive_failures >= self._breaker_threshold:
-            self._open_until = self._clock() + self._breaker_cooldown_s
+        breaker.failures += 1
+        half_open = breaker.open_until is not None
+        if half_open or breaker.failures >= self._breaker_threshold:
+            breaker.open_until = self._clock() + self._breaker_cooldown_s
             log.warning(
                 "http_breaker_opened",
                 host=self.host,
-                consecutive_failures=self._consecutive_failures,
+                route=route,
+                consecutive_failures=breaker.failures,
                 cooldown_s=self._breaker_cooldown_s,
             )
 
@@ -302,18 +332,20 @@ class HostClient:
         *,
         not_found_ok: bool,
     ) -> Any:
-        probe = self._enter_breaker(method, path)
+        route = route_class(path)
+        breaker = self._breakers.setdefault(route, _Breaker())
+        probe = self._enter_breaker(breaker, method, path)
         try:
             result = await self._send_with_retries(method, path, params, body, not_found_ok)
         except FetchError as exc:
-            self._record_outcome(failed=exc.transient)
+            self._record_outcome(breaker, route, failed=exc.transient)
             raise
         else:
-            self._record_outcome(failed=False)
+            self._record_outcome(breaker, route, failed=False)
             return result
         finally:
             if probe:
-                self._probe_in_flight = False
+                breaker.probe_in_flight = False
 
     def _wait_s(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
@@ -342,7 +374,7 @@ class HostClient:
                 attempt=state.attempt_number,
                 max_attempts=self._max_attempts,
                 status=getattr(exc, "status", None),
-                error=getattr(exc, "detail", None) or (str(exc) if exc else None),
+                error=_one_line(getattr(exc, "detail", None) or (str(exc) if exc else "")) or None,
                 wait_s=round(wait_s, 3),
             )
 
@@ -448,7 +480,9 @@ class HostClient:
         try:
             payload = parse_json(data)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-            raise _TransientError(status, f"HTTP {status} with an undecodable body: {exc}") from exc
+            raise _TransientError(
+                status, f"HTTP {status} with an undecodable body: {_one_line(str(exc))}"
+            ) from exc
         if isinstance(payload, dict) and "error" in payload:
             hint = payload.get("retry_after_seconds")
             hint_s = None
@@ -467,7 +501,9 @@ class HostClient:
             return None
         delay_s = parse_retry_after(value, self._wall_clock())
         if delay_s is None:
-            log.warning("http_retry_after_invalid", host=self.host, path=path, value=value[:80])
+            log.warning(
+                "http_retry_after_invalid", host=self.host, path=path, value=_one_line(value[:80])
+            )
             return None
         self._blocked_until = max(self._blocked_until, self._clock() + delay_s)
         if delay_s > self._retry_after_max_s:
