@@ -24,7 +24,14 @@ import structlog
 
 from prescientd import jobs
 from prescientd.clock import Clock, iso_utc
-from prescientd.config import Config, ConfigError, flatten, load_config, merge_reload
+from prescientd.config import (
+    Config,
+    ConfigError,
+    flatten,
+    load_config,
+    merge_reload,
+    reload_refusal,
+)
 from prescientd.core import schedule
 from prescientd.jobs import JobContext, run_job
 from prescientd.logs import configure_logging
@@ -444,7 +451,13 @@ class Daemon:
         self.notifier.reloading()
         old_version = self.config_version
         try:
-            fresh = load_config(self.config_path).resolve_paths(self.base_dir)
+            # off the event loop: a slow disk must not stall polls (load_config refuses FIFOs)
+            fresh = (await asyncio.to_thread(load_config, self.config_path)).resolve_paths(
+                self.base_dir
+            )
+            refusal = reload_refusal(self.config, fresh)
+            if refusal is not None:
+                raise refusal
         except ConfigError as exc:
             log.error(
                 "config_reload_rejected",
