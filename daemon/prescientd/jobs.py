@@ -37,7 +37,8 @@ from prescientd.models import (
 from prescientd.polymarket.clob import ClobClient
 from prescientd.polymarket.gamma import GammaClient
 from prescientd.polymarket.http import FetchError
-from prescientd.polymarket.jsonsafe import ItemError
+from prescientd.polymarket.jsonsafe import ItemError, RecordMismatch
+from prescientd.redact import redact_text
 from prescientd.store.db import Store
 
 log = structlog.get_logger(__name__)
@@ -99,6 +100,8 @@ async def run_job(
         except Exception as exc:  # the one broad except: the job boundary
             log.exception("job_crashed")
             error = f"{type(exc).__name__}: {exc}"
+        if error is not None:  # stored and printed: one line, no credentials
+            error = redact_text(" ".join(error.split()))
         return await _finish(ctx, name, run_id, started, t0, counts, error)
 
 
@@ -140,8 +143,8 @@ async def _record(
     )
     try:
         await ctx.store.record_job_run(outcome)
-    except Exception:  # recording must not hide the job's own outcome
-        log.exception("job_run_not_recorded")
+    except Exception as exc:  # noqa: BLE001 - recording must not hide the job's own outcome
+        log.error("job_run_not_recorded", error=" ".join(f"{type(exc).__name__}: {exc}".split()))
     return outcome
 
 
@@ -352,7 +355,10 @@ async def settle_positions(
 
     async def check(market: Market) -> tuple[Market, ledger.ResolutionCheck] | None:
         try:
-            fresh = await ctx.gamma.fetch_market(market.market_id)
+            # only the record of this very market (id, condition, tokens) may settle it
+            fresh = await ctx.gamma.fetch_market(
+                market.market_id, condition_id=market.condition_id, token_ids=market.token_ids
+            )
         except (FetchError, ItemError) as exc:  # one market's check must not stop the others
             log.warning("settlement_check_failed", market_id=market.market_id, error=str(exc))
             return None
@@ -373,7 +379,10 @@ async def settle_positions(
         clob = None
         if merged.closed or merged.uma_resolution_status:
             try:
-                clob = await ctx.clob.fetch_market(merged.condition_id)
+                clob = await ctx.clob.fetch_market(merged.condition_id, token_ids=market.token_ids)
+            except RecordMismatch as exc:  # not "CLOB down": something is wrong, do not settle
+                log.warning("clob_market_check_failed", market_id=market.market_id, error=str(exc))
+                return merged, ledger.ResolutionCheck("pending", {}, f"CLOB {exc}")
             except (FetchError, ItemError) as exc:
                 log.warning("clob_market_check_failed", market_id=market.market_id, error=str(exc))
         return merged, ledger.resolve(merged, clob)

@@ -10,6 +10,7 @@ from prescientd.clock import iso_utc
 from prescientd.config import Config
 from prescientd.jobs import JOBS
 from prescientd.mirrors.build import MirrorBuilder
+from prescientd.redact import redact_text
 from prescientd.store.db import Store
 
 
@@ -43,7 +44,7 @@ async def collect_status(config: Config, now: datetime) -> dict[str, Any]:
             warnings.append(f"{len(stale_positions)} position(s) valued on stale or vanished books")
         for job, row in runs.items():
             if not row.ok:
-                warnings.append(f"last {job} run failed: {row.error}")
+                warnings.append(f"last {job} run failed: {redact_text(row.error or '')}")
         return {
             "generated_at": iso_utc(now),
             "database": str(config.paths.db_path),
@@ -82,7 +83,8 @@ async def collect_status(config: Config, now: datetime) -> dict[str, Any]:
                     "outcome": "ok" if runs[job].ok else "failed",
                     "finished_at": iso_utc(runs[job].finished_at),
                     "age_s": int((now - runs[job].finished_at).total_seconds()),
-                    "error": runs[job].error,
+                    # rows written before redaction existed may still hold a URL's password
+                    "error": redact_text(runs[job].error or "") or None,
                 }
                 for job in JOBS
             },

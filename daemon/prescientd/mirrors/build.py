@@ -21,7 +21,7 @@ from prescientd.clock import iso_utc
 from prescientd.config import Config
 from prescientd.core import filters, ledger, performance
 from prescientd.core.schedule import local_instant
-from prescientd.mirrors.files import write_atomic, write_csv, write_json
+from prescientd.mirrors.files import write_atomic, write_csv, write_json, write_json_append_only
 from prescientd.models import Market, Portfolio, Quote, Settlement, Side, Trade, Valuation
 from prescientd.store.db import QuoteRow, SignalRow, Store
 
@@ -361,7 +361,7 @@ class MirrorBuilder:
         trades, settlements = await self.store.ledger()
         levels = await self.store.trade_levels()
         entries = ledger_entries(trades, settlements, levels)
-        write_json(self.layout.trades_dir / "paper_trades.json", entries)
+        write_json_append_only(self.layout.trades_dir / "paper_trades.json", entries)
         positions = [_position_row(mp) for mp in valuation.positions]
         write_json(
             self.layout.trades_dir / "portfolio.json",
@@ -402,7 +402,7 @@ class MirrorBuilder:
         snapshots = await self.store.portfolio_snapshots()
         start = await self.store.starting_balance()
         history = [performance.history_entry(s) for s in snapshots]
-        write_json(self.layout.history_dir / "portfolio_history.json", history)
+        write_json_append_only(self.layout.history_dir / "portfolio_history.json", history)
         write_csv(
             self.layout.exports_dir / "portfolio_history.csv",
             history,

@@ -19,6 +19,7 @@ from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote as url_quote
 
 import aiosqlite
 
@@ -421,12 +422,19 @@ class Store:
     # lifecycle
     @classmethod
     async def open(
-        cls, path: Path, *, starting_balance_usd: Decimal | None = None, readonly: bool = False
+        cls,
+        path: Path,
+        *,
+        starting_balance_usd: Decimal | None = None,
+        readonly: bool = False,
+        create: bool = True,
     ) -> Store:
         """Open (creating and migrating unless readonly) the database at path.
 
-        Raises StoreError with one clear line for anything that makes the database unusable; no
-        connection (whose worker thread would keep the process alive) is left open on failure.
+        With create=False the file must exist and already hold the ledger (store/safety.py
+        decides when a database may be created). Raises StoreError with one clear line for
+        anything that makes the database unusable; no connection (whose worker thread would keep
+        the process alive) is left open on failure.
         """
         opened: list[aiosqlite.Connection] = []
         try:
@@ -443,8 +451,15 @@ class Store:
                     raise StoreError(_too_new(path, version))
                 return cls(path, None, reader)
             await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-            writer = await aiosqlite.connect(path, isolation_level=None)
+            if create:
+                writer = await aiosqlite.connect(path, isolation_level=None)
+            else:  # mode=rw never creates a missing file
+                writer = await aiosqlite.connect(
+                    f"file:{url_quote(str(path))}?mode=rw", uri=True, isolation_level=None
+                )
             opened.append(writer)
+            if not create and await _user_version(writer) == 0:
+                raise StoreError(f"database {path} holds no prescientd ledger")
             await _configure(writer, write=True)
             await _migrate(writer, path)
             reader = await aiosqlite.connect(path, isolation_level=None)
