@@ -210,25 +210,27 @@ class ItemProblems:
         self.total = 0
         self.reasons: Counter[str] = Counter()
         self.first_ids: list[str] = []
+        self._lines = 0
         self._log = structlog.get_logger("prescientd.items")
 
-    def add(self, item_id: str | None, reason: str, **fields: Any) -> None:
-        """Count one bad item; log it while under the detail limit."""
-        self.total += 1
-        self.reasons[reason] += 1
+    def add(self, item_id: str | None, reason: str, *, count: int = 1, **fields: Any) -> None:
+        """Count bad items (one, or count of one kind); log while under the detail limit."""
+        self.total += count
+        self.reasons[reason] += count
         if item_id is not None and len(self.first_ids) < SAMPLE_IDS:
             self.first_ids.append(item_id[:100])
-        if self.total <= self.detail_lines:
+        self._lines += 1
+        if self._lines <= self.detail_lines:
             getattr(self._log, self.level)(self.event, id=item_id, reason=reason, **fields)
 
     def summarize(self, **fields: Any) -> None:
         """One summary line when items went unlogged (nothing otherwise)."""
-        if self.total <= self.detail_lines:
+        if self._lines <= self.detail_lines and self.total == self._lines:
             return
         getattr(self._log, self.level)(
             f"{self.event}_summary",
             total=self.total,
-            not_logged=self.total - self.detail_lines,
+            not_logged=self.total - min(self._lines, self.detail_lines),
             reasons=dict(self.reasons.most_common(_MAX_REASONS)),
             first_ids=self.first_ids,
             **fields,

@@ -275,7 +275,7 @@ def _parse_reply(reply: list[Any], asked: frozenset[str], problems: ItemProblems
     cap = replied_items_cap(len(asked))
     if len(reply) > cap:
         rejected["excess_items"] += len(reply) - cap
-        problems.add(None, "excess_items", items=len(reply), kept=cap)
+        problems.add(None, "excess_items", count=len(reply) - cap, items=len(reply), kept=cap)
         reply = reply[:cap]
     for raw in reply:
         token_id = raw.get("asset_id") if isinstance(raw, dict) else None

@@ -114,7 +114,8 @@ def inspect_database(db_path: Path) -> DatabaseState:
             tables = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
     except sqlite3.Error as exc:
         raise DatabaseRefused(
-            f"database {db_path} cannot be read ({exc}); nothing was written; {_restore(db_path)}"
+            f"database {db_path} is damaged or not a database ({exc}); nothing was written;"
+            f" {_restore(db_path)}"
         ) from exc
     if version == 0 and tables:
         raise DatabaseRefused(f"{db_path} is not a prescientd database (it has other tables)")
@@ -135,8 +136,8 @@ def quick_check(db_path: Path) -> None:
             f" (+{len(rows) - 1} more)" if len(rows) > 1 else ""
         )
     raise DatabaseRefused(
-        f"database {db_path} failed its integrity check ({finding[:200]}); nothing was"
-        f" written; {_restore(db_path)}"
+        f"database {db_path} is damaged: its integrity check failed ({finding[:200]});"
+        f" nothing was written; {_restore(db_path)}"
     )
 
 
