@@ -445,19 +445,23 @@ class Daemon:
                 self.reload_requested.clear()
                 await self.reload()
 
+    async def _read_config(self) -> Config:
+        """The config file, read off the event loop (a slow disk must not stall polls; FIFOs
+        are refused) and checked against the running config (no reset to all defaults)."""
+        fresh = await asyncio.to_thread(load_config, self.config_path)
+        fresh = fresh.resolve_paths(self.base_dir)
+        refusal = reload_refusal(self.config, fresh)
+        if refusal is not None:
+            raise refusal
+        return fresh
+
     async def reload(self) -> bool:
         """Re-read and validate the config file; swap it in, or keep the old one on any error."""
         assert self._store is not None
         self.notifier.reloading()
         old_version = self.config_version
         try:
-            # off the event loop: a slow disk must not stall polls (load_config refuses FIFOs)
-            fresh = (await asyncio.to_thread(load_config, self.config_path)).resolve_paths(
-                self.base_dir
-            )
-            refusal = reload_refusal(self.config, fresh)
-            if refusal is not None:
-                raise refusal
+            fresh = await self._read_config()
         except ConfigError as exc:
             log.error(
                 "config_reload_rejected",

@@ -354,8 +354,7 @@ async def settle_positions(
         return 0, 0
 
     async def check(market: Market) -> tuple[Market, ledger.ResolutionCheck] | None:
-        try:
-            # only the record of this very market (id, condition, tokens) may settle it
+        try:  # only the record of this very market (id, condition, tokens) may settle it
             fresh = await ctx.gamma.fetch_market(
                 market.market_id, condition_id=market.condition_id, token_ids=market.token_ids
             )
@@ -364,27 +363,15 @@ async def settle_positions(
             return None
         if fresh is None:
             return None
-        # GET /markets/{id} lacks the event and the volume figures of the morning's copy: keep
-        # those, take only the lifecycle fields.
-        merged = replace(
-            market,
-            active=fresh.active,
-            closed=fresh.closed,
-            accepting_orders=fresh.accepting_orders,
-            enable_order_book=fresh.enable_order_book,
-            uma_resolution_status=fresh.uma_resolution_status,
-            uma_resolution_statuses=fresh.uma_resolution_statuses,
-            outcome_prices=fresh.outcome_prices,
-        )
+        merged = _with_lifecycle(market, fresh)
         clob = None
         if merged.closed or merged.uma_resolution_status:
             try:
                 clob = await ctx.clob.fetch_market(merged.condition_id, token_ids=market.token_ids)
-            except RecordMismatch as exc:  # not "CLOB down": something is wrong, do not settle
-                log.warning("clob_market_check_failed", market_id=market.market_id, error=str(exc))
-                return merged, ledger.ResolutionCheck("pending", {}, f"CLOB {exc}")
             except (FetchError, ItemError) as exc:
                 log.warning("clob_market_check_failed", market_id=market.market_id, error=str(exc))
+                if isinstance(exc, RecordMismatch):  # not "CLOB down": never settle past it
+                    return merged, ledger.ResolutionCheck("pending", {}, f"CLOB {exc}")
         return merged, ledger.resolve(merged, clob)
 
     async with asyncio.TaskGroup() as group:
@@ -412,6 +399,23 @@ async def settle_positions(
             resolution=s.resolution,
         )
     return len(settlements), pending
+
+
+def _with_lifecycle(market: Market, fresh: Market) -> Market:
+    """The stored market with the lifecycle fields of a fresh GET /markets/{id} record.
+
+    That record lacks the event and the volume figures of the morning's copy: those are kept.
+    """
+    return replace(
+        market,
+        active=fresh.active,
+        closed=fresh.closed,
+        accepting_orders=fresh.accepting_orders,
+        enable_order_book=fresh.enable_order_book,
+        uma_resolution_status=fresh.uma_resolution_status,
+        uma_resolution_statuses=fresh.uma_resolution_statuses,
+        outcome_prices=fresh.outcome_prices,
+    )
 
 
 # ----------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ credentials in URLs are masked in every line, and the files are 0640.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -91,7 +92,7 @@ class DailyLogFile:
             raise
         if written != len(data):
             os.ftruncate(fd, start)  # never leave half a line for the next one to be glued to
-            raise OSError(28, f"short write ({written} of {len(data)} bytes); line dropped")
+            raise OSError(errno.ENOSPC, f"short write ({written} of {len(data)}); line dropped")
 
     def _close(self) -> None:
         if self._fd is not None:

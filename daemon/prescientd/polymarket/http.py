@@ -26,6 +26,7 @@ import structlog
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
+from prescientd.polymarket.breaker import Breaker, RouteBreakers
 from prescientd.polymarket.jsonsafe import parse_json
 from prescientd.redact import host_of, redact_text, redact_url
 
@@ -153,22 +154,6 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def route_class(path: str) -> str:
-    """The breaker budget a path counts against: its first segment (`/books` -> `books`)."""
-    return path.lstrip("/").split("/", 1)[0].split("?", 1)[0] or "/"
-
-
-class _Breaker:
-    """Consecutive-failure circuit breaker of one route class."""
-
-    __slots__ = ("failures", "open_until", "probe_in_flight")
-
-    def __init__(self) -> None:
-        self.failures = 0
-        self.open_until: float | None = None
-        self.probe_in_flight = False
-
-
 class HostClient:
     """JSON over HTTP to one host: retries, Retry-After, a rate limiter and a circuit breaker."""
 
@@ -207,28 +192,23 @@ class HostClient:
         self._timeout = aiohttp.ClientTimeout(
             total=request_timeout_s, connect=connect_timeout_s, sock_read=request_timeout_s
         )
-        self._breaker_threshold = breaker_threshold
-        self._breaker_cooldown_s = breaker_cooldown_s
         self._sleep = sleep
         self._clock = clock
         self._wall_clock = wall_clock
         self._limiter = AsyncLimiter(requests_per_10s, 10)
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._blocked_until = -math.inf
-        self._breakers: dict[str, _Breaker] = {}
+        self._breakers = RouteBreakers(self.host, breaker_threshold, breaker_cooldown_s, clock)
         self.requests_sent = 0
 
     @property
     def breaker_open(self) -> bool:
         """True while some route class fails fast (open, or half-open with a probe out)."""
-        return any(self.route_breaker_open(route) for route in self._breakers)
+        return self._breakers.is_open()
 
     def route_breaker_open(self, route: str) -> bool:
         """True while requests of one route class (`books`, `markets` ...) fail fast."""
-        breaker = self._breakers.get(route)
-        if breaker is None or breaker.open_until is None:
-            return False
-        return self._clock() < breaker.open_until or breaker.probe_in_flight
+        return self._breakers.is_open(route)
 
     async def get_json(
         self, path: str, params: QueryParams | None = None, *, not_found_ok: bool = False
@@ -272,54 +252,22 @@ class HostClient:
 
     # -- circuit breaker ----------------------------------------------------------------------
 
-    def _enter_breaker(self, breaker: _Breaker, method: str, path: str) -> bool:
+    def _enter_breaker(self, breaker: Breaker, method: str, path: str) -> bool:
         """Raise if the breaker is open; return True when this request is the half-open probe."""
-        if breaker.open_until is None:
-            return False
-        remaining_s = breaker.open_until - self._clock()
-        if remaining_s > 0:
+        probe, refusal = breaker.admit(self._clock())
+        if refusal is not None:
             raise self._error(
                 method,
                 path,
-                f"circuit breaker open for {remaining_s:.1f} s more "
-                f"after {breaker.failures} consecutive failed requests",
+                refusal,
                 status=None,
                 attempts=0,
                 transient=False,
                 cls=BreakerOpenError,
             )
-        if breaker.probe_in_flight:
-            raise self._error(
-                method,
-                path,
-                "circuit breaker half-open, a probe request is in flight",
-                status=None,
-                attempts=0,
-                transient=False,
-                cls=BreakerOpenError,
-            )
-        breaker.probe_in_flight = True
-        log.info("http_breaker_probe", host=self.host, method=method, path=path)
-        return True
-
-    def _record_outcome(self, breaker: _Breaker, route: str, *, failed: bool) -> None:
-        if not failed:
-            if breaker.open_until is not None:
-                log.info("http_breaker_closed", host=self.host, route=route)
-            breaker.failures = 0
-            breaker.open_until = None
-            return
-        breaker.failures += 1
-        half_open = breaker.open_until is not None
-        if half_open or breaker.failures >= self._breaker_threshold:
-            breaker.open_until = self._clock() + self._breaker_cooldown_s
-            log.warning(
-                "http_breaker_opened",
-                host=self.host,
-                route=route,
-                consecutive_failures=breaker.failures,
-                cooldown_s=self._breaker_cooldown_s,
-            )
+        if probe:
+            log.info("http_breaker_probe", host=self.host, method=method, path=path)
+        return probe
 
     # -- request flow -------------------------------------------------------------------------
 
@@ -332,16 +280,15 @@ class HostClient:
         *,
         not_found_ok: bool,
     ) -> Any:
-        route = route_class(path)
-        breaker = self._breakers.setdefault(route, _Breaker())
+        breaker = self._breakers.for_path(path)
         probe = self._enter_breaker(breaker, method, path)
         try:
             result = await self._send_with_retries(method, path, params, body, not_found_ok)
         except FetchError as exc:
-            self._record_outcome(breaker, route, failed=exc.transient)
+            breaker.record(self._clock(), failed=exc.transient)
             raise
         else:
-            self._record_outcome(breaker, route, failed=False)
+            breaker.record(self._clock(), failed=False)
             return result
         finally:
             if probe:
