@@ -179,4 +179,5 @@ async def test_a_flood_of_junk_items_writes_a_handful_of_lines(tmp_path: Path) -
         assert outcome.counts["books"] > 0
         rejected = [e for e in logs if e["event"].startswith("clob_book_rejected")]
         assert 1 <= len(rejected) <= 10, len(rejected)
-        assert len(logs) < 50
+        other = [e["event"] for e in logs if e["event"] not in ("paper_trade", "position_settled")]
+        assert len(other) < 20, other
