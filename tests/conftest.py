@@ -160,3 +160,37 @@ async def serve(routes: dict[str, Handler]) -> AsyncIterator[str]:
         yield str(server.make_url("")).rstrip("/")
     finally:
         await server.close()
+
+
+# (method, path, decoded reply) -> the reply to send instead: a value (sent as JSON) or raw text
+Rewrite = Callable[[str, str, Any], Any]
+
+
+class RawJson(str):
+    """Reply text a Rewrite returns to send as is (for JSON that json.dumps cannot produce)."""
+
+
+@asynccontextmanager
+async def proxy(upstream: str, rewrite: Rewrite) -> AsyncIterator[str]:
+    """A hostile upstream: forwards to upstream and passes each 200 JSON reply through rewrite."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+
+        async def forward(request: web.Request) -> web.Response:
+            body = await request.read()
+            async with session.request(
+                request.method,
+                upstream + request.path_qs,
+                data=body or None,
+                headers={"Content-Type": request.headers.get("Content-Type", "application/json")},
+            ) as resp:
+                data, status = await resp.read(), resp.status
+            if status != 200:
+                return web.Response(body=data, status=status, content_type="application/json")
+            reply = rewrite(request.method, request.path, json.loads(data))
+            text = reply if isinstance(reply, RawJson) else json.dumps(reply)
+            return web.Response(text=text, content_type="application/json")
+
+        async with serve({"/{tail:.*}": forward}) as url:
+            yield url

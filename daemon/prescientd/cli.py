@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -17,6 +18,8 @@ from prescientd import __version__
 from prescientd.clock import SystemClock
 from prescientd.config import Config, ConfigError, find_config_path, load_config
 from prescientd.logs import close_logging, configure_logging
+from prescientd.permissions import apply_process_umask
+from prescientd.redact import redact_text
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -26,6 +29,7 @@ log = structlog.get_logger(__name__)
 
 
 def _fail(message: str, code: int = EXIT_FAILED) -> int:
+    message = redact_text(" ".join(message.split()))  # one line, no credentials
     sys.stderr.write(f"prescientd: {message}\n")
     sys.stderr.flush()
     return code
@@ -55,14 +59,15 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """The daemon."""
     from prescientd.daemon import Daemon
-    from prescientd.runtime import data_dir_lock
+    from prescientd.runtime import writer_lock
     from prescientd.store.db import StoreError
 
+    apply_process_umask()
     config = _load(args.config)
     _setup_logging(config)
     config_path = find_config_path(Path(args.config) if args.config else None)
     try:
-        with data_dir_lock(config.paths.data_dir):
+        with writer_lock(config.paths):
             daemon = Daemon(config_path, config, clock=SystemClock())
             return asyncio.run(daemon.run())
     except StoreError as exc:
@@ -74,13 +79,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_once(args: argparse.Namespace) -> int:
     """Run one job (or cycle = morning then poll) and exit."""
-    from prescientd.runtime import data_dir_lock
+    from prescientd.runtime import writer_lock
 
+    apply_process_umask()
     config = _load(args.config)
     _setup_logging(config)
     names = ["morning", "poll"] if args.job == "cycle" else [args.job]
     try:
-        with data_dir_lock(config.paths.data_dir):
+        with writer_lock(config.paths):
             failures = asyncio.run(_run_once(config, names))
     finally:
         close_logging()
@@ -116,13 +122,17 @@ async def _run_once(config: Config, names: Sequence[str]) -> list[str]:
 def cmd_export(args: argparse.Namespace) -> int:
     """Rebuild every mirror from SQLite."""
     from prescientd.mirrors.build import MirrorBuilder
-    from prescientd.runtime import AlreadyRunning, data_dir_lock
+    from prescientd.runtime import AlreadyRunning, writer_lock
     from prescientd.store.db import Store
+    from prescientd.store.safety import check_for_read
 
+    apply_process_umask()
     config = _load(args.config)
     _setup_logging(config, to_file=False)
 
     async def export() -> bool:
+        # mirrors rebuilt from a damaged or empty database would overwrite the good ones
+        await asyncio.to_thread(check_for_read, config.paths.db_path, full=True)
         store = await Store.open(config.paths.db_path, readonly=True)
         try:
             return await MirrorBuilder(store, config).write_all(SystemClock().now())
@@ -132,7 +142,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         # a running daemon keeps the mirrors current itself; two writers could briefly put an
         # older paper_trades.json over a newer one
-        with data_dir_lock(config.paths.data_dir):
+        with writer_lock(config.paths):
             ok = asyncio.run(export())
     except AlreadyRunning as exc:
         return _fail(f"{exc} (the running daemon keeps the mirrors current)")
@@ -145,9 +155,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     """Cash, equity, P&L, positions and job runs; read-only."""
     from prescientd.status import collect_status, render_status
+    from prescientd.store.safety import check_for_read
 
     config = _load(args.config)
     configure_logging(level="warning", logs_dir=None, stream=sys.stderr, console=False)
+    check_for_read(config.paths.db_path, full=False)
     report = asyncio.run(collect_status(config, SystemClock().now()))
     if args.json:
         print(json.dumps(report, indent=1, default=_json_default))
@@ -166,6 +178,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Offline demo: the built-in simulator plus the daemon on a fast schedule."""
     from prescientd.demo import run_demo
 
+    apply_process_umask()
     return run_demo(Path(args.dir), duration_s=args.duration, events=args.events, seed=args.seed)
 
 
@@ -232,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a data/log directory that cannot be created, a full disk ...
         where = f" ({exc.filename})" if exc.filename else ""
         return _fail(f"{exc.strerror or exc}{where}")
+    except sqlite3.Error as exc:  # a database damaged behind the start-up checks' back
+        return _fail(f"database error: {exc}; see README: How to restore from backup")
     return result
 
 

@@ -1,18 +1,23 @@
 """The configuration: a TOML file validated into frozen pydantic models.
 
 Unknown keys, wrong types, an unknown timezone and malformed HH:MM times are errors that name
-the key (`ConfigError.key`). Nothing here reads the clock or touches the network.
+the key (`ConfigError.key`). Types are strict: `"10"` is not an integer and `"no"` is not a boolean;
+a TOML integer is a fine float and a TOML string a fine Decimal or path. The file is read only
+when it is a regular file under MAX_CONFIG_BYTES (a FIFO would block the reader). Nothing here reads
+the clock or touches the network.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass
-from datetime import time
+from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,6 +28,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -43,6 +49,10 @@ RESTART_ONLY_KEYS: tuple[str, ...] = (
 )
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few KB; a bigger "config" is a mistake
+# A reload that changes more keys than this, or drops whole sections, must come from a complete
+# file (every section present): a truncated or half-saved file would reset the rest to defaults.
+RELOAD_MAX_PARTIAL_CHANGES = 8
 
 
 class ConfigError(Exception):
@@ -182,7 +192,7 @@ class StrategyConfig(_Section):
     max_price: Probability = Decimal(1)
     max_spread: Probability = Decimal("0.10")
     min_depth_ratio: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Decimal(1)
-    max_open_positions: int = Field(default=50, ge=0)
+    max_open_positions: int = Field(default=0, ge=0)  # 0 = no cap (cash is the limit)
     max_positions_per_market: int = Field(default=1, ge=0)
     cash_reserve_usd: NonNegativeUsd = Decimal(0)
     market_selection: Literal["best_per_event", "all"] = "best_per_event"
@@ -321,6 +331,13 @@ class Config(_Section):
     logging: LoggingConfig = LoggingConfig()
     stream: StreamConfig = StreamConfig()
     http: HttpConfig = HttpConfig()
+    # the top-level keys (sections, timezone) the file spelled out; reloads compare them
+    _file_keys: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @property
+    def file_keys(self) -> frozenset[str]:
+        """Top-level keys present in the file this config was read from."""
+        return self._file_keys
 
     @field_validator("timezone")
     @classmethod
@@ -365,12 +382,18 @@ def _describe(error: Any) -> str:
     return message.removeprefix("Value error, ")
 
 
-def _reject_non_finite(data: Any, prefix: str = "") -> None:
+def _check_values(data: Any, prefix: str = "") -> None:
+    """Reject what JSON cannot carry: non-finite floats and TOML dates/times."""
     if isinstance(data, dict):
         for key, value in data.items():
-            _reject_non_finite(value, f"{prefix}{key}.")
+            _check_values(value, f"{prefix}{key}.")
+    elif isinstance(data, list):
+        for value in data:
+            _check_values(value, prefix)
     elif isinstance(data, float) and not math.isfinite(data):
         raise ConfigError(prefix.rstrip("."), "must be a finite number")
+    elif isinstance(data, date | datetime | time):
+        raise ConfigError(prefix.rstrip("."), "a TOML date/time is not a valid value here")
 
 
 def parse_config(text: str) -> Config:
@@ -379,23 +402,50 @@ def parse_config(text: str) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("(syntax)", f"invalid TOML: {exc}") from exc
-    _reject_non_finite(data)
+    _check_values(data)
     try:
-        return Config.model_validate(data)
+        # strict JSON-mode validation: a quoted "10" is not an int, "no" is not a bool, while
+        # TOML ints pass for floats and strings for Decimals, paths and enum values
+        config = Config.model_validate_json(json.dumps(data), strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(_error_key(first), _describe(first)) from exc
+    config._file_keys = frozenset(data)
+    return config
+
+
+def read_config_text(path: Path) -> str:
+    """The text of a config file: a regular file of at most MAX_CONFIG_BYTES, UTF-8.
+
+    Opened non-blocking, so a FIFO (or a device) is refused instead of waiting for a writer.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ConfigError("(file)", f"cannot read {path}: {exc.strerror or exc}") from exc
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError("(file)", f"{path} is not a regular file")
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                "(file)", f"{path} is {info.st_size} bytes, more than {MAX_CONFIG_BYTES}"
+            )
+        try:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError("(file)", f"cannot read {path}: {exc.strerror or exc}") from exc
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError("(file)", f"{path} grew beyond {MAX_CONFIG_BYTES} bytes while read")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError("(file)", f"{path} is not UTF-8: {exc}") from exc
 
 
 def load_config(path: Path) -> Config:
     """Read and validate the config file at path (paths inside are left relative)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError("(file)", f"cannot read {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError("(file)", f"{path} is not UTF-8: {exc}") from exc
-    return parse_config(text)
+    return parse_config(read_config_text(path))
 
 
 def find_config_path(cli_path: Path | None) -> Path:
@@ -432,6 +482,39 @@ def diff_configs(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
     """Dotted keys whose values differ between old and new, with (old, new) values."""
     before, after = flatten(old), flatten(new)
     return {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+
+
+def reload_refusal(old: Config, new: Config) -> ConfigError | None:
+    """Why a valid new file must still not be applied on reload, or None.
+
+    An empty (comment-only) file is refused: applied, it would reset every setting to its
+    default. A file that changes more than RELOAD_MAX_PARTIAL_CHANGES keys or drops sections
+    the old file had is applied only when it is complete (every section present). Start-up may
+    still use an empty file: that is documented to mean "all defaults".
+    """
+    if not new.file_keys:
+        return ConfigError(
+            "(file)", "the file is empty or only comments; refusing to reset every key to default"
+        )
+    complete = frozenset(Config.model_fields)
+    missing = sorted(complete - new.file_keys)
+    if not missing:
+        return None
+    removed = sorted(old.file_keys - new.file_keys)
+    if removed:
+        return ConfigError(
+            "(file)",
+            f"the file leaves out {', '.join(removed)}, which the running config's file set;"
+            " only a complete config (every section) may drop sections",
+        )
+    changed = len(diff_configs(old, new))
+    if changed > RELOAD_MAX_PARTIAL_CHANGES:
+        return ConfigError(
+            "(file)",
+            f"the file changes {changed} keys (more than {RELOAD_MAX_PARTIAL_CHANGES}) but is"
+            f" not a complete config (missing {', '.join(missing)}); it looks truncated",
+        )
+    return None
 
 
 @dataclass(frozen=True, slots=True)

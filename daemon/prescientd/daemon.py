@@ -21,7 +21,13 @@ import structlog
 
 from prescientd import jobs
 from prescientd.clock import Clock, iso_utc
-from prescientd.config import Config, ConfigError, load_config, merge_reload
+from prescientd.config import (
+    Config,
+    ConfigError,
+    load_config,
+    merge_reload,
+    reload_refusal,
+)
 from prescientd.core import schedule
 from prescientd.jobs import JobContext, run_job
 from prescientd.logs import configure_logging
@@ -360,13 +366,23 @@ class Daemon:
                 self.reload_requested.clear()
                 await self.reload()
 
+    async def _read_config(self) -> Config:
+        """The config file, read off the event loop (a slow disk must not stall polls; FIFOs
+        are refused) and checked against the running config (no reset to all defaults)."""
+        fresh = await asyncio.to_thread(load_config, self.config_path)
+        fresh = fresh.resolve_paths(self.base_dir)
+        refusal = reload_refusal(self.config, fresh)
+        if refusal is not None:
+            raise refusal
+        return fresh
+
     async def reload(self) -> bool:
         """Re-read and validate the config file; swap it in, or keep the old one on any error."""
         assert self._store is not None
         self.notifier.reloading()
         old_version = self.config_version
         try:
-            fresh = load_config(self.config_path).resolve_paths(self.base_dir)
+            fresh = await self._read_config()
         except ConfigError as exc:
             log.error(
                 "config_reload_rejected",

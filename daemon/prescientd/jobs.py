@@ -34,8 +34,9 @@ from prescientd.models import (
 from prescientd.polymarket.clob import BooksFetch, ClobClient
 from prescientd.polymarket.gamma import GammaClient
 from prescientd.polymarket.http import FetchError
-from prescientd.polymarket.jsonsafe import ItemError
+from prescientd.polymarket.jsonsafe import ItemError, RecordMismatch
 from prescientd.portfolio import PortfolioService
+from prescientd.redact import redact_text
 from prescientd.store.db import Store
 
 log = structlog.get_logger(__name__)
@@ -105,6 +106,8 @@ async def run_job(
         except Exception as exc:  # the one broad except: the job boundary
             log.exception("job_crashed")
             error = f"{type(exc).__name__}: {exc}"
+        if error is not None:  # stored and printed: one line, no credentials
+            error = redact_text(" ".join(error.split()))
         return await _finish(ctx, name, started, t0, counts, error)
 
 
@@ -145,8 +148,8 @@ async def _record(
     )
     try:
         await ctx.store.record_job_run(outcome)
-    except Exception:  # recording must not hide the job's own outcome
-        log.exception("job_run_not_recorded")
+    except Exception as exc:  # noqa: BLE001 - recording must not hide the job's own outcome
+        log.error("job_run_not_recorded", error=" ".join(f"{type(exc).__name__}: {exc}".split()))
     return outcome
 
 
@@ -339,31 +342,24 @@ async def settle_positions(
         return 0, 0
 
     async def check(market: Market) -> tuple[Market, ledger.ResolutionCheck] | None:
-        try:
-            fresh = await ctx.gamma.fetch_market(market.market_id)
+        try:  # only the record of this very market (id, condition, tokens) may settle it
+            fresh = await ctx.gamma.fetch_market(
+                market.market_id, condition_id=market.condition_id, token_ids=market.token_ids
+            )
         except (FetchError, ItemError) as exc:  # one market's check must not stop the others
             log.warning("settlement_check_failed", market_id=market.market_id, error=str(exc))
             return None
         if fresh is None:
             return None
-        # GET /markets/{id} lacks the event and the volume figures of the morning's copy: keep
-        # those, take only the lifecycle fields.
-        merged = replace(
-            market,
-            active=fresh.active,
-            closed=fresh.closed,
-            accepting_orders=fresh.accepting_orders,
-            enable_order_book=fresh.enable_order_book,
-            uma_resolution_status=fresh.uma_resolution_status,
-            uma_resolution_statuses=fresh.uma_resolution_statuses,
-            outcome_prices=fresh.outcome_prices,
-        )
+        merged = _with_lifecycle(market, fresh)
         clob = None
         if merged.closed or merged.uma_resolution_status:
             try:
-                clob = await ctx.clob.fetch_market(merged.condition_id)
+                clob = await ctx.clob.fetch_market(merged.condition_id, token_ids=market.token_ids)
             except (FetchError, ItemError) as exc:
                 log.warning("clob_market_check_failed", market_id=market.market_id, error=str(exc))
+                if isinstance(exc, RecordMismatch):  # not "CLOB down": never settle past it
+                    return merged, ledger.ResolutionCheck("pending", {}, f"CLOB {exc}")
         return merged, ledger.resolve(merged, clob)
 
     async with asyncio.TaskGroup() as group:
@@ -391,6 +387,23 @@ async def settle_positions(
             resolution=s.resolution,
         )
     return len(settlements), pending
+
+
+def _with_lifecycle(market: Market, fresh: Market) -> Market:
+    """The stored market with the lifecycle fields of a fresh GET /markets/{id} record.
+
+    That record lacks the event and the volume figures of the morning's copy: those are kept.
+    """
+    return replace(
+        market,
+        active=fresh.active,
+        closed=fresh.closed,
+        accepting_orders=fresh.accepting_orders,
+        enable_order_book=fresh.enable_order_book,
+        uma_resolution_status=fresh.uma_resolution_status,
+        uma_resolution_statuses=fresh.uma_resolution_statuses,
+        outcome_prices=fresh.outcome_prices,
+    )
 
 
 # ----------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import hashlib
@@ -15,30 +16,32 @@ import aiohttp
 import structlog
 
 from prescientd.clock import Clock
-from prescientd.config import Config
+from prescientd.config import Config, PathsConfig
 from prescientd.jobs import JobContext
 from prescientd.mirrors.build import Mirror
 from prescientd.mirrors.files import sweep_temp_files
+from prescientd.permissions import database_files, make_dirs, open_private, restrict_file
 from prescientd.polymarket.clob import ClobClient
 from prescientd.polymarket.gamma import GammaClient
 from prescientd.polymarket.http import HostClient, make_session
 from prescientd.store.db import BUSY_TIMEOUT_MS, Store
+from prescientd.store.safety import prepare_for_write
 
 LOCK_NAME = "prescientd.lock"
+DB_LOCK_SUFFIX = ".lock"  # prescient.db.lock beside the database
 
 log = structlog.get_logger(__name__)
 
 
 class AlreadyRunning(Exception):
-    """Another prescientd process holds the data directory's lock."""
+    """Another prescientd process holds the data directory's or the database's lock."""
 
 
 @contextlib.contextmanager
-def data_dir_lock(data_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on data_dir so two writers never run at once."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / LOCK_NAME
-    handle: IO[str] = path.open("a+", encoding="utf-8")
+def _exclusive_lock(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive flock on path (0640, holding our pid) or raise AlreadyRunning."""
+    make_dirs(path.parent)
+    handle: IO[str] = os.fdopen(open_private(path, os.O_RDWR), "r+", encoding="utf-8")
     try:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -46,7 +49,7 @@ def data_dir_lock(data_dir: Path) -> Iterator[None]:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
             raise AlreadyRunning(
-                f"another prescientd (pid {holder}) is using {data_dir}; stop it or send it SIGHUP"
+                f"another prescientd (pid {holder}) is using {what}; stop it or send it SIGHUP"
             ) from exc
         handle.seek(0)
         handle.truncate()
@@ -55,6 +58,32 @@ def data_dir_lock(data_dir: Path) -> Iterator[None]:
         yield
     finally:
         handle.close()
+
+
+@contextlib.contextmanager
+def data_dir_lock(data_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on data_dir so two writers never run at once."""
+    with _exclusive_lock(data_dir / LOCK_NAME, str(data_dir)):
+        yield
+
+
+def db_lock_path(db_path: Path) -> Path:
+    """The lock file of a database: prescient.db.lock beside it."""
+    return db_path.with_name(db_path.name + DB_LOCK_SUFFIX)
+
+
+@contextlib.contextmanager
+def writer_lock(paths: PathsConfig) -> Iterator[None]:
+    """The locks of a writing command: its data directory and its database.
+
+    The database's own lock means a second daemon with another data_dir but the same db_path
+    is refused too (always taken in this order, without waiting, so two never deadlock).
+    """
+    with (
+        data_dir_lock(paths.data_dir),
+        _exclusive_lock(db_lock_path(paths.db_path), f"the database {paths.db_path}"),
+    ):
+        yield
 
 
 def config_sha256(config: Config) -> str:
@@ -117,13 +146,28 @@ async def open_clients(config: Config) -> AsyncIterator[Clients]:
 async def open_store(
     config: Config, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS
 ) -> AsyncIterator[Store]:
-    """The store, created with the starting deposit if new; always closed."""
+    """The store for writing, after the start-up checks of store/safety.py; always closed.
+
+    A database is created (with the starting deposit) only when the data directory holds no
+    history; a damaged, empty or missing one next to history is refused (DatabaseRefused).
+    """
+    db_path = config.paths.db_path
+    create = await asyncio.to_thread(prepare_for_write, db_path, config.paths.data_dir)
     store = await Store.open(
-        config.paths.db_path,
+        db_path,
         starting_balance_usd=config.paper.starting_balance_usd,
         busy_timeout_ms=busy_timeout_ms,
+        create=create,
     )
     try:
+        if create:
+            log.info(
+                "database_created",
+                path=str(db_path),
+                starting_balance_usd=str(config.paper.starting_balance_usd),
+            )
+        for path in database_files(db_path):  # -wal/-shm appear with the first connection
+            await asyncio.to_thread(restrict_file, path)
         yield store
     finally:
         await store.close()

@@ -10,6 +10,7 @@ from prescientd.config import Config
 from prescientd.jobs import JOBS
 from prescientd.mirrors import rows
 from prescientd.portfolio import PortfolioService
+from prescientd.redact import redact_text
 from prescientd.store.db import JobRunRow, Store
 from prescientd.vocabulary import number, timestamp
 
@@ -39,7 +40,7 @@ async def collect_status(config: Config, now: datetime) -> dict[str, Any]:
             warnings.append(f"{len(stale_positions)} position(s) valued on stale or vanished books")
         for job, row in runs.items():
             if not row.ok:
-                warnings.append(f"last {job} run failed: {row.error}")
+                warnings.append(f"last {job} run failed: {redact_text(row.error or '')}")
         summary = rows.portfolio_summary(portfolio, valuation)
         return {
             "generated_at": iso_utc(now),
@@ -63,7 +64,8 @@ def _job_json(run: JobRunRow | None, now: datetime) -> dict[str, Any] | None:
         "outcome": "ok" if run.ok else "failed",
         "finished_at": iso_utc(run.finished_at),
         "age_s": int((now - run.finished_at).total_seconds()),
-        "error": run.error,
+        # rows written before redaction existed may still hold a URL's password
+        "error": redact_text(run.error or "") or None,
     }
 
 

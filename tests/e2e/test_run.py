@@ -112,7 +112,7 @@ def test_run_writes_every_file(
 
     log_lines = (setup.logs_dir / f"trading_log_{day}.txt").read_text().splitlines()
     logged = [_json_line(line) for line in log_lines]
-    assert logged[0]["event"] in ("mirrors_rebuilt_at_start", "started")
+    assert logged[0]["event"] == "database_created"  # a fresh install says so first
     assert logged[-1]["event"] == "stopped"
     assert integrity_check(setup.db_path) == "ok"
     assert temp_files(setup.root) == []

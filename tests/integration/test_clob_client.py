@@ -107,7 +107,8 @@ async def test_books_batched_concurrent_keyed_by_asset_id(session: aiohttp.Clien
     assert state["max_in_flight"] == 3
     assert set(result.books) == set(tokens) - omitted - {corrupt}
     assert result.missing == frozenset(omitted)
-    assert dict(result.rejected) == {"non_finite_number": 1}
+    # the stranger (one per reply) is rejected and counted, never a token's book or "rejected"
+    assert dict(result.rejected) == {"non_finite_number": 1, "unrequested_asset": 3}
     assert result.rejected_tokens == frozenset({corrupt})
     assert stranger not in result.books
     book = result.books[tokens[0]]

@@ -24,6 +24,7 @@ def test_shipped_config_is_valid_and_has_the_design_defaults() -> None:
     assert cfg.strategy.stake_usd == 100 and cfg.strategy.price_source == "display"
     assert cfg.paper.starting_balance_usd == 10000
     assert str(cfg.paths.db_path) == "data/prescient.db"
+    assert cfg.strategy.max_open_positions == 0  # no cap: the brief's rule is limited by cash
 
 
 @pytest.mark.parametrize(

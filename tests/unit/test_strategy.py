@@ -488,6 +488,18 @@ def test_max_open_positions() -> None:
     assert all(s.skip_reason is SkipReason.MAX_OPEN_POSITIONS for s in full)
 
 
+def test_no_position_cap_by_default() -> None:
+    """The default max_open_positions (0 = no cap): 64 signals and $10,000 give 64 buys."""
+    markets = [make_market(str(i), f"e{i}") for i in range(1, 65)]
+    quotes: dict[str, Quote] = {}
+    for i, m in enumerate(markets):
+        quotes.update(quotes_for(m, str(D("0.51") + D("0.01") * (i % 40))))
+    signals = decide(markets, quotes, make_portfolio(), StrategyConfig(), MAX_AGE_S, NOW)
+    assert StrategyConfig().max_open_positions == 0
+    assert len(signals) == 64
+    assert [s.skip_reason for s in signals] == [None] * 64
+
+
 @pytest.mark.parametrize(
     ("cash", "reserve", "actionable"),
     [

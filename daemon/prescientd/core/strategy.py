@@ -178,7 +178,8 @@ def _portfolio_limits(
     for cand in sorted(candidates, key=_rank):
         if cand.skip is None:
             spendable_usd = portfolio.spendable_usd(cfg.cash_reserve_usd, committed_usd)
-            if open_positions + taken + 1 > cfg.max_open_positions:
+            capped = cfg.max_open_positions > 0  # 0 = no cap: cash is the only limit
+            if capped and open_positions + taken + 1 > cfg.max_open_positions:
                 cand = cand.skipped(
                     SkipReason.MAX_OPEN_POSITIONS,
                     f"{open_positions + taken} open positions (max {cfg.max_open_positions})",

@@ -20,7 +20,7 @@ from prescientd.config import Config
 from prescientd.core import filters, performance
 from prescientd.core.schedule import local_instant
 from prescientd.mirrors import rows
-from prescientd.mirrors.files import write_atomic, write_csv, write_json
+from prescientd.mirrors.files import write_atomic, write_csv, write_json, write_json_append_only
 from prescientd.models import Market
 from prescientd.portfolio import PortfolioService
 from prescientd.store.db import Store
@@ -258,7 +258,7 @@ class MirrorBuilder:
         trades, settlements = await self.store.ledger()
         levels = await self.store.trade_levels()
         entries = rows.ledger_entries(trades, settlements, levels)
-        write_json(self.layout.trades_dir / "paper_trades.json", entries)
+        write_json_append_only(self.layout.trades_dir / "paper_trades.json", entries)
         positions = [rows.position_row(mp) for mp in valuation.positions]
         summary = rows.portfolio_summary(portfolio, valuation)
         write_json(
@@ -275,7 +275,7 @@ class MirrorBuilder:
         snapshots = await self.store.portfolio_snapshots()
         start = await self.store.starting_balance()
         history = [performance.history_entry(s) for s in snapshots]
-        write_json(self.layout.history_dir / "portfolio_history.json", history)
+        write_json_append_only(self.layout.history_dir / "portfolio_history.json", history)
         self._write_csv("portfolio_history.csv", history)
         self._write_csv("performance_daily.csv", performance.performance_rows(snapshots, start))
 

@@ -2,7 +2,9 @@
 
 A reader of a mirror sees the old file or the new one, never a partial one: the new content goes to
 a temporary file in the same directory, is fsynced, renamed over the old name, and the directory is
-fsynced so the rename itself survives a power cut.
+fsynced so the rename itself survives a power cut. Files are 0640 and directories 0750 whatever
+the umask. An append-only mirror (paper_trades.json, portfolio_history.json) is never replaced by
+one with fewer entries than it holds.
 """
 
 from __future__ import annotations
@@ -20,11 +22,21 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from prescientd.mirrors.columns import CSV_DECIMALS, Cell, Column, coerce, resolve_columns
+from prescientd.permissions import FILE_MODE, make_dirs
 from prescientd.vocabulary import number, plain
 
 TEMP_PREFIX = ".prescientd-"
 TEMP_SUFFIX = ".tmp"
-FILE_MODE = 0o640  # readable by the service's group (analysts opening the CSVs)
+__all__ = ["FILE_MODE", "AppendOnlyViolation", "write_atomic", "write_json_append_only"]
+
+# What this process last wrote to each append-only mirror: (inode, size, mtime_ns) -> entries,
+# so the file is parsed again only when something else changed it.
+_append_only_written: dict[Path, tuple[tuple[int, int, int], int]] = {}
+
+
+class AppendOnlyViolation(Exception):
+    """A write would replace an append-only mirror with fewer entries than it holds."""
+
 
 # OWASP CSV injection: a cell starting with one of these is read as a formula by spreadsheets.
 _FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
@@ -37,7 +49,7 @@ def atomic_path(path: Path, *, mode: int = FILE_MODE) -> Iterator[Path]:
     For writers that need a file name rather than bytes (the workbook library writes its own
     file). On an exception the temporary file is removed and path is untouched.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -111,6 +123,47 @@ def dumps_json(data: Any, *, compact: bool = False) -> bytes:
 def write_json(path: Path, data: Any, *, compact: bool = False) -> None:
     """Write data as a JSON mirror, atomically."""
     write_atomic(path, dumps_json(data, compact=compact))
+
+
+def _file_key(path: Path) -> tuple[int, int, int] | None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    return (info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+def held_entries(path: Path) -> int | None:
+    """How many entries the JSON array at path holds; None when absent or not an array."""
+    key = _file_key(path)
+    if key is None:
+        return None
+    known = _append_only_written.get(path)
+    if known is not None and known[0] == key:
+        return known[1]
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None  # unreadable: the database is the truth, the rebuild may replace it
+    return len(data) if isinstance(data, list) else None
+
+
+def write_json_append_only(path: Path, entries: Sequence[Any]) -> None:
+    """Replace an append-only JSON array mirror, refusing to drop entries it holds.
+
+    Such a file promises that each version begins with the entries of the previous one; a
+    shorter list can only come from the wrong database (a fresh or older one), and writing it
+    would destroy what may be the last copy of the history.
+    """
+    held = held_entries(path)
+    if held is not None and len(entries) < held:
+        raise AppendOnlyViolation(
+            f"{path} holds {held} entries; refusing to replace it with {len(entries)}"
+        )
+    write_atomic(path, dumps_json(entries))
+    key = _file_key(path)
+    if key is not None:
+        _append_only_written[path] = (key, len(entries))
 
 
 def escape_cell(text: str) -> str:

@@ -3,6 +3,9 @@
 A book is all-or-nothing: one NaN, negative or out-of-range level rejects the whole book, because
 we never trade on a corrupt book. Levels are sorted here (bids highest first, asks lowest first):
 live books arrive best-LAST while the OpenAPI text says best-first, so the order is not trusted.
+Every record must be what was asked for: a book for a token not in the request, or a market
+record of another condition or other tokens, is rejected and counted, never used. Per-item
+problems are logged for the first few items and then summarized in one line.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from urllib.parse import quote
 import structlog
 
 from prescientd.core.prices import BookSide, merged_levels
+from prescientd.logs import ItemProblems
 from prescientd.models import Book, ClobMarket, ClobToken, Level
 from prescientd.polymarket.http import FetchError, HostClient
 from prescientd.polymarket.jsonsafe import (
@@ -27,7 +31,11 @@ from prescientd.polymarket.jsonsafe import (
     SIZE_LIMIT,
     ZERO,
     ItemError,
+    RecordMismatch,
+    check_item,
     is_digits,
+    replied_items_cap,
+    same_id,
     to_bool,
     to_decimal,
     to_price,
@@ -40,6 +48,7 @@ __all__ = [
     "ClobClient",
     "FetchError",
     "ItemError",
+    "RecordMismatch",
     "parse_book",
     "parse_clob_market",
 ]
@@ -213,6 +222,7 @@ def parse_clob_market(raw: object) -> ClobMarket:
     """Validate a CLOB market record (GET /markets/{conditionId}); raise ItemError if malformed."""
     if not isinstance(raw, dict):
         raise ItemError("not_an_object", type(raw).__name__)
+    check_item(raw, None)
     condition_id = to_str(raw.get("condition_id"), "condition_id")
     if not condition_id:
         raise ItemError("bad_field:condition_id", "missing")
@@ -267,22 +277,31 @@ class _BatchBooks:
     rejected_tokens: set[str]
 
 
-def _parse_reply(reply: list[Any], wanted: frozenset[str]) -> _BatchBooks:
-    """Parse one reply; items not asked for are dropped, corrupt ones counted by reason."""
+def _parse_reply(reply: list[Any], asked: frozenset[str], problems: ItemProblems) -> _BatchBooks:
+    """Parse one reply; books not asked for and corrupt ones are rejected and counted by reason."""
     books: dict[str, Book] = {}
     rejected: Counter[str] = Counter()
     rejected_tokens: set[str] = set()
+    cap = replied_items_cap(len(asked))
+    if len(reply) > cap:
+        rejected["excess_items"] += len(reply) - cap
+        problems.add(None, "excess_items", count=len(reply) - cap, items=len(reply), kept=cap)
+        reply = reply[:cap]
     for raw in reply:
         token_id = raw.get("asset_id") if isinstance(raw, dict) else None
-        if isinstance(token_id, str) and token_id not in wanted:
-            continue  # not asked for; never let it shadow a requested token
+        shown = token_id if isinstance(token_id, str) else None
+        if shown is not None and token_id not in asked:
+            # never let a book for another token stand in for a requested one
+            rejected["unrequested_asset"] += 1
+            problems.add(shown, "unrequested_asset")
+            continue
         try:
             book = parse_book(raw)
         except ItemError as exc:
             rejected[exc.reason] += 1
-            if isinstance(token_id, str):
-                rejected_tokens.add(token_id)
-            log.warning("clob_book_rejected", token_id=token_id, reason=exc.reason)
+            if shown is not None:
+                rejected_tokens.add(shown)
+            problems.add(shown, exc.reason)
             continue
         books.setdefault(book.token_id, book)
     return _BatchBooks(books, rejected, rejected_tokens)
@@ -314,8 +333,9 @@ class ClobClient:
         wanted_set = frozenset(wanted)
         size = self._books_per_request
         batches = [wanted[start : start + size] for start in range(0, len(wanted), size)]
+        problems = ItemProblems("clob_book_rejected")
         with _gc_paused():
-            tasks = [asyncio.create_task(self._fetch_batch(batch, wanted_set)) for batch in batches]
+            tasks = [asyncio.create_task(self._fetch_batch(batch, problems)) for batch in batches]
             try:
                 parsed = await asyncio.gather(*tasks)
             except BaseException:
@@ -334,6 +354,7 @@ class ClobClient:
                 books.setdefault(token_id, book)
             rejected.update(batch.rejected)
             rejected_tokens.update(batch.rejected_tokens)
+        problems.summarize(requested=len(wanted))
         # A token that came back twice, once valid and once not, counts as valid.
         rejected_tokens.difference_update(books)
         missing = wanted_set.difference(books, rejected_tokens)
@@ -353,14 +374,14 @@ class ClobClient:
             requests=len(batches),
         )
 
-    async def _fetch_batch(self, batch: list[str], wanted: frozenset[str]) -> _BatchBooks:
+    async def _fetch_batch(self, batch: list[str], problems: ItemProblems) -> _BatchBooks:
         """POST one batch and parse its reply as soon as it arrives.
 
         Parsing here rather than after the last reply overlaps it with the other requests still
         in flight (the server is preparing them meanwhile), which shortens a large poll.
         """
         reply = await self._post_batch(batch)
-        return _parse_reply(reply, wanted)
+        return _parse_reply(reply, frozenset(batch), problems)
 
     async def _post_batch(self, batch: list[str]) -> list[Any]:
         reply = await self._http.post_json("/books", [{"token_id": token} for token in batch])
@@ -378,13 +399,39 @@ class ClobClient:
         return reply
 
     async def fetch_book(self, token_id: str) -> Book | None:
-        """One book via GET /book; None on 404 (unknown/closed/resolving); ItemError if corrupt."""
-        raw = await self._http.get_json("/book", {"token_id": token_id}, not_found_ok=True)
-        return None if raw is None else parse_book(raw)
+        """One book via GET /book; None on 404 (unknown/closed/resolving); ItemError if corrupt.
 
-    async def fetch_market(self, condition_id: str) -> ClobMarket | None:
-        """The CLOB market record (GET /markets/{conditionId}); None on 404."""
+        RecordMismatch when the book is another token's.
+        """
+        raw = await self._http.get_json("/book", {"token_id": token_id}, not_found_ok=True)
+        if raw is None:
+            return None
+        book = parse_book(raw)
+        if book.token_id != token_id:
+            raise RecordMismatch(f"GET /book?token_id={token_id} returned {book.token_id}'s book")
+        return book
+
+    async def fetch_market(
+        self, condition_id: str, *, token_ids: Sequence[str] | None = None
+    ) -> ClobMarket | None:
+        """The CLOB market record (GET /markets/{conditionId}); None on 404.
+
+        RecordMismatch when it is another condition's record, or (given token_ids) its tokens
+        are not exactly those.
+        """
         raw = await self._http.get_json(
             f"/markets/{quote(condition_id, safe='')}", not_found_ok=True
         )
-        return None if raw is None else parse_clob_market(raw)
+        if raw is None:
+            return None
+        market = parse_clob_market(raw)
+        if not same_id(market.condition_id, condition_id):
+            raise RecordMismatch(
+                f"GET /markets/{condition_id} returned condition {market.condition_id}"
+            )
+        got = {token.token_id for token in market.tokens}
+        if token_ids is not None and got != set(token_ids):
+            raise RecordMismatch(
+                f"GET /markets/{condition_id}: its tokens differ from the stored market's"
+            )
+        return market

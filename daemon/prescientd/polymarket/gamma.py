@@ -1,9 +1,11 @@
 """Gamma API: keyset paging over /events/keyset and /markets/keyset, and per-item validation.
 
 Every item is validated on its own: a malformed market is skipped and counted (its event is kept), a
-malformed or oversized event is skipped and counted, and the rest of the page is processed. Shapes
-follow the recorded payloads in fixtures/polymarket (JSON-encoded string arrays, numbers that flip
-between int/float/str or are omitted, token ids as 76-78 digit strings).
+malformed, oversized or too deeply nested event is skipped and counted, and the rest of the page is
+processed; the first few skips are logged one by one, then one summary line. Shapes follow the
+recorded payloads in fixtures/polymarket (JSON-encoded string arrays, numbers that flip between
+int/float/str or are omitted, token ids as 76-78 digit strings). A market fetched by id must be the
+market asked for (id, condition id, token ids), or it is rejected as a `RecordMismatch`.
 """
 
 from __future__ import annotations
@@ -17,20 +19,24 @@ from urllib.parse import quote
 
 import structlog
 
+from prescientd.logs import ItemProblems
 from prescientd.models import Event, FeeSchedule, Market
 from prescientd.polymarket.http import FetchError, HostClient, PagingError, QueryParams
 from prescientd.polymarket.jsonsafe import (
     ONE,
     ZERO,
     ItemError,
-    estimate_size,
+    RecordMismatch,
+    check_item,
     is_digits,
     parse_json,
+    replied_items_cap,
+    same_id,
     to_bool,
+    to_canonical_price,
     to_datetime,
     to_decimal,
     to_id,
-    to_price,
     to_size,
     to_str,
 )
@@ -42,6 +48,7 @@ __all__ = [
     "ItemError",
     "MarketsFetch",
     "PagingError",
+    "RecordMismatch",
     "parse_event",
     "parse_market",
 ]
@@ -49,6 +56,11 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 _RESERVED_PARAMS: Final = frozenset({"limit", "after_cursor", "cursor", "next_cursor", "offset"})
+# Polymarket's tick sizes run from 0.1 down to 0.0001; a finer or coarser value is not a tick.
+TICK_MIN: Final = Decimal("0.0001")
+TICK_MAX: Final = ONE
+# Items skipped for these reasons are kept out of the raw backup too (junk of that size or depth).
+_NOT_BACKED_UP: Final = frozenset({"oversized", "too_deep"})
 
 T = TypeVar("T")
 
@@ -88,10 +100,17 @@ def _optional_positive(raw: Mapping[str, Any], field: str) -> Decimal | None:
     value = raw.get(field)
     if value is None or value == "":
         return None
-    number = to_decimal(value, field)
+    number = to_size(value, field)
     if number <= ZERO:
         raise ItemError(f"bad_field:{field}", "not positive")
     return number
+
+
+def _tick_size(raw: Mapping[str, Any]) -> Decimal | None:
+    tick = _optional_positive(raw, "orderPriceMinTickSize")
+    if tick is not None and not TICK_MIN <= tick <= TICK_MAX:
+        raise ItemError("bad_field:orderPriceMinTickSize", f"{tick} outside {TICK_MIN}..{TICK_MAX}")
+    return tick
 
 
 def _fee_schedule(raw: Mapping[str, Any]) -> FeeSchedule | None:
@@ -138,7 +157,7 @@ def parse_market(raw: object, event_id: str | None) -> Market:
     if not all(is_digits(token) for token in token_ids):
         raise ItemError("bad_token_ids", "a token id is not a decimal digit string")
     price_texts = _json_string_list(raw.get("outcomePrices"), "outcomePrices", "bad_outcome_prices")
-    prices = tuple(to_price(text, "outcomePrices") for text in price_texts or ())
+    prices = tuple(to_canonical_price(text, "outcomePrices") for text in price_texts or ())
     if len(token_ids) != len(outcomes) or (prices and len(prices) != len(outcomes)):
         raise ItemError(
             "length_mismatch",
@@ -171,7 +190,7 @@ def parse_market(raw: object, event_id: str | None) -> Market:
         liquidity_usd=_number_or_zero(raw, "liquidityNum", "liquidity"),
         volume_usd=_number_or_zero(raw, "volumeNum", "volume"),
         volume_24h_usd=_number_or_zero(raw, "volume24hr"),
-        tick_size=_optional_positive(raw, "orderPriceMinTickSize"),
+        tick_size=_tick_size(raw),
         min_order_size=_optional_positive(raw, "orderMinSize"),
         fee_schedule=_fee_schedule(raw),
         neg_risk=to_bool(raw.get("negRisk"), "negRisk"),
@@ -193,8 +212,8 @@ def _tag_slugs(raw: object) -> tuple[str, ...]:
     return tuple(slugs)
 
 
-def _log_skip(kind: str, item_id: str | None, reason: str, **extra: object) -> None:
-    log.info("gamma_item_skipped", kind=kind, id=item_id, reason=reason, **extra)
+def _skips() -> ItemProblems:
+    return ItemProblems("gamma_item_skipped", level="info")
 
 
 def _raw_id(raw: object) -> str | None:
@@ -205,7 +224,9 @@ def _raw_id(raw: object) -> str | None:
     return None
 
 
-def _parse_event(raw: object, max_market_bytes: int | None) -> tuple[Event, Counter[str]]:
+def _parse_event(
+    raw: object, max_market_bytes: int | None, problems: ItemProblems
+) -> tuple[Event, Counter[str]]:
     if not isinstance(raw, dict):
         raise ItemError("not_an_object", type(raw).__name__)
     event_id = to_id(raw.get("id"), "id")
@@ -229,15 +250,11 @@ def _parse_event(raw: object, max_market_bytes: int | None) -> tuple[Event, Coun
     markets: list[Market] = []
     for raw_market in raw_markets:
         try:
-            if (
-                max_market_bytes is not None
-                and estimate_size(raw_market, max_market_bytes) > max_market_bytes
-            ):
-                raise ItemError("oversized")
+            check_item(raw_market, max_market_bytes)
             markets.append(parse_market(raw_market, event_id))
         except ItemError as exc:
             skipped[exc.reason] += 1
-            _log_skip("market", _raw_id(raw_market), exc.reason, event_id=event_id)
+            problems.add(_raw_id(raw_market), exc.reason, kind="market", event_id=event_id)
     event = Event(
         event_id=event_id,
         slug=slug,
@@ -257,7 +274,10 @@ def _parse_event(raw: object, max_market_bytes: int | None) -> tuple[Event, Coun
 
 def parse_event(raw: object) -> tuple[Event, Counter[str]]:
     """Validate one Gamma event and each child market; bad children are skipped and counted."""
-    return _parse_event(raw, None)
+    problems = _skips()
+    parsed = _parse_event(raw, None, problems)
+    problems.summarize(kind="market")
+    return parsed
 
 
 # -- client -------------------------------------------------------------------------------------
@@ -330,24 +350,42 @@ class GammaClient:
             skipped_total=sum(collected.skipped.values()),
         )
 
-    async def fetch_market(self, market_id: str) -> Market | None:
-        """One market by Gamma id (GET /markets/{id}); None on 404, ItemError if malformed."""
+    async def fetch_market(
+        self,
+        market_id: str,
+        *,
+        condition_id: str | None = None,
+        token_ids: Sequence[str] | None = None,
+    ) -> Market | None:
+        """One market by Gamma id (GET /markets/{id}); None on 404, ItemError if malformed.
+
+        The record must be the one asked for: its id, and the condition id and token ids (in
+        order: outcome 0 is YES) when given; otherwise RecordMismatch. Settling A from B's
+        record would be irreversible in an append-only ledger.
+        """
         raw = await self._http.get_json(f"/markets/{quote(market_id, safe='')}", not_found_ok=True)
         if raw is None:
             return None
-        return parse_market(raw, None)
+        check_item(raw, self._max_item_bytes)
+        market = parse_market(raw, None)
+        problem = market_mismatch(market, market_id, condition_id, token_ids)
+        if problem:
+            raise RecordMismatch(f"GET /markets/{market_id}: {problem}")
+        return market
 
-    def _parse_event_item(self, raw: object, skipped: Counter[str]) -> Event:
+    def _parse_event_item(
+        self, raw: object, skipped: Counter[str], problems: ItemProblems
+    ) -> Event:
         # An event is large mostly through its markets, which are capped one by one inside it.
-        if not _own_size_ok(raw, self._max_item_bytes):
-            raise ItemError("oversized")
-        event, child_skips = _parse_event(raw, self._max_item_bytes)
+        check_item(raw, self._max_item_bytes, skip_key="markets")
+        event, child_skips = _parse_event(raw, self._max_item_bytes, problems)
         skipped.update(child_skips)
         return event
 
-    def _parse_market_item(self, raw: object, skipped: Counter[str]) -> Market:
-        if estimate_size(raw, self._max_item_bytes) > self._max_item_bytes:
-            raise ItemError("oversized")
+    def _parse_market_item(
+        self, raw: object, skipped: Counter[str], problems: ItemProblems
+    ) -> Market:
+        check_item(raw, self._max_item_bytes)
         return parse_market(raw, None)
 
     async def _collect(
@@ -355,7 +393,7 @@ class GammaClient:
         path: str,
         key: str,
         params: QueryParams,
-        parse: Callable[[object, Counter[str]], T],
+        parse: Callable[[object, Counter[str], ItemProblems], T],
     ) -> _Collected:
         """Page through a keyset endpoint, de-duplicating by id and validating item by item."""
         kind = key.rstrip("s")
@@ -363,25 +401,36 @@ class GammaClient:
         raw_kept: list[dict[str, Any]] = []
         seen_ids: set[str] = set()
         skipped: Counter[str] = Counter()
+        problems = _skips()
         pages = 0
         async for items in self._pages(path, key, params):
             pages += 1
-            for raw in items:
+            for raw in self._capped(path, pages, items, skipped):
                 item_id = _raw_id(raw)
                 if item_id is not None:
                     if item_id in seen_ids:
                         continue
                     seen_ids.add(item_id)
                 try:
-                    parsed.append(parse(raw, skipped))
+                    parsed.append(parse(raw, skipped, problems))
                 except ItemError as exc:
                     skipped[exc.reason] += 1
-                    _log_skip(kind, item_id, exc.reason)
-                    if exc.reason == "oversized":
-                        continue  # keep junk of that size out of the raw backup too
+                    problems.add(item_id, exc.reason, kind=kind)
+                    if exc.reason in _NOT_BACKED_UP:
+                        continue
                 if isinstance(raw, dict):
                     raw_kept.append(raw)
+        problems.summarize(path=path)
         return _Collected(parsed=parsed, raw=raw_kept, pages=pages, skipped=skipped)
+
+    def _capped(self, path: str, page: int, items: list[Any], skipped: Counter[str]) -> list[Any]:
+        """The page's items up to a bound: a page far beyond `limit` is not worth parsing."""
+        cap = replied_items_cap(self._page_limit)
+        if len(items) <= cap:
+            return items
+        skipped["excess_items"] += len(items) - cap
+        log.warning("gamma_page_truncated", path=path, page=page, items=len(items), kept=cap)
+        return items[:cap]
 
     async def _pages(self, path: str, key: str, params: QueryParams) -> AsyncIterator[list[Any]]:
         """Yield each page's item list; stops at the page without next_cursor."""
@@ -432,15 +481,17 @@ class GammaClient:
         )
 
 
-def _own_size_ok(raw: object, limit: int) -> bool:
-    """True when an event's fields other than `markets` fit the item cap."""
-    if not isinstance(raw, dict):
-        return estimate_size(raw, limit) <= limit
-    total = 0
-    for field, value in raw.items():
-        if field == "markets":
-            continue
-        total += len(field) + estimate_size(value, limit)
-        if total > limit:
-            return False
-    return True
+def market_mismatch(
+    market: Market,
+    market_id: str,
+    condition_id: str | None = None,
+    token_ids: Sequence[str] | None = None,
+) -> str | None:
+    """Why a fetched market is not the one asked for, or None when it is."""
+    if market.market_id != market_id:
+        return f"asked for market {market_id}, got market {market.market_id}"
+    if condition_id and not same_id(market.condition_id, condition_id):
+        return f"market {market_id}: condition id {market.condition_id!r} is not {condition_id!r}"
+    if token_ids is not None and tuple(market.token_ids) != tuple(token_ids):
+        return f"market {market_id}: token ids differ from the stored market's"
+    return None

@@ -1,11 +1,13 @@
 """The shared HTTP edge: one retrying, rate-limited, circuit-broken JSON client per Polymarket host.
 
 Gamma and CLOB both go through `HostClient`. Per host it keeps a leaky-bucket limiter, a
-concurrency semaphore, a host-wide "blocked until" set by `Retry-After`, and a consecutive-failure
-circuit breaker. Each request is retried (tenacity, capped full-jitter backoff) on 429/5xx,
-connection errors, timeouts, undecodable bodies and HTTP 200 bodies carrying an `error` key, which
-is how Polymarket has signalled rate limits. Bodies are size-capped while being read and decoded
-with `parse_json` (no NaN/inf floats).
+concurrency semaphore and a host-wide "blocked until" set by `Retry-After`; per route class (the
+first path segment: `books`, `markets`, `events` ...) a consecutive-failure circuit breaker, so
+failing settlement look-ups (`/markets/...`) can never starve price polling (`/books`). Each
+request is retried (tenacity, capped full-jitter backoff) on 429/5xx, connection errors, timeouts,
+undecodable bodies and HTTP 200 bodies carrying an `error` key, which is how Polymarket has
+signalled rate limits. Bodies are size-capped while being read and decoded with `parse_json` (no
+NaN/inf floats, bounded nesting). Every message is one line, with credentials redacted.
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
+from prescientd.polymarket.breaker import Breaker, RouteBreakers
 from prescientd.polymarket.jsonsafe import parse_json
+from prescientd.redact import host_of, redact_text, redact_url
 
 log = structlog.get_logger(__name__)
 
@@ -138,11 +141,16 @@ def _query(params: QueryParams | None) -> list[tuple[str, str]] | None:
 def _snippet(data: bytes) -> str:
     text = data[: _SNIPPET_CHARS * 4].decode("utf-8", "replace")
     text = " ".join(text.split())
-    return text[:_SNIPPET_CHARS]
+    return redact_text(text[:_SNIPPET_CHARS])
+
+
+def _one_line(text: str) -> str:
+    """Collapse whitespace (aiohttp puts newlines in some messages) and redact credentials."""
+    return redact_text(" ".join(text.split()))
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
+    text = _one_line(str(exc))
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -173,7 +181,9 @@ class HostClient:
             raise ValueError("max_attempts, breaker_threshold and max_concurrency must be >= 1")
         self._session = session
         self.base_url = base_url.rstrip("/")
-        self.host = urlsplit(self.base_url).netloc or self.base_url
+        # what messages and log lines show: never the URL's user:password or query tokens
+        self.shown_url = redact_url(self.base_url)
+        self.host = host_of(self.base_url)
         self._max_attempts = max_attempts
         self._backoff_base_s = backoff_base_s
         self._backoff_max_s = backoff_max_s
@@ -182,25 +192,23 @@ class HostClient:
         self._timeout = aiohttp.ClientTimeout(
             total=request_timeout_s, connect=connect_timeout_s, sock_read=request_timeout_s
         )
-        self._breaker_threshold = breaker_threshold
-        self._breaker_cooldown_s = breaker_cooldown_s
         self._sleep = sleep
         self._clock = clock
         self._wall_clock = wall_clock
         self._limiter = AsyncLimiter(requests_per_10s, 10)
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._blocked_until = -math.inf
-        self._consecutive_failures = 0
-        self._open_until: float | None = None
-        self._probe_in_flight = False
+        self._breakers = RouteBreakers(self.host, breaker_threshold, breaker_cooldown_s, clock)
         self.requests_sent = 0
 
     @property
     def breaker_open(self) -> bool:
-        """True while requests to this host fail fast (open, or half-open with a probe out)."""
-        if self._open_until is None:
-            return False
-        return self._clock() < self._open_until or self._probe_in_flight
+        """True while some route class fails fast (open, or half-open with a probe out)."""
+        return self._breakers.is_open()
+
+    def route_breaker_open(self, route: str) -> bool:
+        """True while requests of one route class (`books`, `markets` ...) fail fast."""
+        return self._breakers.is_open(route)
 
     async def get_json(
         self, path: str, params: QueryParams | None = None, *, not_found_ok: bool = False
@@ -225,7 +233,8 @@ class HostClient:
         transient: bool,
         cls: type[FetchError] = FetchError,
     ) -> FetchError:
-        target = f"{method} {self.base_url}{path}"
+        target = f"{method} {self.shown_url}{path}"
+        reason = _one_line(reason)
         if attempts == 0:
             message = f"{target} not sent: {reason}"
         else:
@@ -243,53 +252,22 @@ class HostClient:
 
     # -- circuit breaker ----------------------------------------------------------------------
 
-    def _enter_breaker(self, method: str, path: str) -> bool:
+    def _enter_breaker(self, breaker: Breaker, method: str, path: str) -> bool:
         """Raise if the breaker is open; return True when this request is the half-open probe."""
-        if self._open_until is None:
-            return False
-        remaining_s = self._open_until - self._clock()
-        if remaining_s > 0:
+        probe, refusal = breaker.admit(self._clock())
+        if refusal is not None:
             raise self._error(
                 method,
                 path,
-                f"circuit breaker open for {remaining_s:.1f} s more "
-                f"after {self._consecutive_failures} consecutive failed requests",
+                refusal,
                 status=None,
                 attempts=0,
                 transient=False,
                 cls=BreakerOpenError,
             )
-        if self._probe_in_flight:
-            raise self._error(
-                method,
-                path,
-                "circuit breaker half-open, a probe request is in flight",
-                status=None,
-                attempts=0,
-                transient=False,
-                cls=BreakerOpenError,
-            )
-        self._probe_in_flight = True
-        log.info("http_breaker_probe", host=self.host, method=method, path=path)
-        return True
-
-    def _record_outcome(self, *, failed: bool) -> None:
-        if not failed:
-            if self._open_until is not None:
-                log.info("http_breaker_closed", host=self.host)
-            self._consecutive_failures = 0
-            self._open_until = None
-            return
-        self._consecutive_failures += 1
-        half_open = self._open_until is not None
-        if half_open or self._consecutive_failures >= self._breaker_threshold:
-            self._open_until = self._clock() + self._breaker_cooldown_s
-            log.warning(
-                "http_breaker_opened",
-                host=self.host,
-                consecutive_failures=self._consecutive_failures,
-                cooldown_s=self._breaker_cooldown_s,
-            )
+        if probe:
+            log.info("http_breaker_probe", host=self.host, method=method, path=path)
+        return probe
 
     # -- request flow -------------------------------------------------------------------------
 
@@ -302,18 +280,19 @@ class HostClient:
         *,
         not_found_ok: bool,
     ) -> Any:
-        probe = self._enter_breaker(method, path)
+        breaker = self._breakers.for_path(path)
+        probe = self._enter_breaker(breaker, method, path)
         try:
             result = await self._send_with_retries(method, path, params, body, not_found_ok)
         except FetchError as exc:
-            self._record_outcome(failed=exc.transient)
+            breaker.record(self._clock(), failed=exc.transient)
             raise
         else:
-            self._record_outcome(failed=False)
+            breaker.record(self._clock(), failed=False)
             return result
         finally:
             if probe:
-                self._probe_in_flight = False
+                breaker.probe_in_flight = False
 
     def _wait_s(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
@@ -342,7 +321,7 @@ class HostClient:
                 attempt=state.attempt_number,
                 max_attempts=self._max_attempts,
                 status=getattr(exc, "status", None),
-                error=getattr(exc, "detail", None) or (str(exc) if exc else None),
+                error=_one_line(getattr(exc, "detail", None) or (str(exc) if exc else "")) or None,
                 wait_s=round(wait_s, 3),
             )
 
@@ -448,7 +427,9 @@ class HostClient:
         try:
             payload = parse_json(data)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-            raise _TransientError(status, f"HTTP {status} with an undecodable body: {exc}") from exc
+            raise _TransientError(
+                status, f"HTTP {status} with an undecodable body: {_one_line(str(exc))}"
+            ) from exc
         if isinstance(payload, dict) and "error" in payload:
             hint = payload.get("retry_after_seconds")
             hint_s = None
@@ -467,7 +448,9 @@ class HostClient:
             return None
         delay_s = parse_retry_after(value, self._wall_clock())
         if delay_s is None:
-            log.warning("http_retry_after_invalid", host=self.host, path=path, value=value[:80])
+            log.warning(
+                "http_retry_after_invalid", host=self.host, path=path, value=_one_line(value[:80])
+            )
             return None
         self._blocked_until = max(self._blocked_until, self._clock() + delay_s)
         if delay_s > self._retry_after_max_s:

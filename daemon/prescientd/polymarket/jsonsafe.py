@@ -4,12 +4,18 @@
 checks (`nan > 1` is False). Here such literals stay as their source text (a str), so the per-item
 validators reject the one item that carries them, the rest of the page survives, and the raw payload
 can still be written with `json.dumps(..., allow_nan=False)`.
+
+Nesting is bounded the same way: a value nested so deep that the C decoder would raise
+`RecursionError` (about 1,000 levels) is replaced by the `TOO_DEEP` marker string, and `check_item`
+rejects any item holding the marker or nested deeper than `MAX_ITEM_DEPTH` (real items are about 5
+levels deep), so one hostile record is skipped like any malformed item instead of failing the job.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -23,6 +29,16 @@ _MAX_INT_DIGITS = 4000
 # A Decimal whose float would overflow (1e400) is treated as non-finite: later code converts to
 # float or to integer micro-units, and no real price, size or volume comes near this.
 _MAX_ADJUSTED_EXPONENT = 300
+# Depth (1 = the top-level value) beyond which a document that overflowed the decoder's recursion
+# is cut: the cut value becomes TOO_DEEP. Items deeper than MAX_ITEM_DEPTH are rejected.
+MAX_JSON_DEPTH = 64
+MAX_ITEM_DEPTH = 32
+TOO_DEEP = "\x00prescientd: nested too deep"
+_TOO_DEEP_JSON = json.dumps(TOO_DEEP)
+_STRUCTURE = re.compile(r'["\[\]{}]')
+_STRING_REST = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A price as the API spells it: "0", "1", "0.4155" - no sign, blank, exponent or leading dot.
+_CANONICAL_PRICE = re.compile(r"[01](?:\.[0-9]+)?")
 
 
 class ItemError(Exception):
@@ -32,6 +48,23 @@ class ItemError(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+class RecordMismatch(ItemError):
+    """A fetched record is not the one that was asked for (another id, condition or tokens)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("record_mismatch", detail)
+
+
+def same_id(got: str, asked: str) -> bool:
+    """Ids compare exactly; hex condition ids ("0xAB..") without regard to case."""
+    return got == asked or (got.startswith("0x") and got.lower() == asked.lower())
+
+
+def replied_items_cap(asked: int) -> int:
+    """How many items a reply to a request for `asked` items may carry before the rest is cut."""
+    return 2 * asked + 10
 
 
 def _parse_float(text: str) -> float | str:
@@ -55,9 +88,55 @@ _DECODER = json.JSONDecoder(
 
 
 def parse_json(data: bytes | str) -> Any:
-    """Decode JSON, keeping NaN, +-Infinity and overflowing numbers as their source text (str)."""
+    """Decode JSON, keeping NaN, +-Infinity and overflowing numbers as their source text (str).
+
+    A value nested too deep for the decoder comes back as TOO_DEEP; ValueError if undecodable.
+    """
     text = data.decode("utf-8") if isinstance(data, bytes) else data
-    return _DECODER.decode(text)
+    try:
+        return _DECODER.decode(text)
+    except RecursionError:
+        pass
+    try:
+        return _DECODER.decode(_cut_deep_values(text, MAX_JSON_DEPTH))
+    except RecursionError:  # pragma: no cover - the cut text is at most MAX_JSON_DEPTH deep
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _cut_deep_values(text: str, max_depth: int) -> str:
+    """text with every array/object that starts deeper than max_depth replaced by TOO_DEEP.
+
+    A linear scan over brackets and strings (no recursion); text that is not valid JSON stays
+    invalid, so the decoder still reports it.
+    """
+    parts: list[str] = []
+    depth = 0
+    kept_until = 0
+    cut_from: int | None = None
+    pos = 0
+    while (found := _STRUCTURE.search(text, pos)) is not None:
+        char, at = found.group(), found.start()
+        if char == '"':
+            rest = _STRING_REST.match(text, at + 1)
+            if rest is None:
+                break  # unterminated string: invalid JSON either way
+            pos = rest.end()
+            continue
+        pos = at + 1
+        if char in "[{":
+            depth += 1
+            if depth == max_depth + 1:
+                cut_from = at
+        else:
+            if depth == max_depth + 1 and cut_from is not None:
+                parts += [text[kept_until:cut_from], _TOO_DEEP_JSON]
+                kept_until, cut_from = pos, None
+            depth -= 1
+    if cut_from is not None:  # never closed: cut to the end (the decoder reports the rest)
+        parts += [text[kept_until:cut_from], _TOO_DEEP_JSON]
+        kept_until = len(text)
+    parts.append(text[kept_until:])
+    return "".join(parts)
 
 
 def to_decimal(value: object, field: str) -> Decimal:
@@ -109,6 +188,18 @@ def to_price(value: object, field: str) -> Decimal:
     return number
 
 
+def to_canonical_price(value: object, field: str) -> Decimal:
+    """A price in [0, 1] spelled canonically ("0", "1", "0.25"): no blank, sign or exponent.
+
+    Settlement reads `outcomePrices`; a lenient reading would settle on `["1 ", "0"]` or
+    `["-0", "1"]`, which no real resolution looks like.
+    """
+    price = to_price(value, field)  # NaN, out of range ... keep their own reasons
+    if not isinstance(value, str) or _CANONICAL_PRICE.fullmatch(value) is None:
+        raise ItemError(f"bad_field:{field}", f"{value!r}"[:80] + " is not a canonical price")
+    return price
+
+
 def to_bool(value: object, field: str, default: bool = False) -> bool:
     """A JSON boolean; absent/null gives default."""
     if value is None:
@@ -156,6 +247,42 @@ def to_datetime(value: object, field: str) -> datetime | None:
         # Gamma dates are UTC; a date without offset (endDateIso style) is read as UTC midnight.
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def check_item(obj: object, max_bytes: int | None, *, skip_key: str | None = None) -> None:
+    """Raise ItemError("too_deep") or ItemError("oversized") for an item that is either.
+
+    Size is counted like estimate_size; depth is counted from the item (1) and is checked for
+    everything, sizes only when max_bytes is given. skip_key leaves one top-level key out of
+    both (an event's markets are checked one by one).
+    """
+    total = 0
+    stack: list[tuple[object, int]] = [(obj, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_ITEM_DEPTH:
+            raise ItemError("too_deep", f"nested deeper than {MAX_ITEM_DEPTH} levels")
+        kind = type(item)
+        if kind is dict:
+            assert isinstance(item, dict)
+            total += 8 * len(item) + sum(map(len, item))
+            values = (
+                item.values()
+                if depth > 1 or skip_key is None
+                else [v for k, v in item.items() if k != skip_key]
+            )
+            stack.extend((value, depth + 1) for value in values)
+        elif kind is list:
+            assert isinstance(item, list)
+            total += 8 * len(item)
+            stack.extend((value, depth + 1) for value in item)
+        elif kind is str:
+            assert isinstance(item, str)
+            if item == TOO_DEEP:
+                raise ItemError("too_deep", f"nested deeper than {MAX_JSON_DEPTH} levels")
+            total += len(item)
+        if max_bytes is not None and total > max_bytes:
+            raise ItemError("oversized")
 
 
 def estimate_size(obj: object, limit: int) -> int:

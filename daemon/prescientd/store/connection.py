@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote as url_quote
 
 import aiosqlite
 
@@ -160,7 +161,12 @@ class Database:
 
     @classmethod
     async def open(
-        cls, path: Path, *, readonly: bool = False, busy_timeout_ms: int = BUSY_TIMEOUT_MS
+        cls,
+        path: Path,
+        *,
+        readonly: bool = False,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        create: bool = True,
     ) -> Database:
         """Open (creating and migrating unless readonly) the database at path.
 
@@ -184,7 +190,20 @@ class Database:
                     raise StoreError(_too_new(path, version))
                 return cls(path, None, reader)
             await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-            writer = await _connect(str(path), opened, write=True, busy_timeout_ms=busy_timeout_ms)
+            if create:
+                writer = await _connect(
+                    str(path), opened, write=True, busy_timeout_ms=busy_timeout_ms
+                )
+            else:  # mode=rw never creates a missing file
+                writer = await _connect(
+                    f"file:{url_quote(str(path))}?mode=rw",
+                    opened,
+                    write=True,
+                    busy_timeout_ms=busy_timeout_ms,
+                    uri=True,
+                )
+                if await _user_version(writer) == 0:
+                    raise StoreError(f"database {path} holds no prescientd ledger")
             await _migrate(writer, path)
             reader = await _connect(str(path), opened, write=False, busy_timeout_ms=busy_timeout_ms)
             return cls(path, writer, reader)

@@ -89,13 +89,18 @@ class Store(RunTables, MarketTables, PriceTables, SignalTables, LedgerTables):
         starting_balance_usd: Decimal | None = None,
         readonly: bool = False,
         busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        create: bool = True,
     ) -> Store:
         """Open (creating and migrating unless readonly) the database at path.
 
-        A new database gets the starting deposit. Raises StoreError with one clear line for
-        anything that makes the database unusable, leaving no connection open.
+        A new database gets the starting deposit. With create=False the file must exist and
+        already hold the ledger (store/safety.py decides when a database may be created). Raises
+        StoreError with one clear line for anything that makes the database unusable, leaving no
+        connection open.
         """
-        db = await Database.open(path, readonly=readonly, busy_timeout_ms=busy_timeout_ms)
+        db = await Database.open(
+            path, readonly=readonly, busy_timeout_ms=busy_timeout_ms, create=create
+        )
         store = cls(db)
         if starting_balance_usd is not None and not readonly:
             try:
