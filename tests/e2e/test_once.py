@@ -142,7 +142,7 @@ def test_once_cycle_and_status_export(sim: SimProcess, setup_factory: SetupFacto
     assert abs(_dec(match.group(1).replace(",", "")) - _dec(p4["equity_usd"])) <= Decimal("0.01")
     report = json.loads(_ok(setup.cli("status", "--json")).stdout)
     assert abs(_dec(report["cash_usd"]) - _dec(p4["cash_usd"])) <= Decimal("0.005")
-    assert report["trades"] == p4["trade_count"]
+    assert report["trade_count"] == p4["trade_count"]
     assert report["jobs"]["evening"]["outcome"] == "ok"
 
     # export: the deleted exports come back with the same content
