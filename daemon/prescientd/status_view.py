@@ -75,7 +75,7 @@ def when_next(iso: str | None, now: datetime, tz: ZoneInfo) -> str:
     wait_s = _seconds_until(iso, now)
     if wait_s is None:
         return "–"
-    if wait_s <= 0:
+    if wait_s < 1:
         return "due now" if wait_s > -60 else f"overdue {duration_text(-wait_s)}"
     if wait_s < SOON_S:
         return f"in {duration_text(wait_s)}"
