@@ -32,7 +32,12 @@ from prescientd.mirrors.build import MirrorBuilder
 from prescientd.models import JOB_CANCELLED_ERROR
 from prescientd.runtime import LOCK_NAME
 from prescientd.scheduler import SCHEDULED_JOBS
-from prescientd.status_view import check_lines, missing_database_text, render_status
+from prescientd.status_view import (
+    DEFAULT_MAX_POSITIONS,
+    check_lines,
+    missing_database_text,
+    render_status,
+)
 from prescientd.store.db import JobRunRow, Store, StoreError
 
 DB_LOCK_SUFFIX = ".lock"
@@ -297,11 +302,21 @@ class StatusOptions:
     config_option: str = ""  # " --config PATH" as given, for the commands it suggests
 
 
-def _problem(code: str, message: str) -> dict[str, Any]:
+def _problem(code: str, message: str, config: Config, now: datetime) -> dict[str, Any]:
+    """The document of a database that cannot be read at all: one critical warning."""
     return {
+        "generated_at": iso_utc(now),
+        "database": str(config.paths.db_path),
         "check": "critical",
         "warnings": [{"severity": "critical", "code": code, "message": message}],
     }
+
+
+def _answer_check(doc: dict[str, Any], options: StatusOptions, out: TextIO) -> int:
+    """--check (and --json): the lines (or the document), and the check's exit status."""
+    code, lines = check_lines(doc)
+    out.write(json.dumps(doc, indent=1) + "\n" if options.json else "\n".join(lines) + "\n")
+    return code if options.check else 0
 
 
 def run_status(
@@ -311,34 +326,25 @@ def run_status(
     db_path = config.paths.db_path
     if not db_path.exists():
         message = missing_database_text(str(db_path), options.config_option)
-        if options.check:
-            code, lines = check_lines(_problem("database_missing", message))
-            out.write("\n".join(lines) + "\n")
-            return code
-        err.write(f"prescientd: {message}\n")
-        return 1
+        if not options.check:
+            err.write(f"prescientd: {message}\n")
+            return 1
+        return _answer_check(_problem("database_missing", message, config, now), options, out)
     try:
         doc = asyncio.run(collect_status(config, now))
     except StoreError as exc:
         if not options.check:
-            raise
-        code, lines = check_lines(_problem("database_unreadable", str(exc)))
-        out.write("\n".join(lines) + "\n")
-        return code
-    code, lines = check_lines(doc)
-    if options.json:  # with --check too: the document, and the check's exit status
-        out.write(json.dumps(doc, indent=1) + "\n")
-        return code if options.check else 0
-    if options.check:
-        out.write("\n".join(lines) + "\n")
-        return code
+            raise  # one line on stderr, exit 1 (cli.main)
+        return _answer_check(_problem("database_unreadable", str(exc), config, now), options, out)
+    if options.json or options.check:
+        return _answer_check(doc, options, out)
     screen = render_status(
         doc,
         width=options.width,
         tz=ZoneInfo(config.timezone),
         now=now,
         color=options.color,
-        max_positions=0 if options.all_positions else 20,
+        max_positions=0 if options.all_positions else DEFAULT_MAX_POSITIONS,
     )
     out.write(screen + "\n")
     return 0

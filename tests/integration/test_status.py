@@ -25,6 +25,7 @@ import pytest
 import structlog
 
 from conftest import make_book, make_intent
+from prescientd import liveness
 from prescientd.cli import main
 from prescientd.config import Config, PricesConfig, load_config
 from prescientd.core.prices import quote_from_book
@@ -339,6 +340,9 @@ def test_check_missing_database(setup: Setup, capsys: pytest.CaptureFixture[str]
     assert err.count("\n") == 1
     assert f"prescientd once cycle --config {setup.config_path}" in err
     assert f"prescientd run --config {setup.config_path}" in err
+    code, out, _ = cli(setup, capsys, "--json", "--check")
+    assert code == 2 and json.loads(out)["warnings"][0]["code"] == "database_missing"
+    assert not setup.db_path.exists()  # status never creates it
 
 
 def test_check_damaged_database(setup: Setup, capsys: pytest.CaptureFixture[str]) -> None:
@@ -404,3 +408,34 @@ def test_width_below_sixty_is_refused(setup: Setup, capsys: pytest.CaptureFixtur
         main(["status", "--config", str(setup.config_path), "--width", "40"])
     assert exc.value.code == 2
     assert "too narrow" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------
+def test_probe_without_a_lock_file(tmp_path: Path) -> None:
+    """No lock file: not running, nothing created."""
+    probe = liveness.probe_writer([tmp_path / "a.lock", tmp_path / "b.lock"])
+    assert (probe.exists, probe.held, probe.pid) == (False, False, None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_probe_prefers_the_held_lock(setup: Setup) -> None:
+    """Of several lock files the held one answers, with its holder's pid and command."""
+    setup.data_dir.mkdir(parents=True, exist_ok=True)
+    other = setup.data_dir / "other.lock"
+    other.write_text("999999\n")
+    with hold_lock(setup) as holder:
+        probe = liveness.probe_writer([other, setup.data_dir / LOCK_NAME])
+        assert probe.held is True and probe.pid == holder.pid and probe.pid_alive is True
+        assert probe.command is not None and "data_dir_lock" in probe.command
+        assert probe.kind is None  # not a prescientd command line: neither daemon nor one-off
+        # the probe took nothing: another writer can still be refused by the holder
+        assert liveness.probe_lock(setup.data_dir / LOCK_NAME).held is True
+
+
+def test_probe_reports_an_unreadable_lock(tmp_path: Path) -> None:
+    """A lock path that cannot be opened (here a symlink, never followed) is reported, not
+    guessed: liveness unknown."""
+    link = tmp_path / "prescientd.lock"
+    link.symlink_to(tmp_path / "elsewhere")
+    probe = liveness.probe_writer([link])
+    assert probe.held is None and probe.error is not None and str(link) in probe.error
