@@ -99,10 +99,10 @@ def daemon_line(doc: Doc, now: datetime, tz: ZoneInfo) -> str:
     d = doc.get("daemon") or {}
     jobs = doc.get("jobs") or {}
     if d.get("running") is None:
-        return f"daemon: UNKNOWN ({d.get('error') or 'lock file unreadable'})"
+        return f"daemon: UNKNOWN ({clean(str(d.get('error') or 'lock file unreadable'))})"
     if d.get("running"):
         if d.get("kind") == "command":
-            command, pid = d.get("command"), d.get("pid")
+            command, pid = clean(str(d.get("command") or "?")), d.get("pid")
             return f"daemon: not running; a one-off command writes: {command} (pid {pid})"
         text = f"daemon: running (pid {d.get('pid')})"
         poll = jobs.get("poll") or {}
@@ -254,7 +254,7 @@ def _positions(doc: Doc, width: int, max_rows: int, color: bool) -> list[str]:
         return [*lines, "  (none)"]
     shown = rows if max_rows <= 0 else rows[:max_rows]
     cols = [  # (title, width, right-aligned)
-        ("side", max(4, *(cells(str(r.get("outcome", ""))) for r in shown)), False),
+        ("side", max(4, *(cells(clean(str(r.get("outcome", "")))) for r in shown)), False),
         ("entry", 5, True),
         ("mark", 6, True),
         ("value", max(5, *(cells(usd(r.get("value_usd"))) for r in shown)), True),
@@ -273,7 +273,7 @@ def _positions(doc: Doc, width: int, max_rows: int, color: bool) -> list[str]:
         pnl = row.get("unrealized_pnl_usd")
         entry = row.get("avg_entry_price")
         cells_text = [
-            str(row.get("outcome", "")),
+            clean(str(row.get("outcome", ""))),
             "–" if entry is None else f"{entry:.3f}",
             _mark(row),
             usd(row.get("value_usd")),
@@ -336,7 +336,7 @@ def _jobs(doc: Doc, width: int, now: datetime, tz: ZoneInfo, color: bool) -> lis
         lines.append((line + fit(nxt, max(1, width - used))).rstrip())
         if outcome == "failed" and run.get("error"):
             indent = " " * (2 + widths[0] + len(GAP))
-            lines.append(fit(indent + " ".join(str(run["error"]).split()), width))
+            lines.append(fit(indent + clean(str(run["error"])), width))
     return lines
 
 
@@ -360,7 +360,7 @@ def _warnings(doc: Doc, width: int, color: bool) -> list[str]:
     for w in warnings:
         severity = str(w.get("severity", "warning"))
         label = "CRITICAL" if severity == "critical" else "warning "
-        wrapped = textwrap.wrap(str(w.get("message", "")), width=max(20, width - 13)) or [""]
+        wrapped = textwrap.wrap(clean(str(w.get("message", ""))), width=max(20, width - 13)) or [""]
         lines.append(
             "  " + paint(label, severity, color=color) + "  " + fit(wrapped[0], width - 12)
         )
