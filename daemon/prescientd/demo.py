@@ -36,6 +36,7 @@ def write_demo_config(root: Path, url: str) -> Path:
 
 async def _demo(root: Path, duration_s: float | None, events: int, seed: int) -> int:
     from prescientd.daemon import Daemon
+    from prescientd.runtime import data_dir_lock
     from prescientd.sim.server import running_simulator
 
     async with running_simulator(seed=seed, n_events=events, resolve_interval_s=15.0) as sim:
@@ -50,10 +51,13 @@ async def _demo(root: Path, duration_s: float | None, events: int, seed: int) ->
             f" {config.paths.logs_dir}; config {config_path}. Ctrl-C stops.",
             flush=True,
         )
-        daemon = Daemon(config_path, config, clock=SystemClock(), base_dir=root)
-        if duration_s is not None:
-            asyncio.get_running_loop().call_later(duration_s, daemon.request_stop)
-        code = await daemon.run()
+        # the demo writes its data directory like `run`: hold the same writer lock, so a second
+        # writer is refused and `status` sees the daemon running
+        with data_dir_lock(data):
+            daemon = Daemon(config_path, config, clock=SystemClock(), base_dir=root)
+            if duration_s is not None:
+                asyncio.get_running_loop().call_later(duration_s, daemon.request_stop)
+            code = await daemon.run()
     print(f"prescientd demo stopped; files are under {data}:", flush=True)
     for path in sorted(p for p in data.rglob("*") if p.is_file() and not p.name.startswith(".")):
         print(f"  {path.relative_to(data)}  ({path.stat().st_size:,} bytes)")
