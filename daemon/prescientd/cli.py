@@ -228,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `prescientd` console script: one clear line for every known failure."""
     from prescientd.runtime import AlreadyRunning
     from prescientd.store.db import StoreError
+    from prescientd.web.security import TokenFileError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sim"]:
@@ -239,6 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
     except ConfigError as exc:
+        return _fail(f"config error: {exc}", EXIT_CONFIG)
+    except TokenFileError as exc:
         return _fail(f"config error: {exc}", EXIT_CONFIG)
     except (AlreadyRunning, StoreError) as exc:
         return _fail(str(exc))

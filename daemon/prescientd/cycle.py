@@ -1,0 +1,77 @@
+"""The brief's full cycle on request (POST /api/v1/cycle): morning, then poll, in the job queue.
+
+A request only sets a flag; the daemon's cycle loop runs the jobs through the same job lock as the
+scheduler and the poller, so a cycle requested while a job runs waits its turn and jobs never
+overlap. Requests made before a queued cycle starts coalesce into it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from prescientd.models import JobOutcome
+
+log = structlog.get_logger(__name__)
+
+CYCLE_JOBS = ("morning", "poll")
+
+
+class CycleQueue:
+    """Queued full cycles and the loop that runs them.
+
+    :param run_job: runs one job under the job lock and returns its outcome.
+    :param record: told each outcome (the scheduler keeps its state current with it).
+    :param running_job: the job holding the lock now, if any (reported to the requester).
+    """
+
+    def __init__(
+        self,
+        run_job: Callable[[str], Awaitable[JobOutcome]],
+        record: Callable[[JobOutcome], None],
+        running_job: Callable[[], str | None],
+    ) -> None:
+        self._run_job = run_job
+        self._record = record
+        self._running_job = running_job
+        self._wanted = asyncio.Event()
+
+    def request(self) -> dict[str, Any]:
+        """Queue a cycle; returns what was queued and what it waits for."""
+        already = self._wanted.is_set()
+        self._wanted.set()
+        waiting_for = self._running_job()
+        log.info("cycle_queued", already_queued=already, waiting_for=waiting_for)
+        return {
+            "queued": True,
+            "jobs": list(CYCLE_JOBS),
+            "already_queued": already,
+            "waiting_for": waiting_for,
+        }
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until stop: run each queued cycle (no poll after a failed morning)."""
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                wanted = asyncio.ensure_future(self._wanted.wait())
+                await asyncio.wait({stopped, wanted}, return_when=asyncio.FIRST_COMPLETED)
+                wanted.cancel()
+                if stop.is_set():
+                    break
+                self._wanted.clear()
+                for name in CYCLE_JOBS:
+                    if stop.is_set():
+                        break
+                    outcome = await self._run_job(name)
+                    self._record(outcome)
+                    if not outcome.ok:
+                        break
+        finally:
+            stopped.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stopped
