@@ -1,8 +1,9 @@
 """The brief's full cycle on request (POST /api/v1/cycle): morning, then poll, in the job queue.
 
-A request only sets a flag; the daemon's cycle loop runs the jobs through the same job lock as the
-scheduler and the poller, so a cycle requested while a job runs waits its turn and jobs never
-overlap. Requests made before a queued cycle starts coalesce into it.
+A request only sets a flag; the daemon's cycle loop then takes the same job lock as the scheduler
+and the poller and runs both jobs under it, so a cycle requested while a job runs waits its turn,
+jobs never overlap and no other job slips between the morning and its poll. Requests made before
+a queued cycle gets the lock coalesce into it.
 """
 
 from __future__ import annotations
@@ -24,18 +25,21 @@ CYCLE_JOBS = ("morning", "poll")
 class CycleQueue:
     """Queued full cycles and the loop that runs them.
 
-    :param run_job: runs one job under the job lock and returns its outcome.
+    :param job_lock: the daemon's job lock.
+    :param run_locked: runs one job (the caller holds job_lock) and returns its outcome.
     :param record: told each outcome (the scheduler keeps its state current with it).
     :param running_job: the job holding the lock now, if any (reported to the requester).
     """
 
     def __init__(
         self,
-        run_job: Callable[[str], Awaitable[JobOutcome]],
+        job_lock: asyncio.Lock,
+        run_locked: Callable[[str], Awaitable[JobOutcome]],
         record: Callable[[JobOutcome], None],
         running_job: Callable[[], str | None],
     ) -> None:
-        self._run_job = run_job
+        self._job_lock = job_lock
+        self._run_locked = run_locked
         self._record = record
         self._running_job = running_job
         self._wanted = asyncio.Event()
@@ -63,14 +67,15 @@ class CycleQueue:
                 wanted.cancel()
                 if stop.is_set():
                     break
-                self._wanted.clear()
-                for name in CYCLE_JOBS:
-                    if stop.is_set():
-                        break
-                    outcome = await self._run_job(name)
-                    self._record(outcome)
-                    if not outcome.ok:
-                        break
+                async with self._job_lock:
+                    self._wanted.clear()
+                    for name in CYCLE_JOBS:
+                        if stop.is_set():
+                            break
+                        outcome = await self._run_locked(name)
+                        self._record(outcome)
+                        if not outcome.ok:
+                            break
         finally:
             stopped.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -178,7 +178,9 @@ class Daemon:
         self.window = OperatorWindow(config.http)
         self._on_listening = on_listening
         self._running_job: str | None = None
-        self.cycles = CycleQueue(self.run_job_now, self.scheduler.record, lambda: self._running_job)
+        self.cycles = CycleQueue(
+            self.job_lock, self._run_locked, self.scheduler.record, lambda: self._running_job
+        )
 
     # ------------------------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -327,17 +329,21 @@ class Daemon:
     async def run_job_now(self, name: str) -> JobOutcome:
         """Run one job under the job lock (jobs never overlap; a reload waits for them)."""
         async with self.job_lock:
-            self.notifier.status(f"running {name}; config v{self.config_version}")
-            self._running_job = name
-            try:
-                outcome = await run_job(name, self.context(), jobs.JOB_BODIES[name])
-            finally:
-                self._running_job = None
-            self.notifier.status(
-                f"{name} {'ok' if outcome.ok else 'FAILED'} at {iso_utc(outcome.finished_at)};"
-                f" config v{self.config_version}"
-            )
-            return outcome
+            return await self._run_locked(name)
+
+    async def _run_locked(self, name: str) -> JobOutcome:
+        """Run one job; the caller holds the job lock."""
+        self.notifier.status(f"running {name}; config v{self.config_version}")
+        self._running_job = name
+        try:
+            outcome = await run_job(name, self.context(), jobs.JOB_BODIES[name])
+        finally:
+            self._running_job = None
+        self.notifier.status(
+            f"{name} {'ok' if outcome.ok else 'FAILED'} at {iso_utc(outcome.finished_at)};"
+            f" config v{self.config_version}"
+        )
+        return outcome
 
     async def _scheduler(self, first_pass: asyncio.Event) -> None:
         assert self._store is not None
