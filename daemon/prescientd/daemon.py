@@ -222,10 +222,11 @@ class Daemon:
                 self._mirrors = MirrorWriter(
                     session.store, lambda: self.config, self.clock, self.job_lock
                 )
-                await self._start_up(session)
+                # listening before READY=1: a taken port fails the start, not a running service
                 async with self.window.serving(
                     self._reads(session.store), self._control(), token
                 ) as listening:
+                    await self._start_up(session)
                     if listening is not None and self._on_listening is not None:
                         self._on_listening(listening)
                     code = await self._serve()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -171,3 +172,21 @@ def test_run_listens_where_its_log_says(
     assert sorted(served) == sorted(printed)
     for key in ("database", "config_version", "starting_balance_usd"):
         assert served[key] == printed[key], key
+
+
+@pytest.mark.e2e
+def test_a_taken_port_stops_start_up_in_one_line(
+    setup_factory: Callable[..., Setup], sim: SimProcess
+) -> None:
+    """[http] port already taken (no fallback): one line naming host and port, exit 1, and no
+    job ran (the listener opens before the daemon reports ready)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        setup = setup_factory(sim.url, http={"port": port})
+        done = setup.cli("run", timeout_s=30)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1, done.stderr
+    assert len(lines) == 1 and f"cannot listen on 127.0.0.1:{port}" in lines[0], lines
+    assert '"job_finished"' not in done.stdout

@@ -9,7 +9,7 @@ adapts the daemon's cycle queue and its SIGHUP path to the web layer's Control p
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -28,6 +28,10 @@ from prescientd.web.security import load_token
 from prescientd.web.server import Listening, serving
 
 log = structlog.get_logger(__name__)
+
+
+class ListenError(Exception):
+    """The listener cannot be opened (port taken, address not on this machine); one line."""
 
 
 class DaemonControl:
@@ -108,7 +112,15 @@ class OperatorWindow:
             yield None
             return
         app = make_app(reads, control, self.hub, self.metrics, settings, token=token)
-        async with serving(
-            app, settings.host, settings.port, port_fallback=settings.port_fallback
-        ) as listening:
+        async with AsyncExitStack() as stack:
+            try:
+                listening = await stack.enter_async_context(
+                    serving(app, settings.host, settings.port, port_fallback=settings.port_fallback)
+                )
+            except OSError as exc:
+                raise ListenError(
+                    f"http: cannot listen on {settings.host}:{settings.port}:"
+                    f" {exc.strerror or exc} (change [http] port, set port_fallback = true,"
+                    " or enabled = false)"
+                ) from exc
             yield listening
