@@ -244,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `prescientd` console script: one clear line for every known failure."""
     from prescientd.runtime import AlreadyRunning
     from prescientd.store.db import StoreError
+    from prescientd.web.security import TokenFileError
+    from prescientd.web.window import ListenError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sim"]:
@@ -256,7 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.func(args)
     except ConfigError as exc:
         return _fail(f"config error: {exc}", EXIT_CONFIG)
-    except (AlreadyRunning, StoreError) as exc:
+    except TokenFileError as exc:
+        return _fail(f"config error: {exc}", EXIT_CONFIG)
+    except (AlreadyRunning, StoreError, ListenError) as exc:
         return _fail(str(exc))
     except OSError as exc:  # a data/log directory that cannot be created, a full disk ...
         where = f" ({exc.filename})" if exc.filename else ""
