@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from prescientd.clock import iso_utc
 from prescientd.config import Config
+from prescientd.core import accounts
 from prescientd.jobs import JOBS
 from prescientd.mirrors import rows
+from prescientd.models import DEFAULT_STRATEGY, Portfolio, PortfolioSnapshot, Valuation
 from prescientd.portfolio import PortfolioService
 from prescientd.redact import redact_text
 from prescientd.store.db import JobRunRow, Store
@@ -20,14 +23,22 @@ async def collect_status(config: Config, now: datetime) -> dict[str, Any]:
     store = await Store.open(config.paths.db_path, readonly=True)
     try:
         max_age_s = config.schedule.price_max_age_s
-        portfolio, valuation = await PortfolioService(store).valued(now, max_age_s)
+        service = PortfolioService(store)
+        valued = await service.valued_all(now, max_age_s)
+        portfolio, valuation = valued.get(DEFAULT_STRATEGY) or await service.valued(now, max_age_s)
         start = portfolio.starting_balance_usd
         today = now.astimezone(config.tz).date().isoformat()
-        previous = [s for s in await store.portfolio_snapshots() if s.local_date < today]
+        snapshots = await store.portfolio_snapshots()
+        previous = [s for s in snapshots if s.strategy == DEFAULT_STRATEGY and s.local_date < today]
         base = previous[-1].equity_usd if previous else start
         runs = await store.last_job_runs()
         last_poll = await store.last_poll()
-        stale_positions = [mp for mp in valuation.positions if mp.price_stale or mp.book_missing]
+        stale_positions = [
+            mp
+            for _, marked in valued.values()
+            for mp in marked.positions
+            if mp.price_stale or mp.book_missing
+        ]
         warnings = []
         if last_poll is None:
             warnings.append("no price poll has completed yet")
@@ -49,12 +60,33 @@ async def collect_status(config: Config, now: datetime) -> dict[str, Any]:
             **summary,
             "daily_pnl_usd": number(valuation.equity_usd - base),
             "positions": [rows.position_row(mp) for mp in valuation.positions],
+            "strategies": _strategies(config, valued, snapshots),
             "jobs": {job: _job_json(runs.get(job), now) for job in JOBS},
             "last_poll_at": timestamp(last_poll[0] if last_poll else None),
             "warnings": warnings,
         }
     finally:
         await store.close()
+
+
+def _strategies(
+    config: Config,
+    valued: Mapping[str, tuple[Portfolio, Valuation]],
+    snapshots: Sequence[PortfolioSnapshot],
+) -> list[dict[str, Any]]:
+    """Every strategy's account side by side, as the rows of strategies.csv."""
+    active = [spec.name for spec in config.strategy_specs()]
+    return [
+        rows.strategy_row(
+            accounts.figures(
+                portfolio,
+                valuation,
+                [s for s in snapshots if s.strategy == name],
+                accounts.status(name, active),
+            )
+        )
+        for name, (portfolio, valuation) in valued.items()
+    ]
 
 
 def _job_json(run: JobRunRow | None, now: datetime) -> dict[str, Any] | None:
@@ -83,6 +115,30 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:+.2f}%"
+
+
+def _render_strategies(strategies: list[dict[str, Any]]) -> list[str]:
+    """The comparison table, shown when there is more than the default strategy."""
+    if len(strategies) < 2:
+        return []
+    header = (
+        f"  {'strategy':<16} {'status':<8} {'equity':>11} {'return':>8} {'max DD':>8}"
+        f" {'win rate':>8} {'trades':>6} {'fees':>8} {'locked':>10}"
+    )
+    lines = ["Strategies:", header]
+    for s in strategies:
+        win_rate = "-" if s["win_rate"] is None else f"{s['win_rate'] * 100:.1f}%"
+        lines.append(
+            f"  {_clip(s['strategy'], 16):<16} {s['status']:<8} {s['equity_usd']:>11,.2f}"
+            f" {_percent(s['cumulative_return']):>8} {_percent(s['max_drawdown']):>8}"
+            f" {win_rate:>8} {s['trade_count']:>6} {s['fees_usd']:>8,.2f}"
+            f" {s['capital_locked_usd']:>10,.2f}"
+        )
+    return [*lines, ""]
+
+
 def render_status(report: dict[str, Any]) -> str:
     """The human-readable status table."""
     r = report
@@ -101,6 +157,7 @@ def render_status(report: dict[str, Any]) -> str:
         + f"   trades {r['trade_count']}, settled {r['settled_positions']}",
         "",
     ]
+    lines += _render_strategies(report.get("strategies", []))
     positions = report["positions"]
     lines.append(f"Open positions ({report['open_positions']}):")
     if positions:
