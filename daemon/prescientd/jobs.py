@@ -457,14 +457,12 @@ async def evening(ctx: JobContext) -> Counts:
     await ctx.publish({Mirror.HISTORY, Mirror.PORTFOLIO})
     if not ok:
         raise JobFailed("evening files could not be written (see mirror_write_failed)")
-    _, default_valuation = valued[DEFAULT_STRATEGY]
-    counts: Counts = {
-        "date": today.isoformat(),
-        "snapshot_added": added > 0,
-        "equity_usd": str(default_valuation.equity_usd),
-        "open_positions": len(default_valuation.positions),
-        "taken_at": iso_utc(now),
-    }
+    counts: Counts = {"date": today.isoformat(), "snapshot_added": added > 0}
+    if DEFAULT_STRATEGY in valued:
+        _, default_valuation = valued[DEFAULT_STRATEGY]
+        counts["equity_usd"] = str(default_valuation.equity_usd)
+        counts["open_positions"] = len(default_valuation.positions)
+    counts["taken_at"] = iso_utc(now)
     if len(valued) > 1:
         counts["strategies"] = {
             name: {"equity_usd": str(v.equity_usd), "open_positions": len(v.positions)}

@@ -130,15 +130,22 @@ class Reload:
     applied: dict[str, tuple[Any, Any]]  # changes that take effect now
     ignored: dict[str, tuple[Any, Any]]  # changes to restart-only keys, which need a restart
 
+    def _variants(self, change: str) -> list[str]:
+        return sorted(
+            key.split(".")[1]
+            for key, (_, new) in self.applied.items()
+            if key.startswith(f"{VARIANTS}.") and key.count(".") == 1 and new == change
+        )
+
     @property
     def added(self) -> list[str]:
         """Variants this reload adds (they trade from the next poll)."""
-        return sorted(k.split(".")[1] for k, (_, new) in self.applied.items() if new == ADDED)
+        return self._variants(ADDED)
 
     @property
     def retired(self) -> list[str]:
         """Variants this reload retires (marked and settled, no new trades)."""
-        return sorted(k.split(".")[1] for k, (_, new) in self.applied.items() if new == RETIRED)
+        return self._variants(RETIRED)
 
 
 def _value_at(model: BaseModel, path: list[str]) -> Any:

@@ -214,3 +214,14 @@ async def test_a_migrated_schema_equals_a_fresh_one(fresh_and_migrated: tuple[Pa
             conn.close()
 
     assert schema(fresh) == schema(migrated)
+
+
+async def test_a_reader_refuses_an_older_schema_in_one_line(v2_path: Path) -> None:
+    """`status` (read-only) cannot migrate: it says how to, and leaves the file at schema 2."""
+    with pytest.raises(StoreError, match=r"schema version 2, older than this prescientd \(3\)"):
+        await Store.open(v2_path, readonly=True)
+    conn = sqlite3.connect(v2_path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+    finally:
+        conn.close()

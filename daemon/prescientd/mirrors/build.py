@@ -226,7 +226,12 @@ class MirrorBuilder:
         latest = await self.store.latest_evaluations()
         signal_rows = [rows.signal_row(s) for _, signals in latest for s in signals]
         if not latest:
-            payload: dict[str, Any] = {"evaluated_at": None, "config_version": None, "signals": []}
+            payload: dict[str, Any] = {
+                "evaluated_at": None,
+                "config_version": None,
+                "strategies": [],
+                "signals": [],
+            }
         else:
             last = latest[-1][0]
             parts = [_evaluation_part(evaluation) for evaluation, _ in latest]

@@ -200,6 +200,12 @@ class Database:
                 version = await _user_version(reader)
                 if version > SCHEMA_VERSION:
                     raise StoreError(_too_new(path, version))
+                if 0 < version < SCHEMA_VERSION:  # a reader cannot migrate; its queries need it
+                    raise StoreError(
+                        f"database {path} has schema version {version}, older than this"
+                        f" prescientd ({SCHEMA_VERSION}); start the daemon (prescientd run or"
+                        " once) once to migrate it"
+                    )
                 return cls(path, None, reader)
             await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
             if create:
