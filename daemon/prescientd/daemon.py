@@ -23,13 +23,7 @@ import structlog
 
 from prescientd import jobs
 from prescientd.clock import Clock, iso_utc
-from prescientd.config import (
-    Config,
-    ConfigError,
-    load_config,
-    merge_reload,
-    reload_refusal,
-)
+from prescientd.config import Config, ConfigError, load_config
 from prescientd.core import schedule
 from prescientd.cycle import CycleQueue
 from prescientd.jobs import JobContext, run_job
@@ -37,7 +31,14 @@ from prescientd.logs import configure_logging
 from prescientd.mirrors.build import Mirror, MirrorBuilder
 from prescientd.models import JobOutcome
 from prescientd.notify import Notifier
-from prescientd.runtime import Clients, Session, config_sha256, make_context, start_session
+from prescientd.reload import merge_reload, reload_refusal
+from prescientd.runtime import (
+    Clients,
+    Session,
+    make_context,
+    record_config_version,
+    start_session,
+)
 from prescientd.scheduler import SCHEDULED_JOBS, Scheduler, ScheduleState
 from prescientd.store.db import Store, StoreError
 from prescientd.web.reads import StoreReads
@@ -463,11 +464,8 @@ class Daemon:
             self.window.feed.config_reloaded("unchanged", old_version, old_version, [])
             return True
         try:
-            new_version = await self._store.record_config_version(
-                sha256=config_sha256(merged),
-                source="reload",
-                changed_keys=list(applied),
-                strategy_json=merged.strategy.model_dump_json(),
+            new_version = await record_config_version(
+                self._store, merged, source="reload", changed_keys=list(applied)
             )
         except (sqlite3.Error, StoreError) as exc:
             # the version could not be recorded: keep the old config; another HUP retries
@@ -495,6 +493,10 @@ class Daemon:
             previous_version=old_version,
             changed={k: [str(old), str(new)] for k, (old, new) in applied.items()},
         )
+        for name in reload.added:  # its account opens and it trades from the next poll
+            log.info("strategy_added", strategy=name, config_version=new_version)
+        for name in reload.retired:  # its positions are still marked and settled
+            log.warning("strategy_retired", strategy=name, config_version=new_version)
         self._set_watchdog_limits()
         self.notifier.ready(f"running; config v{new_version}")
         self.window.feed.config_reloaded("applied", new_version, old_version, list(applied))

@@ -21,24 +21,26 @@ import structlog
 
 from prescientd.clock import Clock, iso_utc
 from prescientd.config import Config
-from prescientd.core import execution, filters, ledger, prices, strategy
+from prescientd.core import accounts, filters, ledger, prices
 from prescientd.mirrors.build import Mirror, MirrorBuilder
 from prescientd.models import (
+    DEFAULT_STRATEGY,
     JOB_CANCELLED_ERROR,
+    EvaluationBatch,
     JobOutcome,
     Market,
     Portfolio,
     Quote,
     SignalStatus,
 )
-from prescientd.observe import DEFAULT_STRATEGY, NO_OBSERVER, JobObserver, PricesPolled
+from prescientd.observe import NO_OBSERVER, JobObserver, PricesPolled
 from prescientd.polymarket.clob import BooksFetch, ClobClient
 from prescientd.polymarket.gamma import GammaClient
 from prescientd.polymarket.http import FetchError
 from prescientd.polymarket.jsonsafe import ItemError, RecordMismatch
 from prescientd.portfolio import PortfolioService
 from prescientd.redact import redact_text
-from prescientd.store.db import Store
+from prescientd.store.db import ExecutionResult, Store
 
 log = structlog.get_logger(__name__)
 
@@ -194,10 +196,10 @@ async def morning(ctx: JobContext) -> Counts:
 # ----------------------------------------------------------------------------------------------
 # poll
 async def poll(ctx: JobContext) -> Counts:
-    """Fetch books, store prices, settle resolved positions, evaluate the strategy, paper-trade."""
+    """Fetch books, store prices, settle resolved positions, evaluate every strategy, trade."""
     cfg = ctx.config
-    portfolio = await ctx.portfolio.read()
-    tracked = await ctx.portfolio.tracked(portfolio)
+    portfolios = await _open_accounts(ctx)
+    tracked = await ctx.portfolio.tracked(*portfolios.values())
     by_id = tracked.by_id()
     tokens = sorted({t for m in by_id.values() if filters.is_binary(m) for t in m.token_ids})
     counts: Counts = {"markets": len(by_id), "tokens": len(tokens)}
@@ -210,10 +212,10 @@ async def poll(ctx: JobContext) -> Counts:
 
     # Settlement first, from Gamma: it needs no book (a resolved market's book is gone), it still
     # happens when the CLOB is down, and a resolved position frees its cash before new trades.
-    settled, pending = await settle_positions(ctx, portfolio, tracked.held)
+    settled, pending = await settle_positions(ctx, portfolios, tracked.held)
     counts.update(settled=settled, settlement_pending=pending)
     if settled:
-        portfolio = await ctx.portfolio.read()  # folds only the new settlements
+        portfolios = await ctx.portfolio.read_all()  # folds only the new settlements
         await ctx.publish({Mirror.PORTFOLIO})
 
     books_fetch, quotes = await _fetch_and_store_prices(ctx, by_id.values(), tokens, counts)
@@ -225,22 +227,21 @@ async def poll(ctx: JobContext) -> Counts:
         log.warning("held_book_vanished", markets=vanished)
 
     now = ctx.clock.now()
-    exits = execution.plan_exits(
-        portfolio,
+    exits = accounts.plan_exits(
+        cfg.strategy_specs(),
+        portfolios,
         books_fetch.books,
         by_id,
-        take_profit_price=cfg.strategy.take_profit_price,
-        stop_loss_price=cfg.strategy.stop_loss_price,
         max_slippage=cfg.paper.max_slippage,
         fees_enabled=cfg.paper.fees_enabled,
     )
     if exits:
         exit_trades, _ = await ctx.store.record_trades(exits, now)
         counts["exits"] = len(exit_trades)
-        portfolio = await ctx.portfolio.read()
+        portfolios = await ctx.portfolio.read_all()
 
     evaluated = await evaluate_and_trade(
-        ctx, tracked.eligible, quotes, books_fetch.books, portfolio, now
+        ctx, tracked.eligible, quotes, books_fetch.books, portfolios, now
     )
     counts.update(evaluated)
     await _value_after_poll(ctx, counts)
@@ -249,12 +250,29 @@ async def poll(ctx: JobContext) -> Counts:
 
 
 async def _value_after_poll(ctx: JobContext, counts: Counts) -> None:
-    """Mark the portfolio at the prices just stored: the poll's equity point (kept with the job
-    run, so the equity curve survives restarts) and the observer's figures."""
+    """Mark every strategy's portfolio at the prices just stored: the poll's equity point of the
+    default account (kept with the job run, so the equity curve survives restarts) and the
+    observer's figures for each strategy."""
     now = ctx.clock.now()
-    portfolio, valuation = await ctx.portfolio.valued(now, ctx.config.schedule.price_max_age_s)
-    counts.update(equity_usd=str(valuation.equity_usd), cash_usd=str(valuation.cash_usd))
-    ctx.observer.portfolio_valued(DEFAULT_STRATEGY, portfolio, valuation, now)
+    valued = await ctx.portfolio.valued_all(now, ctx.config.schedule.price_max_age_s)
+    for strategy, (portfolio, valuation) in valued.items():
+        if strategy == DEFAULT_STRATEGY:
+            counts.update(equity_usd=str(valuation.equity_usd), cash_usd=str(valuation.cash_usd))
+        ctx.observer.portfolio_valued(strategy, portfolio, valuation, now)
+
+
+async def _open_accounts(ctx: JobContext) -> dict[str, Portfolio]:
+    """Every strategy's portfolio, after opening an account (its deposit) for each active
+    strategy that has none yet: a variant added by a reload trades from its first poll."""
+    service = ctx.portfolio
+    balances = {s.name: s.starting_balance_usd for s in ctx.config.strategy_specs()}
+    missing = accounts.new_accounts(balances, await service.strategies())
+    if missing:
+        for name in await ctx.store.ensure_deposits(missing, ctx.clock.now()):
+            log.info(
+                "strategy_account_opened", strategy=name, starting_balance_usd=str(balances[name])
+            )
+    return await service.read_all()
 
 
 async def _fetch_and_store_prices(
@@ -311,38 +329,36 @@ async def evaluate_and_trade(
     markets: Sequence[Market],
     quotes: Mapping[str, Quote],
     books: Mapping[str, Any],
-    portfolio: Portfolio,
+    portfolios: Mapping[str, Portfolio],
     now: datetime,
 ) -> Counts:
-    """Run the strategy, size fills against the books and record signals and trades atomically."""
+    """Run every active strategy on the same quotes and books, size fills against the books and
+    record all their signals and trades in one transaction."""
     cfg = ctx.config
     # held markets carry fresh lifecycle flags from the settlement check: never buy a closed one
     tradable = [m for m in markets if filters.is_binary(m) and filters.is_tradable(m)]
-    signals = strategy.decide(
-        tradable, quotes, portfolio, cfg.strategy, cfg.schedule.price_max_age_s, now
-    )
-    plan = execution.plan_entries(
-        signals,
+    batches = accounts.evaluate(
+        cfg.strategy_specs(),
+        portfolios,
+        tradable,
+        quotes,
         books,
-        {m.market_id: m for m in tradable},
-        portfolio,
+        max_price_age_s=cfg.schedule.price_max_age_s,
         max_slippage=cfg.paper.max_slippage,
         fees_enabled=cfg.paper.fees_enabled,
-        cash_reserve_usd=cfg.strategy.cash_reserve_usd,
+        now=now,
     )
-    final = execution.with_skips(signals, plan.skipped)
-    result = await ctx.store.record_evaluation(
+    results = await ctx.store.record_evaluations(
         run_id=ctx.run_id,
         evaluated_at=now,
         local_date=ctx.local_date(now),
         config_version=ctx.config_version,
-        markets_considered=len(tradable),
-        signals=final,
-        intents=plan.intents,
+        batches=batches,
     )
-    for trade in result.trades:
+    for trade in (t for result in results for t in result.trades):
         log.info(
             "paper_trade",
+            strategy=trade.strategy,
             trade_id=trade.trade_id,
             market_id=trade.market_id,
             outcome=trade.outcome,
@@ -353,18 +369,31 @@ async def evaluate_and_trade(
             fees_usd=str(trade.fees_usd),
         )
         ctx.observer.paper_traded(trade)
+    counts = _evaluation_counts(batches, results)
+    if len(batches) > 1:
+        counts["strategies"] = {
+            b.strategy: _evaluation_counts([b], [r]) for b, r in zip(batches, results, strict=True)
+        }
+    return counts
+
+
+def _evaluation_counts(
+    batches: Sequence[EvaluationBatch], results: Sequence[ExecutionResult]
+) -> Counts:
+    signals = [s for b in batches for s in b.signals]
     return {
-        "signals": len(final),
-        "actionable": sum(1 for s in final if s.status is SignalStatus.ACTIONABLE),
-        "trades": len(result.trades),
-        "duplicate_trades": result.duplicates,
+        "signals": len(signals),
+        "actionable": sum(1 for s in signals if s.status is SignalStatus.ACTIONABLE),
+        "trades": sum(len(r.trades) for r in results),
+        "duplicate_trades": sum(r.duplicates for r in results),
     }
 
 
 async def settle_positions(
-    ctx: JobContext, portfolio: Portfolio, held: Sequence[Market]
+    ctx: JobContext, portfolios: Mapping[str, Portfolio], held: Sequence[Market]
 ) -> tuple[int, int]:
-    """Check every held market's resolution on Gamma (and the CLOB); settle those decided."""
+    """Check every held market's resolution on Gamma (and the CLOB) once; from each verdict,
+    settle every strategy holding that market (active or retired)."""
     if not held:
         return 0, 0
 
@@ -398,7 +427,7 @@ async def settle_positions(
     pending = 0
     for merged, verdict in results:
         if verdict.status == "resolved":
-            intents.extend(ledger.settlement_intents(portfolio, verdict, merged.market_id))
+            intents += accounts.settlement_intents(portfolios.values(), verdict, merged.market_id)
         elif verdict.status == "pending":
             pending += 1
             log.info("settlement_pending", market_id=merged.market_id, reason=verdict.reason)
@@ -407,6 +436,7 @@ async def settle_positions(
     for s in settlements:
         log.info(
             "position_settled",
+            strategy=s.strategy,
             market_id=s.market_id,
             outcome=s.outcome,
             shares=str(s.shares),
@@ -438,16 +468,20 @@ def _with_lifecycle(market: Market, fresh: Market) -> Market:
 # ----------------------------------------------------------------------------------------------
 # evening
 async def evening(ctx: JobContext) -> Counts:
-    """Daily prices, the portfolio snapshot and the month's signal archive."""
+    """Daily prices, every strategy's portfolio snapshot and the month's signal archive."""
     now = ctx.clock.now()
     builder = ctx.mirrors
     today = now.astimezone(ctx.config.tz).date()
-    portfolio, valuation = await ctx.portfolio.valued(now, ctx.config.schedule.price_max_age_s)
-    snap = ledger.snapshot(portfolio, valuation, today.isoformat(), now)
-    inserted = await ctx.store.append_portfolio_snapshot(snap)
-    ctx.observer.portfolio_valued(DEFAULT_STRATEGY, portfolio, valuation, now)
-    if not inserted:
+    valued = await ctx.portfolio.valued_all(now, ctx.config.schedule.price_max_age_s)
+    snaps = [
+        ledger.snapshot(portfolio, valuation, today.isoformat(), now)
+        for portfolio, valuation in valued.values()
+    ]
+    added = await ctx.store.append_portfolio_snapshots(snaps)
+    if added < len(snaps):
         log.info("portfolio_snapshot_exists", date=today.isoformat())
+    for strategy, (portfolio, valuation) in valued.items():
+        ctx.observer.portfolio_valued(strategy, portfolio, valuation, now)
     ok = await builder.write_daily_prices(today)
     # the previous month's file too: signals after its last evening belong to it
     last_month = today.replace(day=1) - timedelta(days=1)
@@ -457,13 +491,18 @@ async def evening(ctx: JobContext) -> Counts:
     await ctx.publish({Mirror.HISTORY, Mirror.PORTFOLIO})
     if not ok:
         raise JobFailed("evening files could not be written (see mirror_write_failed)")
-    return {
-        "date": today.isoformat(),
-        "snapshot_added": inserted,
-        "equity_usd": str(valuation.equity_usd),
-        "open_positions": len(valuation.positions),
-        "taken_at": iso_utc(now),
-    }
+    counts: Counts = {"date": today.isoformat(), "snapshot_added": added > 0}
+    if DEFAULT_STRATEGY in valued:
+        _, default_valuation = valued[DEFAULT_STRATEGY]
+        counts["equity_usd"] = str(default_valuation.equity_usd)
+        counts["open_positions"] = len(default_valuation.positions)
+    counts["taken_at"] = iso_utc(now)
+    if len(valued) > 1:
+        counts["strategies"] = {
+            name: {"equity_usd": str(v.equity_usd), "open_positions": len(v.positions)}
+            for name, (_, v) in valued.items()
+        }
+    return counts
 
 
 JOB_BODIES: dict[str, Callable[[JobContext], Awaitable[Counts]]] = {

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import aiohttp
 import structlog
 
 from prescientd.clock import Clock
-from prescientd.config import Config, PathsConfig
+from prescientd.config import Config, PathsConfig, decision_inputs
 from prescientd.jobs import JobContext
 from prescientd.mirrors.build import Mirror
 from prescientd.mirrors.files import sweep_temp_files
@@ -90,6 +91,20 @@ def writer_lock(paths: PathsConfig) -> Iterator[None]:
 def config_sha256(config: Config) -> str:
     """A digest of the effective configuration (what a version number stands for)."""
     return hashlib.sha256(config.model_dump_json().encode("utf-8")).hexdigest()
+
+
+async def record_config_version(
+    store: Store, config: Config, *, source: str, changed_keys: list[str]
+) -> int:
+    """Record config as a version with every key a decision of any strategy depends on (so a
+    replay can apply each version where it was loaded); an unchanged start keeps the number."""
+    return await store.record_config_version(
+        sha256=config_sha256(config),
+        source=source,
+        changed_keys=changed_keys,
+        strategy_json=config.strategy.model_dump_json(),
+        decision_inputs_json=json.dumps(decision_inputs(config), sort_keys=True),
+    )
 
 
 @dataclass
@@ -220,10 +235,5 @@ async def start_session(
         removed = sweep_temp_files(config.paths.data_dir)
         if removed:
             log.info("temp_files_removed", count=len(removed))
-        version = await store.record_config_version(
-            sha256=config_sha256(config),
-            source="start",
-            changed_keys=[],
-            strategy_json=config.strategy.model_dump_json(),
-        )
+        version = await record_config_version(store, config, source="start", changed_keys=[])
         yield Session(store=store, clients=clients, config_version=version)

@@ -54,6 +54,7 @@ EXPORT_CSVS = (
     "portfolio_history.csv",
     "positions_current.csv",
     "performance_daily.csv",
+    "strategies.csv",  # DESIGN.md §10
 )
 # Fields computed from the clock at write time, not from the database.
 CLOCK_FIELDS = frozenset({"generated_at", "age_s"})

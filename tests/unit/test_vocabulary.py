@@ -11,13 +11,16 @@ from typing import Any
 import pytest
 
 from conftest import T0, make_market
+from prescientd.core.accounts import StrategyFigures, figures
 from prescientd.core.filters import event_row, market_row
+from prescientd.core.ledger import replay, value
 from prescientd.core.performance import history_entry, performance_rows
 from prescientd.mirrors.rows import (
     CSV_COLUMNS,
     market_current_row,
     position_row,
     signal_row,
+    strategy_row,
     trade_summary_rows,
 )
 from prescientd.models import (
@@ -127,15 +130,22 @@ def _snapshot() -> PortfolioSnapshot:
     return PortfolioSnapshot("2026-10-06", T0, D(1), D(2), D(3), D(0), D(0), D(0), 1, 1, 0, 0)
 
 
+def _figures() -> StrategyFigures:
+    portfolio = replay(D(1000), [_trade()], [])
+    valuation = value(portfolio, {}, {"t1": D("0.5")}, T0, 60)
+    return figures(portfolio, valuation, [_snapshot()], "active")
+
+
 ROW_BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     "events_filtered.csv": lambda: event_row(_event()),
     "markets_extracted.csv": lambda: market_row(_event(), make_market("1")),
     "markets_current.csv": lambda: market_current_row(make_market("1"), {}, T0, 60),
     "signals_current.csv": lambda: signal_row(_signal_row()),
     "positions_current.csv": lambda: position_row(_position()),
-    "trades_summary.csv": lambda: trade_summary_rows(D(1000), [_trade()], [])[0],
+    "trades_summary.csv": lambda: trade_summary_rows([_trade()], [])[0],
     "portfolio_history.csv": lambda: history_entry(_snapshot()),
     "performance_daily.csv": lambda: performance_rows([_snapshot()], D(1000))[0],
+    "strategies.csv": lambda: strategy_row(_figures()),
 }
 
 

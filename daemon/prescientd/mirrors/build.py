@@ -17,13 +17,13 @@ import structlog
 
 from prescientd.clock import iso_utc
 from prescientd.config import Config
-from prescientd.core import filters, performance
+from prescientd.core import accounts, filters, performance
 from prescientd.core.schedule import local_instant
 from prescientd.mirrors import rows
 from prescientd.mirrors.files import write_atomic, write_csv, write_json, write_json_append_only
-from prescientd.models import Market
+from prescientd.models import DEFAULT_STRATEGY, ZERO, Market
 from prescientd.portfolio import PortfolioService
-from prescientd.store.db import Store
+from prescientd.store.db import EvaluationRow, Store
 
 log = structlog.get_logger(__name__)
 P = ParamSpec("P")
@@ -157,7 +157,7 @@ class MirrorBuilder:
     # ------------------------------------------------------------------------------------------
     # prices
     async def _tracked_markets(self) -> list[Market]:
-        tracked = await self.portfolio.tracked(await self.portfolio.read())
+        tracked = await self.portfolio.tracked()  # eligible, and held by any strategy
         return list(tracked.by_id().values())
 
     @_guard("prices")
@@ -220,21 +220,29 @@ class MirrorBuilder:
     # signals
     @_guard("signals")
     async def write_signals(self) -> None:
-        """current_signals.json and signals_current.csv from the latest evaluation."""
-        latest = await self.store.latest_evaluation()
-        if latest is None:
-            payload: dict[str, Any] = {"evaluated_at": None, "config_version": None, "signals": []}
-            signal_rows: list[rows.Row] = []
+        """current_signals.json and signals_current.csv from the latest poll's evaluation: every
+        strategy's signals, each naming its strategy; the header totals them and `strategies`
+        gives each strategy's part."""
+        latest = await self.store.latest_evaluations()
+        signal_rows = [rows.signal_row(s) for _, signals in latest for s in signals]
+        if not latest:
+            payload: dict[str, Any] = {
+                "evaluated_at": None,
+                "config_version": None,
+                "strategies": [],
+                "signals": [],
+            }
         else:
-            evaluation, signals = latest
-            signal_rows = [rows.signal_row(s) for s in signals]
+            last = latest[-1][0]
+            parts = [_evaluation_part(evaluation) for evaluation, _ in latest]
             payload = {
-                "evaluation_id": evaluation.evaluation_id,
-                "evaluated_at": iso_utc(evaluation.evaluated_at),
-                "config_version": evaluation.config_version,
-                "markets_considered": evaluation.markets_considered,
-                "actionable": evaluation.actionable,
-                "skipped": evaluation.signals - evaluation.actionable,
+                "evaluation_id": last.evaluation_id,
+                "evaluated_at": iso_utc(last.evaluated_at),
+                "config_version": last.config_version,
+                "markets_considered": last.markets_considered,
+                "actionable": sum(part["actionable"] for part in parts),
+                "skipped": sum(part["skipped"] for part in parts),
+                "strategies": parts,
                 "signals": signal_rows,
             }
         write_json(self.layout.trades_dir / "current_signals.json", payload)
@@ -252,32 +260,66 @@ class MirrorBuilder:
     # portfolio
     @_guard("portfolio")
     async def write_portfolio(self, now: datetime) -> None:
-        """paper_trades.json, portfolio.json, positions_current.csv, trades_summary.csv."""
+        """paper_trades.json, portfolio.json, positions_current.csv, trades_summary.csv and
+        strategies.csv.
+
+        portfolio.json's top level is the default strategy's account (as with one strategy);
+        its `strategies` list holds every account, active or retired, with its positions.
+        """
         max_age_s = self.config.schedule.price_max_age_s
-        portfolio, valuation = await self.portfolio.valued(now, max_age_s)
+        valued = await self.portfolio.valued_all(now, max_age_s)
+        if DEFAULT_STRATEGY not in valued:  # a ledger without its deposit: an empty account
+            valued = {DEFAULT_STRATEGY: await self.portfolio.valued(now, max_age_s), **valued}
         trades, settlements = await self.store.ledger()
         levels = await self.store.trade_levels()
         entries = rows.ledger_entries(trades, settlements, levels)
         write_json_append_only(self.layout.trades_dir / "paper_trades.json", entries)
-        positions = [rows.position_row(mp) for mp in valuation.positions]
-        summary = rows.portfolio_summary(portfolio, valuation)
-        write_json(
-            self.layout.trades_dir / "portfolio.json",
-            {"generated_at": iso_utc(now), **summary, "mark": "best_bid", "positions": positions},
-        )
+        active = [spec.name for spec in self.config.strategy_specs()]
+        document = rows.portfolio_document(now, valued, active)
+        write_json(self.layout.trades_dir / "portfolio.json", document)
+        positions = [p for account in document["strategies"] for p in account["positions"]]
         self._write_csv("positions_current.csv", positions)
-        start = portfolio.starting_balance_usd
-        self._write_csv("trades_summary.csv", rows.trade_summary_rows(start, trades, settlements))
+        self._write_csv("trades_summary.csv", rows.trade_summary_rows(trades, settlements))
+        snapshots = await self.store.portfolio_snapshots()
+        figures = [
+            accounts.figures(
+                portfolio,
+                valuation,
+                [s for s in snapshots if s.strategy == name],
+                accounts.status(name, active),
+            )
+            for name, (portfolio, valuation) in valued.items()
+        ]
+        self._write_csv("strategies.csv", [rows.strategy_row(f) for f in figures])
 
     @_guard("history")
     async def write_history(self) -> None:
-        """portfolio_history.json, portfolio_history.csv and performance_daily.csv."""
+        """portfolio_history.json, portfolio_history.csv and performance_daily.csv: every
+        strategy's evening snapshots (each row names its strategy)."""
         snapshots = await self.store.portfolio_snapshots()
-        start = await self.store.starting_balance()
+        balances = await self.store.starting_balances()
         history = [performance.history_entry(s) for s in snapshots]
         write_json_append_only(self.layout.history_dir / "portfolio_history.json", history)
         self._write_csv("portfolio_history.csv", history)
-        self._write_csv("performance_daily.csv", performance.performance_rows(snapshots, start))
+        performance_rows = [
+            row
+            for name in accounts.ordered([*balances, *(s.strategy for s in snapshots)])
+            for row in performance.performance_rows(
+                [s for s in snapshots if s.strategy == name], balances.get(name, ZERO)
+            )
+        ]
+        self._write_csv("performance_daily.csv", performance_rows)
+
+
+def _evaluation_part(evaluation: EvaluationRow) -> dict[str, Any]:
+    """One strategy's evaluation in current_signals.json's `strategies` list."""
+    return {
+        "strategy": evaluation.strategy,
+        "evaluation_id": evaluation.evaluation_id,
+        "markets_considered": evaluation.markets_considered,
+        "actionable": evaluation.actionable,
+        "skipped": evaluation.signals - evaluation.actionable,
+    }
 
 
 def _month_end(month: str) -> date:

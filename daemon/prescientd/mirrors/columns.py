@@ -207,9 +207,10 @@ def _cols(spec: str) -> tuple[Column, ...]:
     return tuple(Column(n, Kind(k)) for n, k in (word.split(":") for word in spec.split()))
 
 
-# The eight CSV exports of DESIGN.md §3, each in its proposed order. Names follow the vocabulary of
-# DESIGN.md §7 (`fees_usd`, `display_price`, `trade_count`, `open_positions` as a count); `as_of`
-# is the instant a snapshot file describes; `strategy` appears once rows carry it (DESIGN.md §10).
+# The eight CSV exports of DESIGN.md §3 and strategies.csv (§10), each in its proposed order.
+# Names follow the vocabulary of DESIGN.md §7 (`fees_usd`, `display_price`, `trade_count`,
+# `open_positions` as a count); `as_of` is the instant a snapshot file describes; `strategy` names
+# the paper account of a ledger, signal, position or snapshot row (DESIGN.md §10).
 EVENTS_FILTERED = Export(
     "events_filtered",
     "Events that passed the filters at the last morning refresh.",
@@ -290,6 +291,17 @@ PERFORMANCE_DAILY = Export(
         "trade_count:int open_positions:int settled_positions:int"
     ),
 )
+STRATEGIES = Export(
+    "strategies",
+    "Every strategy's paper account side by side: equity, return, drawdown, win rate, fees.",
+    _cols(
+        "strategy:text status:text equity_usd:usd cumulative_return:percent "
+        "max_drawdown:percent win_rate:percent trade_count:int fees_usd:usd "
+        "capital_locked_usd:usd total_pnl_usd:usd realized_pnl_usd:usd unrealized_pnl_usd:usd "
+        "starting_balance_usd:usd cash_usd:usd positions_value_usd:usd open_positions:int "
+        "settled_positions:int settled_wins:int"
+    ),
+)
 # Keys the current row builders spell differently from the vocabulary: the wiring renames them (in
 # the JSON mirrors too), so that one quantity has one name everywhere.
 VOCABULARY_RENAMES: dict[str, str] = {
@@ -302,6 +314,7 @@ EXPORTS: tuple[Export, ...] = (
     POSITIONS_CURRENT,
     TRADES_SUMMARY,
     PERFORMANCE_DAILY,
+    STRATEGIES,
     PORTFOLIO_HISTORY,
     SIGNALS_CURRENT,
     MARKETS_CURRENT,

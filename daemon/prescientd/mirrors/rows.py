@@ -2,7 +2,8 @@
 
 A row is a dict of plain values (numbers through `vocabulary.number`, timestamps through
 `vocabulary.timestamp`) named as in the README's Vocabulary table; `prescientd status --json`
-shows the same position rows, and the HTTP API will show these rows too.
+shows the same position rows, and the HTTP API will show these rows too. Every row of a ledger,
+signal, position or snapshot names its `strategy`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from prescientd.core import ledger
+from prescientd.core import accounts, ledger
+from prescientd.core.accounts import StrategyFigures
 from prescientd.models import (
+    DEFAULT_STRATEGY,
+    ZERO,
     MarkedPosition,
     Market,
     Portfolio,
@@ -51,28 +55,34 @@ CSV_COLUMNS: dict[str, tuple[str, ...]] = {
         " stale"
     ),
     "signals_current.csv": _columns(
-        "evaluated_at market_id question status reason config_version event_id skip_reason"
+        "strategy evaluated_at market_id question status reason config_version event_id skip_reason"
         " action token_id outcome price_source yes_price threshold confidence stake_usd"
         " liquidity_usd idempotency_key"
     ),
     "positions_current.csv": _columns(
-        "market_id question outcome shares token_id event_id avg_entry_price cost_usd fees_usd"
-        " best_bid display_price mark_price value_usd value_at_display_usd unrealized_pnl_usd"
-        " price_stale book_missing opened_at"
+        "strategy market_id question outcome shares token_id event_id avg_entry_price cost_usd"
+        " fees_usd best_bid display_price mark_price value_usd value_at_display_usd"
+        " unrealized_pnl_usd price_stale book_missing opened_at"
     ),
     "trades_summary.csv": _columns(
-        "time market_id question outcome side trade_id shares avg_price fees_usd cost_usd"
+        "strategy time market_id question outcome side trade_id shares avg_price fees_usd cost_usd"
         " proceeds_usd status open_shares realized_pnl_usd settlement_payout_per_share"
         " settled_at token_id"
     ),
     "portfolio_history.csv": _columns(
-        "date taken_at cash_usd positions_value_usd equity_usd realized_pnl_usd"
+        "strategy date taken_at cash_usd positions_value_usd equity_usd realized_pnl_usd"
         " unrealized_pnl_usd fees_usd trade_count open_positions settled_positions settled_wins"
     ),
     "performance_daily.csv": _columns(
-        "date equity_usd cash_usd positions_value_usd daily_return cumulative_return drawdown"
-        " max_drawdown realized_pnl_usd unrealized_pnl_usd fees_usd trade_count open_positions"
-        " settled_positions win_rate"
+        "strategy date equity_usd cash_usd positions_value_usd daily_return cumulative_return"
+        " drawdown max_drawdown realized_pnl_usd unrealized_pnl_usd fees_usd trade_count"
+        " open_positions settled_positions win_rate"
+    ),
+    "strategies.csv": _columns(
+        "strategy status equity_usd cumulative_return max_drawdown win_rate trade_count fees_usd"
+        " capital_locked_usd total_pnl_usd realized_pnl_usd unrealized_pnl_usd"
+        " starting_balance_usd cash_usd positions_value_usd open_positions settled_positions"
+        " settled_wins"
     ),
 }
 
@@ -181,6 +191,7 @@ def signal_row(row: SignalRow) -> Row:
     """One signal of current_signals.json and signals_current.csv."""
     s = row.signal
     return {
+        "strategy": s.strategy,
         "evaluated_at": timestamp(row.evaluated_at),
         "config_version": row.config_version,
         "market_id": s.market_id,
@@ -213,6 +224,7 @@ def archive_entries(signals: Sequence[SignalRow]) -> list[Row]:
         s = row.signal
         entries.append(
             {
+                "strategy": s.strategy,
                 "date": row.local_date,
                 "market_id": s.market_id,
                 "event_id": s.event_id,
@@ -242,6 +254,7 @@ def _trade_entry(t: Trade, levels: list[list[str]]) -> Row:
     return {
         "seq": t.seq,
         "kind": "trade",
+        "strategy": t.strategy,
         "trade_id": t.trade_id,
         "time": timestamp(t.executed_at),
         "market_id": t.market_id,
@@ -272,6 +285,7 @@ def _settlement_entry(s: Settlement) -> Row:
     return {
         "seq": s.seq,
         "kind": "settlement",
+        "strategy": s.strategy,
         "settlement_id": s.settlement_id,
         "time": timestamp(s.settled_at),
         "market_id": s.market_id,
@@ -299,24 +313,39 @@ def ledger_entries(
     return [entry for _, entry in sorted(entries, key=lambda e: e[0])]
 
 
-def trade_summary_rows(
-    starting_balance_usd: Decimal, trades: Sequence[Trade], settlements: Sequence[Settlement]
-) -> list[Row]:
+def _buy_outcomes(
+    trades: Sequence[Trade], settlements: Sequence[Settlement]
+) -> dict[int, ledger.BuyOutcome]:
+    """Every buy's outcome, each strategy's ledger folded on its own (its own account)."""
+    outcomes: dict[int, ledger.BuyOutcome] = {}
+    for name in {t.strategy for t in trades}:
+        own_trades = [t for t in trades if t.strategy == name]
+        own_settlements = [s for s in settlements if s.strategy == name]
+        outcomes.update(ledger.buy_outcomes(ZERO, own_trades, own_settlements))
+    return outcomes
+
+
+def trade_summary_rows(trades: Sequence[Trade], settlements: Sequence[Settlement]) -> list[Row]:
     """trades_summary.csv: one row per trade; a buy shows its status and its realized P&L.
 
-    Realized P&L is attributed to the buys (see ledger.buy_outcomes), so the column adds up to the
-    portfolio's realized P&L; sell rows show their proceeds.
+    Realized P&L is attributed to the buys (see ledger.buy_outcomes), so the column adds up to
+    each strategy's realized P&L; sell rows show their proceeds.
     """
-    outcomes = ledger.buy_outcomes(starting_balance_usd, trades, settlements)
-    settled_at = {s.token_id: s for s in settlements}
+    outcomes = _buy_outcomes(trades, settlements)
+    settled_at = {(s.strategy, s.token_id): s for s in settlements}
     rows = []
     for t in trades:
         buy = t.side is Side.BUY
         outcome = outcomes.get(t.trade_id)
-        settlement = settled_at.get(t.token_id) if outcome and outcome.status == "settled" else None
+        settlement = (
+            settled_at.get((t.strategy, t.token_id))
+            if outcome and outcome.status == "settled"
+            else None
+        )
         realized = outcome.realized_pnl_usd if outcome and outcome.status != "open" else None
         rows.append(
             {
+                "strategy": t.strategy,
                 "time": timestamp(t.executed_at),
                 "trade_id": t.trade_id,
                 "market_id": t.market_id,
@@ -341,11 +370,13 @@ def trade_summary_rows(
     return rows
 
 
-def position_row(mp: MarkedPosition) -> Row:
-    """One open position marked to market (portfolio.json, positions_current.csv, status)."""
+def position_row(mp: MarkedPosition, strategy: str = DEFAULT_STRATEGY) -> Row:
+    """One open position of a strategy marked to market (portfolio.json, positions_current.csv,
+    status)."""
     p = mp.position
     display = mp.display_price
     return {
+        "strategy": strategy,
         "market_id": p.market_id,
         "question": p.question,
         "outcome": p.outcome,
@@ -367,10 +398,34 @@ def position_row(mp: MarkedPosition) -> Row:
     }
 
 
+def portfolio_document(
+    now: datetime, valued: Mapping[str, tuple[Portfolio, Valuation]], active: Sequence[str]
+) -> Row:
+    """portfolio.json (and GET /api/v1/portfolio): the default strategy's account at the top
+    level, as with one strategy, and every account, active or retired, in `strategies`."""
+    listed = [
+        {
+            **portfolio_summary(portfolio, valuation),
+            "status": accounts.status(name, active),
+            "positions": [position_row(mp, name) for mp in valuation.positions],
+        }
+        for name, (portfolio, valuation) in valued.items()
+    ]
+    default = next(a for a in listed if a["strategy"] == DEFAULT_STRATEGY)
+    return {
+        "generated_at": timestamp(now),
+        **{k: v for k, v in default.items() if k not in ("status", "positions")},
+        "mark": "best_bid",
+        "positions": default["positions"],
+        "strategies": listed,
+    }
+
+
 def portfolio_summary(portfolio: Portfolio, valuation: Valuation) -> Row:
     """The account's figures (portfolio.json and status): cash, equity, P&L, fees and counts."""
     start = portfolio.starting_balance_usd
     return {
+        "strategy": portfolio.strategy,
         "starting_balance_usd": number(start),
         "cash_usd": number(valuation.cash_usd),
         "positions_value_usd": number(valuation.positions_value_usd),
@@ -383,4 +438,28 @@ def portfolio_summary(portfolio: Portfolio, valuation: Valuation) -> Row:
         "open_positions": len(valuation.positions),
         "settled_positions": portfolio.settled_positions,
         "settled_wins": portfolio.settled_wins,
+    }
+
+
+def strategy_row(f: StrategyFigures) -> Row:
+    """One strategy of strategies.csv and of `status`'s comparison: its account side by side."""
+    return {
+        "strategy": f.strategy,
+        "status": f.status,
+        "starting_balance_usd": number(f.starting_balance_usd),
+        "equity_usd": number(f.equity_usd),
+        "cumulative_return": number(f.cumulative_return),
+        "max_drawdown": number(f.max_drawdown),
+        "win_rate": number(f.win_rate),
+        "trade_count": f.trade_count,
+        "fees_usd": number(f.fees_usd),
+        "capital_locked_usd": number(f.capital_locked_usd),
+        "total_pnl_usd": number(f.total_pnl_usd),
+        "realized_pnl_usd": number(f.realized_pnl_usd),
+        "unrealized_pnl_usd": number(f.unrealized_pnl_usd),
+        "cash_usd": number(f.cash_usd),
+        "positions_value_usd": number(f.positions_value_usd),
+        "open_positions": f.open_positions,
+        "settled_positions": f.settled_positions,
+        "settled_wins": f.settled_wins,
     }
