@@ -97,14 +97,13 @@ class MirrorWriter:
             if not dirty:
                 return
             builder = MirrorBuilder(self._store, self._get_config())
-            now = self._clock.now()
-            pending = sorted(dirty)
             try:
-                while pending:
-                    await builder.write(pending[0], now)
-                    pending.pop(0)
+                # groups whose source did not change are skipped; the workbook follows the CSVs
+                await builder.write_many(dirty, self._clock.now())
             except BaseException:
-                self._dirty |= set(pending)  # cancelled mid-rebuild: the final flush redoes them
+                # cancelled mid-rebuild: the final flush redoes it (groups already written are
+                # then skipped as unchanged)
+                self._dirty |= dirty
                 raise
 
     async def run(self, stop: asyncio.Event) -> None:

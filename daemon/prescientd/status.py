@@ -113,7 +113,7 @@ def render_status(report: dict[str, Any]) -> str:
                 f"  {p['market_id']:>9}  {_clip(p['question'], 44):<44} {_clip(p['outcome'], 8):<8}"
                 f" {p['shares']:>9.2f} {p['avg_entry_price']:>7.4f} {p['mark_price']:>7.4f}"
                 f" {p['value_usd']:>9.2f} {p['unrealized_pnl_usd']:>+8.2f}"
-                + (" STALE" if p["price_stale"] or p["book_missing"] else "")
+                + (" STALE" if p["stale"] else "")
             )
     else:
         lines.append("  (none)")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from decimal import Decimal
@@ -14,7 +12,6 @@ import pytest
 from prescientd.mirrors.files import (
     dumps_json,
     escape_cell,
-    render_csv,
     sweep_temp_files,
     write_atomic,
     write_json,
@@ -39,35 +36,6 @@ from prescientd.mirrors.files import (
 def test_escape_cell_neutralises_formula_leads(text: str, expected: str) -> None:
     """Every OWASP leading character gets a quote prefix; ordinary text is unchanged."""
     assert escape_cell(text) == expected
-
-
-def test_csv_round_trip_escapes_text_but_keeps_numbers() -> None:
-    """Outside text is escaped and survives quotes, commas and newlines; numbers stay numbers."""
-    titles = ['=cmd|" /C calc"!A0', "+x", "-y", "@z", "\tt", "\rr", "\nn", 'a,"b";\nc']
-    rows = [
-        {"market_id": str(i), "question": t, "realized_pnl_usd": -12.5, "shares": Decimal("3.10")}
-        for i, t in enumerate(titles)
-    ]
-    data = render_csv(rows, ("market_id",))
-    parsed = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
-    assert [r["question"] for r in parsed] == [
-        ("'" + t) if t[0] in "=+-@\t\r\n" else t for t in titles
-    ]
-    assert all(r["realized_pnl_usd"] == "-12.5" for r in parsed)
-    assert all(r["shares"] == "3.1" for r in parsed)
-    assert list(parsed[0]) == ["market_id", "question", "realized_pnl_usd", "shares"]
-
-
-def test_csv_columns_come_from_the_data_with_declared_columns_first() -> None:
-    """Columns are every key seen, declared columns first, then first-seen order."""
-    data = render_csv([{"b": 1, "a": 2}, {"c": 3, "a": 4}], ("a",))
-    header = data.decode().splitlines()[0]
-    assert header == "a,b,c"
-
-
-def test_empty_csv_still_has_a_header() -> None:
-    """With no rows the declared columns form the header."""
-    assert render_csv([], ("x", "y")).decode().strip() == "x,y"
 
 
 def test_write_atomic_replaces_and_sets_group_readable_mode(tmp_path: Path) -> None:

@@ -109,3 +109,45 @@ def test_empty_csv_has_the_spec_header_after_a_bom(export: Any) -> None:
     """With no rows a file still has its BOM and the spec's header."""
     text = render_table_csv(export.columns, []).decode("utf-8")
     assert text == "\ufeff" + ",".join(c.name for c in export.columns) + "\r\n"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        0.0,
+        -0.0,
+        5.0,
+        -5.0,
+        100.0,
+        0.5,
+        0.515,
+        1e-06,
+        1.5e-07,
+        123456.789012,
+        -12.345678,
+        1234567.123457,
+        0.1 + 0.2,
+        1e16,
+        2.5e-05,
+        99999999.5,
+        float("inf"),
+        -7.0000001,
+    ],
+)
+@pytest.mark.parametrize("kind", [Kind.USD, Kind.PERCENT, Kind.PRICE, Kind.SHARES, Kind.NUMBER])
+def test_float_cells_spell_as_their_decimal(kind: Kind, value: float) -> None:
+    """The fast float spelling is the Decimal one: 6 decimals half-even, no exponent, no -0."""
+    column = Column("c", kind)
+    assert csv_cell(column, value) == csv_cell(column, Decimal(repr(value)))
+    assert "e" not in csv_cell(column, value)
+
+
+@pytest.mark.parametrize("kind", [Kind.USD, Kind.INT, Kind.SHARES])
+def test_int_cells_are_plain_integers(kind: Kind) -> None:
+    """Whole numbers stay whole in every numeric column, negative ones too."""
+    assert [csv_cell(Column("c", kind), v) for v in (0, 7, -12, 10**20)] == [
+        "0",
+        "7",
+        "-12",
+        "100000000000000000000",
+    ]
