@@ -31,6 +31,8 @@ backoff_base_s = 0.01
 backoff_max_s = 0.05
 max_attempts = 3
 {extra}
+[mirrors]
+workbook_interval_s = 0
 """
     return parse_config(text).resolve_paths(tmp_path)
 

@@ -114,12 +114,13 @@ async def _run_once(config: Config, names: Sequence[str]) -> list[str]:
         )
         for name in names:
             outcome = await jobs.run_job(name, ctx, jobs.JOB_BODIES[name])
-            # as the daemon does: one flush after the job (the workbook once, not per request)
-            await builder.write_many(requested, clock.now())
+            # as the daemon does: one flush after the job
+            await builder.write_many(requested, clock.now(), workbook=False)
             requested.clear()
             if not outcome.ok:
                 failures.append(f"{name} failed: {outcome.error}")
                 break
+        await builder.write_workbook(clock.now())  # once, after the last job
     return failures
 
 

@@ -21,7 +21,6 @@ from prescientd.mirrors.workbook import NUMBER_FORMATS
 from prescientd.status import collect_status
 
 CSV_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
-SNAPSHOT_EXPORTS = {"markets_current", "positions_current", "events_filtered", "markets_extracted"}
 
 
 def _csv_time(text: str) -> datetime:
@@ -227,3 +226,26 @@ async def test_the_signal_archive_grows_by_day_and_matches_a_full_rebuild(
         builder = MirrorBuilder(env.store, env.config)
         assert await builder.write_all(datetime.now(UTC))
         assert path.read_bytes() == appended and json.loads(appended)
+
+
+async def test_the_workbook_waits_for_its_interval(tmp_path: Path) -> None:
+    """Within workbook_interval_s changed CSVs leave the workbook for later; forced, it is built."""
+    async with job_env(tmp_path, n_events=150) as env:
+        mirrors = env.config.mirrors.model_copy(update={"workbook_interval_s": 3600.0})
+        env.config = env.config.model_copy(update={"mirrors": mirrors})
+        assert (await env.run("morning")).ok  # the first build of this process is not held back
+        path = env.config.paths.data_dir / "exports" / "prescientd.xlsx"
+        built = path.stat().st_mtime_ns
+        with capture_logs() as logs:
+            assert (await env.run("poll")).ok
+        (line,) = [e for e in logs if e["event"] == "mirrors_written"]
+        assert (
+            "workbook (interval)" in line["unchanged"]
+            and "exports/prescientd.xlsx" not in line["files"]
+        )
+        assert path.stat().st_mtime_ns == built
+        builder = MirrorBuilder(env.store, env.config)
+        assert await builder.write_workbook(datetime.now(UTC), force=True)
+        sheet = openpyxl.load_workbook(path)["markets_current"]
+        table = read_csv(env.config.paths.data_dir / "exports" / "markets_current.csv")
+        assert sheet.max_row == len(table) + 1 > 1

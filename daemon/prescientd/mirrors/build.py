@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time as time_module
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -92,8 +93,12 @@ class MirrorBuilder:
 
     # ------------------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def _flushing(self) -> AsyncIterator[Flush]:
-        """One flush: everything written inside it is counted in one mirrors_written line."""
+    async def flushing(self) -> AsyncIterator[Flush]:
+        """One flush: everything written inside it is counted in one mirrors_written line.
+
+        The daemon opens one around its whole flush (groups under the job lock, the workbook after
+        it); the public writers below open their own when called outside one.
+        """
         if self._flush is not None:  # nested in an outer flush: counted there
             yield self._flush
             return
@@ -102,7 +107,8 @@ class MirrorBuilder:
             yield flush
         finally:
             self._flush = None
-            log.info("mirrors_written", **flush.summary())
+            if flush.files or flush.unchanged:  # a flush with nothing to do says nothing
+                log.info("mirrors_written", **flush.summary())
 
     async def _offload(self, fn: Callable[P, Written], *args: P.args, **kwargs: P.kwargs) -> None:
         """Run fn (build rows, encode, write, fsync) in a worker thread; count what it wrote."""
@@ -122,7 +128,7 @@ class MirrorBuilder:
     # ------------------------------------------------------------------------------------------
     async def write(self, mirror: Mirror, now: datetime, *, force: bool = False) -> bool:
         """Rebuild one group of mirrors if its source changed; False if a file failed."""
-        async with self._flushing():
+        async with self.flushing():
             return await self._write_group(mirror, now, force)
 
     async def _write_group(self, mirror: Mirror, now: datetime, force: bool) -> bool:
@@ -136,17 +142,21 @@ class MirrorBuilder:
             return await self.write_portfolio(now, force=force)
         return await self.write_history(force=force)
 
-    async def write_many(self, mirrors: set[Mirror], now: datetime, *, force: bool = False) -> bool:
+    async def write_many(
+        self, mirrors: set[Mirror], now: datetime, *, force: bool = False, workbook: bool = True
+    ) -> bool:
         """One flush: the groups whose source changed (in a fixed order), then the workbook."""
-        async with self._flushing():
+        async with self.flushing():
             ok = True
             for mirror in sorted(mirrors):
                 ok = await self._write_group(mirror, now, force) and ok
-            return await self.write_workbook(now) and ok
+            if workbook:
+                ok = await self.write_workbook(now, force=force) and ok
+            return ok
 
     async def write_all(self, now: datetime) -> bool:
         """Rebuild every mirror, including every dated file that has data (`export`)."""
-        async with self._flushing():
+        async with self.flushing():
             ok = await self.write_many(set(Mirror), now, force=True)
             for month in await self.store.signal_months():
                 ok = await self.write_signals_archive(month, date.max, full=True) and ok
@@ -261,7 +271,7 @@ class MirrorBuilder:
     @_guard("daily_prices")
     async def write_daily_prices(self, day: date) -> None:
         """markets/daily_prices_YYYY-MM-DD.json for one local date (always written)."""
-        async with self._flushing():
+        async with self.flushing():
             tz = self.config.tz
             start = local_instant(day, time(0, 0), tz)
             end = local_instant(day + timedelta(days=1), time(0, 0), tz)
@@ -342,7 +352,7 @@ class MirrorBuilder:
         Only the file's last day (the one day that may have grown since) and the days after it
         are read and encoded; the earlier days are copied as they are (mirrors.arrays.splice).
         """
-        async with self._flushing():
+        async with self.flushing():
             path = self.layout.signals_archive(month)
             first = f"{month}-01"
             last = min(through, _month_end(month)).isoformat()
@@ -465,16 +475,22 @@ class MirrorBuilder:
     # ------------------------------------------------------------------------------------------
     # workbook
     @_guard("workbook")
-    async def write_workbook(self, now: datetime) -> None:
-        """data/exports/prescientd.xlsx from the rows the CSVs were written from, when they changed.
+    async def write_workbook(self, now: datetime, *, force: bool = False) -> None:
+        """data/exports/prescientd.xlsx from the rows the CSVs were written from, when they changed
+        (and mirrors.workbook_interval_s has passed since the last build, unless forced).
 
         Groups this process has not written yet (e.g. `once poll`) are written first, so every
         sheet has its rows.
         """
-        async with self._flushing():
+        async with self.flushing() as flush:
             state = self.state
             path = self.layout.workbook
-            if state.workbook_current and path.exists():
+            if state.workbook_current and path.exists() and not force:
+                return
+            interval_s = self.config.mirrors.workbook_interval_s
+            since_s = time_module.monotonic() - state.workbook_built_s
+            if not force and path.exists() and since_s < interval_s:
+                flush.unchanged.append("workbook (interval)")
                 return
             for group, names in GROUP_EXPORTS.items():
                 if any(name not in state.tables for name in names):
@@ -482,8 +498,13 @@ class MirrorBuilder:
             if not all(name in state.tables for name in columns.EXPORT_BY_FILENAME):
                 raise RuntimeError("some exports could not be built; the workbook waits for them")
             sheets = [Sheet(e, state.tables[e.filename]) for e in columns.EXPORTS]
-            await self._offload(self._workbook_file, path, sheets, list(state.equity), now)
-            state.workbook_current = True
+            state.workbook_current = True  # a table written from now on makes it out of date
+            try:
+                await self._offload(self._workbook_file, path, sheets, list(state.equity), now)
+            except BaseException:
+                state.workbook_current = False
+                raise
+            state.workbook_built_s = time_module.monotonic()
 
     def _workbook_file(
         self, path: Path, sheets: list[Sheet], equity: list[EquityPoint], now: datetime

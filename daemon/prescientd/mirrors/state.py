@@ -64,6 +64,7 @@ class MirrorState:
     tables: dict[str, list[Row]] = field(default_factory=dict)  # CSV file name -> its rows
     equity: list[EquityPoint] = field(default_factory=list)
     workbook_current: bool = False  # the workbook holds the tables above
+    workbook_built_s: float = float("-inf")  # time.monotonic() of the last build
 
     @classmethod
     def of(cls, store: Store) -> MirrorState:
