@@ -106,9 +106,20 @@ def test_csv_percent_columns_are_fractions(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("export", EXPORTS, ids=lambda e: e.name)
 def test_empty_csv_has_the_spec_header_after_a_bom(export: Any) -> None:
-    """With no rows a file still has its BOM and the spec's header."""
+    """With no rows a file still has its BOM and the spec's header, optional columns aside."""
     text = render_table_csv(export.columns, []).decode("utf-8")
-    assert text == "\ufeff" + ",".join(c.name for c in export.columns) + "\r\n"
+    required = [c.name for c in export.columns if not c.optional]
+    assert text == "\ufeff" + ",".join(required) + "\r\n"
+
+
+def test_an_optional_column_takes_its_declared_place_once_rows_carry_it() -> None:
+    """`strategy` is left out until rows name it; then it is the first column, as declared."""
+    rows = position_rows(2)
+    without = render_table_csv(POSITIONS_CURRENT.columns, rows).decode("utf-8-sig")
+    assert "strategy" not in without.splitlines()[0].split(",")
+    with_strategy = [{**r, "strategy": "default"} for r in rows]
+    text = render_table_csv(POSITIONS_CURRENT.columns, with_strategy).decode("utf-8-sig")
+    assert text.splitlines()[0].split(",")[0] == "strategy"
 
 
 @pytest.mark.parametrize(

@@ -114,10 +114,11 @@ def resolve_columns(specs: Sequence[Column], rows: Sequence[Mapping[str, Any]]) 
 
     A spec column no row has is left out (columns come from the data, DESIGN.md §3); a key no spec
     lists is kept with an inferred kind, so new data is never dropped silently. With no rows the
-    specs alone make the header, so an empty file still says what it would hold.
+    specs alone make the header (less the optional columns, which only rows can bring), so an
+    empty file still says what it would hold.
     """
     if not rows:
-        return order_columns(specs)
+        return order_columns(c for c in specs if not c.optional)
     seen: dict[str, Any] = {}
     for row in rows:
         for key, value in row.items():
