@@ -289,7 +289,6 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=10_000)
     parser.add_argument("--trades", type=int, default=20_000)
     parser.add_argument("--days", type=int, default=30, help="days of signals in the month file")
-    parser.add_argument("--positions", type=int, default=100)
     args = parser.parse_args()
     rng = random.Random(1)
     markets = [_market(i, rng) for i in range(args.tokens // 2)]
@@ -310,21 +309,30 @@ def main() -> None:
     raw = json.dumps([{"id": e.event_id, "title": e.title} for e in events]).encode()
     _timed("events (morning)", lambda: builder._events_files(events, raw, NOW))
     _timed("prices (each poll)", lambda: builder._prices_files(markets, quotes, NOW, 600.0))
-    old = {t: _old_cache_entry(m, i, quotes[t]) for m in markets for i, t in enumerate(m.token_ids)}
     old_path = root / "old_market_cache.json"
-    _timed(
-        "  old market_cache.json layout",
-        lambda: [
-            (
-                old_path,
-                write_json(
-                    old_path,
-                    {"generated_at": "x", "max_price_age_s": 600, "tokens": old},
-                    compact=True,
-                ),
-            )
-        ],
-    )
+
+    def old_layout() -> Written:
+        """market_cache.json as it was: a keyed object per token, static fields repeated."""
+        old = {
+            t: _old_cache_entry(m, i, quotes[t]) for m in markets for i, t in enumerate(m.token_ids)
+        }
+        document = {"generated_at": "x", "max_price_age_s": 600, "tokens": old}
+        return [(old_path, write_json(old_path, document, compact=True))]
+
+    new_path = root / "new_market_cache.json"
+
+    def new_layout() -> Written:
+        """market_cache.json now: the columns once, one array per token."""
+        tokens = {
+            t: rows.token_cache_row(m.market_id, quotes[t], NOW, 600.0)
+            for m in markets
+            for t in m.token_ids
+        }
+        document = {"generated_at": "x", "columns": rows.CACHE_COLUMNS, "tokens": tokens}
+        return [(new_path, write_json(new_path, document, compact=True))]
+
+    _timed("  market_cache.json alone, now", new_layout)
+    _timed("  market_cache.json alone, before", old_layout)
     _timed("signals (each evaluation)", lambda: builder._signals_files((evaluation, signal_rows)))
     levels = {t.trade_id: [["0.55", "181.818181", "0.012345"]] for t in trades}
     _timed(
