@@ -18,6 +18,7 @@ The store is not involved (bench_poll.py times a real poll with its SQLite reads
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import random
 import resource
@@ -283,6 +284,26 @@ def _timed(label: str, work: Callable[[], Written]) -> None:
     print(f"  {label:<38} {wall:6.2f} s wall {cpu_s:6.2f} s CPU   {files}")
 
 
+async def _loop_stall_s(work: Callable[[], Written]) -> float:
+    """The longest the event loop went without running a 10 ms ticker while work ran in a thread."""
+    stalls: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            stalls.append(now - last - 0.01)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    await asyncio.to_thread(work)
+    done.set()
+    await task
+    return max(stalls, default=0.0)
+
+
 def main() -> None:
     """Build the values, run each group's writer, print bytes and seconds."""
     parser = argparse.ArgumentParser()
@@ -306,9 +327,10 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-mirrors-"))
     config = parse_config(f'[paths]\ndata_dir = "{root}/data"\ndb_path = "{root}/data/p.db"\n')
     builder = MirrorBuilder(FakeStore(), config)  # type: ignore[arg-type]
+    files = builder.files
     raw = json.dumps([{"id": e.event_id, "title": e.title} for e in events]).encode()
-    _timed("events (morning)", lambda: builder._events_files(events, raw, NOW))
-    _timed("prices (each poll)", lambda: builder._prices_files(markets, quotes, NOW, 600.0))
+    _timed("events (morning)", lambda: files.events_files(events, raw, NOW))
+    _timed("prices (each poll)", lambda: files.prices_files(markets, quotes, NOW, 600.0))
     old_path = root / "old_market_cache.json"
 
     def old_layout() -> Written:
@@ -332,12 +354,14 @@ def main() -> None:
         return [(new_path, write_json(new_path, document, compact=True))]
 
     _timed("  market_cache.json alone, now", new_layout)
+    stall_s = asyncio.run(_loop_stall_s(lambda: files.prices_files(markets, quotes, NOW, 600.0)))
+    print(f"  {'  event loop, longest stall meanwhile':<38} {stall_s * 1000:6.0f} ms (in a thread)")
     _timed("  market_cache.json alone, before", old_layout)
-    _timed("signals (each evaluation)", lambda: builder._signals_files((evaluation, signal_rows)))
+    _timed("signals (each evaluation)", lambda: files.signals_files((evaluation, signal_rows)))
     levels = {t.trade_id: [["0.55", "181.818181", "0.012345"]] for t in trades}
     _timed(
         "ledger in full (start-up, export)",
-        lambda: builder._ledger_files(None, None, trades, settlements, levels, D(10**8)),
+        lambda: files.ledger_files(None, None, trades, settlements, levels, D(10**8)),
     )
     known = builder.state.ledger_file
     extra = Trade(
@@ -359,20 +383,20 @@ def main() -> None:
     new = rows.ledger_entries([extra], [], {})
     _timed(
         "ledger, one new trade (appended)",
-        lambda: builder._ledger_files(known, new, [*trades, extra], settlements, levels, D(10**8)),
+        lambda: files.ledger_files(known, new, [*trades, extra], settlements, levels, D(10**8)),
     )
-    _timed("history (each evening)", lambda: builder._history_files(_snapshots(365), D(10**8)))
+    _timed("history (each evening)", lambda: files.history_files(_snapshots(365), D(10**8)))
     path = builder.layout.signals_archive("2026-12")
     month = [
         _signal(m, today - timedelta(days=d), n)
         for d in range(args.days - 1, -1, -1)
         for n, m in enumerate(signalled)
     ]
-    _timed(f"signal archive in full ({args.days} days)", lambda: builder._archive_file(path, month))
+    _timed(f"signal archive in full ({args.days} days)", lambda: files.archive_file(path, month))
     found = arrays.last_day(path)
     assert found is not None
     day_entries = rows.archive_entries(signal_rows)
-    _timed("signal archive, one day spliced", lambda: builder._splice(path, found[1], day_entries))
+    _timed("signal archive, one day spliced", lambda: files.splice(path, found[1], day_entries))
     builder.state.equity = []
     from prescientd.mirrors.columns import EXPORTS
     from prescientd.mirrors.workbook import Sheet
@@ -380,7 +404,7 @@ def main() -> None:
     sheets = [Sheet(e, builder.state.tables.get(e.filename, [])) for e in EXPORTS]
     _timed(
         "workbook (when a CSV changed)",
-        lambda: builder._workbook_file(builder.layout.workbook, sheets, [], NOW),
+        lambda: files.workbook_file(builder.layout.workbook, sheets, [], NOW),
     )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     print(f"  peak RSS {peak} MB (all the values above held at once)")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -249,3 +251,24 @@ async def test_the_workbook_waits_for_its_interval(tmp_path: Path) -> None:
         sheet = openpyxl.load_workbook(path)["markets_current"]
         table = read_csv(env.config.paths.data_dir / "exports" / "markets_current.csv")
         assert sheet.max_row == len(table) + 1 > 1
+
+
+async def test_files_are_encoded_and_fsynced_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every mirror fsync of a flush runs in a worker thread, never on the event loop's thread."""
+    fsync_threads: list[int] = []
+    fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        fsync_threads.append(threading.get_ident())
+        fsync(fd)
+
+    async with job_env(tmp_path, n_events=150) as env:
+        assert (await env.run("morning")).ok
+        monkeypatch.setattr(os, "fsync", spy)
+        assert (await env.run("poll")).ok
+        builder = MirrorBuilder(env.store, env.config)
+        assert await builder.write_all(datetime.now(UTC))
+    assert len(fsync_threads) > 10
+    assert threading.get_ident() not in fsync_threads

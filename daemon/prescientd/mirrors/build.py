@@ -15,32 +15,28 @@ import asyncio
 import contextlib
 import functools
 import time as time_module
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 import structlog
 
 from prescientd.clock import iso_utc
 from prescientd.config import Config
-from prescientd.core import filters, performance
 from prescientd.core.schedule import local_instant
 from prescientd.mirrors import arrays, columns, rows
-from prescientd.mirrors.files import write_atomic, write_json, write_json_append_only
-from prescientd.mirrors.files import write_table_csv as _write_table_csv
 from prescientd.mirrors.state import Flush, Layout, Mirror, MirrorState, Row
-from prescientd.mirrors.workbook import EquityPoint, Sheet, write_workbook
-from prescientd.models import Event, Market
+from prescientd.mirrors.workbook import Sheet
+from prescientd.mirrors.writers import FileWriter, Written, write_export
+from prescientd.models import Market
 from prescientd.portfolio import PortfolioService
-from prescientd.store.db import PriceBar, QuoteRow, SignalRow, Store
+from prescientd.store.db import Store
 
-__all__ = ["Layout", "Mirror", "MirrorBuilder"]
+__all__ = ["Layout", "Mirror", "MirrorBuilder", "Written", "write_export"]
 log = structlog.get_logger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
-Written = list[tuple[Path, int]]  # files a worker thread wrote, with their sizes
 GROUP_EXPORTS: dict[Mirror, tuple[str, ...]] = {
     Mirror.EVENTS: ("events_filtered.csv", "markets_extracted.csv"),
     Mirror.PRICES: ("markets_current.csv",),
@@ -74,12 +70,6 @@ def _guard(
     return wrap
 
 
-def write_export(exports_dir: Path, filename: str, csv_rows: Sequence[Row]) -> int:
-    """Write one CSV export with its declared columns (mirrors.columns.EXPORTS); returns bytes."""
-    export = columns.EXPORT_BY_FILENAME[filename]
-    return _write_table_csv(exports_dir / filename, export.columns, csv_rows)
-
-
 class MirrorBuilder:
     """Rebuilds mirrors from the store for one configuration."""
 
@@ -89,6 +79,7 @@ class MirrorBuilder:
         self.layout = Layout(config.paths.data_dir)
         self.portfolio = PortfolioService.of(store)
         self.state = MirrorState.of(store)
+        self.files = FileWriter(self.layout, self.state, config.timezone)
         self._flush: Flush | None = None
 
     # ------------------------------------------------------------------------------------------
@@ -185,38 +176,8 @@ class MirrorBuilder:
         events = await self.store.eligible_events()
         raw = await self.store.raw_events_payload() if backup else None
         as_of = refresh.fetched_at if refresh else None
-        await self._offload(self._events_files, events, raw, as_of)
+        await self._offload(self.files.events_files, events, raw, as_of)
         self.state.written("events", source)
-
-    def _events_files(
-        self, events: Sequence[Event], raw: bytes | None, as_of: datetime | None
-    ) -> Written:
-        layout = self.layout
-        market_rows = [filters.market_row(e, m) for e in events for m in e.markets]
-        event_rows = [filters.event_row(e) for e in events]
-        events_json = [
-            {**row, "markets": [filters.market_row(e, m) for m in e.markets]}
-            for row, e in zip(event_rows, events, strict=True)
-        ]
-        written = [
-            self._json(layout.events_dir / "filtered_events.json", events_json),
-            self._json(layout.events_dir / "filtered_markets.json", market_rows),
-        ]
-        if raw is not None:
-            path = layout.events_dir / "raw_events_backup.json"
-            written.append((path, write_atomic(path, raw)))
-        written.append(self._csv("events_filtered.csv", rows.with_as_of(event_rows, as_of)))
-        written.append(self._csv("markets_extracted.csv", rows.with_as_of(market_rows, as_of)))
-        return written
-
-    def _json(self, path: Path, data: Any, *, compact: bool = False) -> tuple[Path, int]:
-        return path, write_json(path, data, compact=compact)
-
-    def _csv(self, filename: str, csv_rows: list[Row]) -> tuple[Path, int]:
-        """Write one CSV export and keep its rows for the workbook."""
-        size = write_export(self.layout.exports_dir, filename, csv_rows)
-        self.state.table(filename, csv_rows)
-        return self.layout.exports_dir / filename, size
 
     # ------------------------------------------------------------------------------------------
     # prices
@@ -241,32 +202,8 @@ class MirrorBuilder:
             return
         markets = sorted(await self._tracked_markets(), key=lambda m: (m.event_id, m.market_id))
         quotes = await self.store.latest_quotes([t for m in markets for t in m.token_ids])
-        await self._offload(self._prices_files, markets, quotes, now, max_age_s)
+        await self._offload(self.files.prices_files, markets, quotes, now, max_age_s)
         self.state.written("prices", source)
-
-    def _prices_files(
-        self,
-        markets: Sequence[Market],
-        quotes: dict[str, QuoteRow],
-        now: datetime,
-        max_age_s: float,
-    ) -> Written:
-        tokens = {
-            token: rows.token_cache_row(market.market_id, quotes.get(token), now, max_age_s)
-            for market in markets
-            for token in market.token_ids
-        }
-        cache = {
-            "generated_at": iso_utc(now),
-            "max_price_age_s": max_age_s,
-            "columns": rows.CACHE_COLUMNS,
-            "tokens": tokens,
-        }
-        current = [rows.market_current_row(m, quotes, now, max_age_s) for m in markets]
-        return [
-            self._json(self.layout.markets_dir / "market_cache.json", cache, compact=True),
-            self._csv("markets_current.csv", rows.with_as_of(current, now)),
-        ]
 
     @_guard("daily_prices")
     async def write_daily_prices(self, day: date) -> None:
@@ -277,29 +214,7 @@ class MirrorBuilder:
             end = local_instant(day + timedelta(days=1), time(0, 0), tz)
             bars = await self.store.price_bars(start, end)
             token_markets = await self._token_index([b.token_id for b in bars])
-            await self._offload(self._daily_prices_file, day, start, end, bars, token_markets)
-
-    def _daily_prices_file(
-        self,
-        day: date,
-        start: datetime,
-        end: datetime,
-        bars: Sequence[PriceBar],
-        token_markets: dict[str, tuple[Market, str]],
-    ) -> Written:
-        tokens = {
-            bar.token_id: rows.price_bar_row(bar, *token_markets.get(bar.token_id, (None, "")))
-            for bar in bars
-        }
-        document = {
-            "date": day.isoformat(),
-            "timezone": self.config.timezone,
-            "prices": "open/high/low/close: mid; display_price_*: Polymarket display price",
-            "from": iso_utc(start),
-            "to": iso_utc(end),
-            "tokens": tokens,
-        }
-        return [self._json(self.layout.daily_prices(day), document)]
+            await self._offload(self.files.daily_prices_file, day, start, end, bars, token_markets)
 
     async def _token_index(self, tokens: Iterable[str]) -> dict[str, tuple[Market, str]]:
         wanted = set(tokens)
@@ -321,29 +236,8 @@ class MirrorBuilder:
         if self._skip("signals", source, force):
             return
         latest = await self.store.latest_evaluation()
-        await self._offload(self._signals_files, latest)
+        await self._offload(self.files.signals_files, latest)
         self.state.written("signals", source)
-
-    def _signals_files(self, latest: Any) -> Written:
-        if latest is None:
-            payload: dict[str, Any] = {"evaluated_at": None, "config_version": None, "signals": []}
-            signal_rows: list[Row] = []
-        else:
-            evaluation, signals = latest
-            signal_rows = [rows.signal_row(s) for s in signals]
-            payload = {
-                "evaluation_id": evaluation.evaluation_id,
-                "evaluated_at": iso_utc(evaluation.evaluated_at),
-                "config_version": evaluation.config_version,
-                "markets_considered": evaluation.markets_considered,
-                "actionable": evaluation.actionable,
-                "skipped": evaluation.signals - evaluation.actionable,
-                "signals": signal_rows,
-            }
-        return [
-            self._json(self.layout.trades_dir / "current_signals.json", payload),
-            self._csv("signals_current.csv", signal_rows),
-        ]
 
     @_guard("signals_archive")
     async def write_signals_archive(self, month: str, through: date, *, full: bool = False) -> None:
@@ -360,16 +254,10 @@ class MirrorBuilder:
             if found is not None and first <= found[0] <= last:
                 day, keep = found
                 entries = rows.archive_entries(await self.store.signal_archive(day, last))
-                await self._offload(self._splice, path, keep, entries)
+                await self._offload(self.files.splice, path, keep, entries)
                 return
             signals = await self.store.signal_archive(first, last)
-            await self._offload(self._archive_file, path, signals)
-
-    def _splice(self, path: Path, keep: int, entries: list[Row]) -> Written:
-        return [(path, arrays.splice(path, keep, entries))]
-
-    def _archive_file(self, path: Path, signals: Sequence[SignalRow]) -> Written:
-        return [self._json(path, rows.archive_entries(signals))]
+            await self._offload(self.files.archive_file, path, signals)
 
     # ------------------------------------------------------------------------------------------
     # portfolio
@@ -390,16 +278,8 @@ class MirrorBuilder:
         positions = [rows.position_row(mp) for mp in valuation.positions]
         summary = rows.portfolio_summary(portfolio, valuation)
         document = {"generated_at": iso_utc(now), **summary, "mark": "best_bid"}
-        await self._offload(self._valuation_files, document, positions, now)
+        await self._offload(self.files.valuation_files, document, positions, now)
         self.state.written("valuation", source)
-
-    def _valuation_files(self, document: Row, positions: list[Row], now: datetime) -> Written:
-        return [
-            self._json(
-                self.layout.trades_dir / "portfolio.json", {**document, "positions": positions}
-            ),
-            self._csv("positions_current.csv", rows.with_as_of(positions, now)),
-        ]
 
     async def _write_ledger(self, seq: int, starting_balance_usd: Decimal) -> None:
         """paper_trades.json (its new entries appended when this process wrote it last) and
@@ -418,31 +298,9 @@ class MirrorBuilder:
         else:
             levels = await self.store.trade_levels()
         await self._offload(
-            self._ledger_files, known, new, trades, settlements, levels, starting_balance_usd
+            self.files.ledger_files, known, new, trades, settlements, levels, starting_balance_usd
         )
         state.ledger_seq = seq
-
-    def _ledger_files(
-        self,
-        known: arrays.ArrayFile | None,
-        new: list[Row] | None,
-        trades: Sequence[Any],
-        settlements: Sequence[Any],
-        levels: dict[int, list[list[str]]],
-        starting_balance_usd: Decimal,
-    ) -> Written:
-        path = self.layout.trades_dir / "paper_trades.json"
-        if known is not None and new is not None:
-            described = arrays.append(path, known, new)
-            if described is None:  # changed by someone else since the check: redo it in full
-                raise RuntimeError(f"{path} changed while being appended to")
-        else:  # first write, or the file is not as this process left it
-            entries = rows.ledger_entries(trades, settlements, levels)
-            write_json_append_only(path, entries)  # refuses to shrink the file
-            described = arrays.described(path, len(entries))
-        self.state.ledger_file = described
-        summary = rows.trade_summary_rows(starting_balance_usd, trades, settlements)
-        return [(path, described.key[1]), self._csv("trades_summary.csv", summary)]
 
     @_guard("history")
     async def write_history(self, *, force: bool = False) -> None:
@@ -452,25 +310,8 @@ class MirrorBuilder:
         if self._skip("history", source, force):
             return
         start = await self.store.starting_balance()
-        await self._offload(self._history_files, snapshots, start)
+        await self._offload(self.files.history_files, snapshots, start)
         self.state.written("history", source)
-
-    def _history_files(self, snapshots: Sequence[Any], start: Decimal) -> Written:
-        history = [performance.history_entry(s) for s in snapshots]
-        perf = performance.performance_rows(snapshots, start)
-        path = self.layout.history_dir / "portfolio_history.json"
-        size = write_json_append_only(path, history)
-        self.state.equity = [
-            EquityPoint(
-                date.fromisoformat(str(r["date"])), _num(r["equity_usd"]), _num(r["drawdown"])
-            )
-            for r in perf
-        ]
-        return [
-            (path, size),
-            self._csv("portfolio_history.csv", [dict(r) for r in history]),
-            self._csv("performance_daily.csv", [dict(r) for r in perf]),
-        ]
 
     # ------------------------------------------------------------------------------------------
     # workbook
@@ -500,25 +341,11 @@ class MirrorBuilder:
             sheets = [Sheet(e, state.tables[e.filename]) for e in columns.EXPORTS]
             state.workbook_current = True  # a table written from now on makes it out of date
             try:
-                await self._offload(self._workbook_file, path, sheets, list(state.equity), now)
+                await self._offload(self.files.workbook_file, path, sheets, list(state.equity), now)
             except BaseException:
                 state.workbook_current = False
                 raise
             state.workbook_built_s = time_module.monotonic()
-
-    def _workbook_file(
-        self, path: Path, sheets: list[Sheet], equity: list[EquityPoint], now: datetime
-    ) -> Written:
-        write_workbook(path, sheets, equity, now)
-        return [(path, path.stat().st_size)]
-
-
-def _num(value: object) -> Decimal | float:
-    if isinstance(value, (Decimal, float)):
-        return value
-    if isinstance(value, int):
-        return Decimal(value)
-    return Decimal(0)
 
 
 def _month_end(month: str) -> date:
