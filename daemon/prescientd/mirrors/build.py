@@ -326,8 +326,8 @@ class MirrorBuilder:
         async with self.flushing() as flush:
             state = self.state
             path = self.layout.workbook
-            if state.workbook_current and path.exists() and not force:
-                return
+            if not force and (not state.tables or (state.workbook_current and path.exists())):
+                return  # no CSV written by this process since the last build: nothing new
             interval_s = self.config.mirrors.workbook_interval_s
             since_s = time_module.monotonic() - state.workbook_built_s
             if not force and path.exists() and since_s < interval_s:
