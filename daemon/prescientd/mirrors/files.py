@@ -12,10 +12,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
@@ -127,6 +128,36 @@ def dumps_json(data: Any, *, compact: bool = False) -> bytes:
 def write_json(path: Path, data: Any, *, compact: bool = False) -> int:
     """Write data as a JSON mirror, atomically; returns the bytes written."""
     return write_atomic(path, dumps_json(data, compact=compact))
+
+
+def write_json_streamed(
+    path: Path,
+    head: Mapping[str, Any],
+    name: str,
+    items: Iterable[tuple[str, Any]],
+    *,
+    chunk: int = 2000,
+) -> int:
+    """Write {**head, name: dict(items)} compactly, atomically; returns the bytes written.
+
+    The same bytes as write_json(..., compact=True), but items are taken and encoded `chunk` at
+    a time, never all held at once: the C encoder (and freeing a huge structure) holds the GIL for
+    a whole call, which would stop the event loop running beside this worker thread.
+    """
+    document = dumps_json({**head, name: {}}, compact=True)
+    closing = b"}}\n"
+    if not document.endswith(closing):
+        raise ValueError(f"{name!r} must be the last key of the document")
+    pending = iter(items)
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        handle.write(document[: -len(closing)])  # ends with the opening "{" of items
+        separator = b""
+        while part := dict(itertools.islice(pending, chunk)):
+            handle.write(separator + dumps_json(part, compact=True)[1:-2])  # no "{", "}\n"
+            separator = b","
+        handle.write(closing)
+        size = handle.tell()
+    return size
 
 
 def _file_key(path: Path) -> tuple[int, int, int] | None:

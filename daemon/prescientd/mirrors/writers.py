@@ -17,7 +17,12 @@ from typing import Any
 from prescientd.clock import iso_utc
 from prescientd.core import filters, performance
 from prescientd.mirrors import arrays, columns, rows
-from prescientd.mirrors.files import write_atomic, write_json, write_json_append_only
+from prescientd.mirrors.files import (
+    write_atomic,
+    write_json,
+    write_json_append_only,
+    write_json_streamed,
+)
 from prescientd.mirrors.files import write_table_csv as _write_table_csv
 from prescientd.mirrors.state import Layout, MirrorState, Row
 from prescientd.mirrors.workbook import EquityPoint, Sheet, write_workbook
@@ -81,20 +86,20 @@ class FileWriter:
         max_age_s: float,
     ) -> Written:
         """market_cache.json and markets_current.csv."""
-        tokens = {
-            token: rows.token_cache_row(market.market_id, quotes.get(token), now, max_age_s)
+        tokens = (  # encoded as they come, a chunk at a time (write_json_streamed)
+            (token, rows.token_cache_row(market.market_id, quotes.get(token), now, max_age_s))
             for market in markets
             for token in market.token_ids
-        }
-        cache = {
+        )
+        head = {
             "generated_at": iso_utc(now),
             "max_price_age_s": max_age_s,
             "columns": rows.CACHE_COLUMNS,
-            "tokens": tokens,
         }
+        cache_path = self.layout.markets_dir / "market_cache.json"
         current = [rows.market_current_row(m, quotes, now, max_age_s) for m in markets]
         return [
-            self._json(self.layout.markets_dir / "market_cache.json", cache, compact=True),
+            (cache_path, write_json_streamed(cache_path, head, "tokens", tokens)),
             self._csv("markets_current.csv", rows.with_as_of(current, now)),
         ]
 
