@@ -300,7 +300,8 @@ class MirrorBuilder:
         await self._offload(
             self.files.ledger_files, known, new, trades, settlements, levels, starting_balance_usd
         )
-        state.ledger_seq = seq
+        # what the file now reaches (the ledger read may have gone past seq)
+        state.ledger_seq = max([seq, *(t.seq for t in trades), *(s.seq for s in settlements)])
 
     @_guard("history")
     async def write_history(self, *, force: bool = False) -> None:
