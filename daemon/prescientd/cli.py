@@ -101,18 +101,23 @@ async def _run_once(config: Config, names: Sequence[str]) -> list[str]:
     failures = []
     async with start_session(config) as session:
         builder = MirrorBuilder(session.store, config)
+        requested: set[Mirror] = set()
 
         async def publish(mirrors: set[Mirror]) -> None:
-            await builder.write_many(mirrors, clock.now())
+            requested.update(mirrors)
 
         ctx = make_context(
             config, session.config_version, session.store, session.clients, clock, publish
         )
         for name in names:
             outcome = await jobs.run_job(name, ctx, jobs.JOB_BODIES[name])
+            # as the daemon does: one flush after the job
+            await builder.write_many(requested, clock.now(), workbook=False)
+            requested.clear()
             if not outcome.ok:
                 failures.append(f"{name} failed: {outcome.error}")
                 break
+        await builder.write_workbook(clock.now())  # once, after the last job
     return failures
 
 

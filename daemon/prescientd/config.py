@@ -236,6 +236,9 @@ class MirrorsConfig(_Section):
 
     raw_events_backup: bool = True
     debounce_s: float = Field(default=1.0, ge=0)
+    # the workbook is rebuilt when its CSVs changed, at most this often (0 = at every change): at
+    # the full universe a rebuild is a minute of CPU, more than the poll it would follow
+    workbook_interval_s: float = Field(default=300.0, ge=0)
 
 
 class LoggingConfig(_Section):

@@ -105,21 +105,24 @@ class MirrorWriter:
 
     async def flush(self) -> None:
         """Rebuild everything requested so far, now (between jobs: mirrors see whole jobs)."""
-        async with self._job_lock:
-            dirty, self._dirty = self._dirty, set()
-            self._wake.clear()
-            if not dirty:
-                return
-            builder = MirrorBuilder(self._store, self._get_config())
-            now = self._clock.now()
-            pending = sorted(dirty)
-            try:
-                while pending:
-                    await builder.write(pending[0], now)
-                    pending.pop(0)
-            except BaseException:
-                self._dirty |= set(pending)  # cancelled mid-rebuild: the final flush redoes them
-                raise
+        builder = MirrorBuilder(self._store, self._get_config())
+        async with builder.flushing():  # one mirrors_written line
+            async with self._job_lock:
+                dirty, self._dirty = self._dirty, set()
+                self._wake.clear()
+                if not dirty:
+                    return
+                now = self._clock.now()
+                try:
+                    # groups whose source did not change are skipped
+                    await builder.write_many(dirty, now, workbook=False)
+                except BaseException:
+                    # cancelled mid-rebuild: the final flush redoes it (groups already written
+                    # are then skipped as unchanged)
+                    self._dirty |= dirty
+                    raise
+            # from the rows just written, without holding up the next job
+            await builder.write_workbook(now)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Loop until stop: wait for a request, let more arrive for debounce_s, rebuild."""

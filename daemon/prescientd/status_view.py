@@ -227,7 +227,7 @@ def _mark(row: Mapping[str, Any]) -> str:
     text = "–" if mark is None else f"{mark:.3f}"
     if row.get("book_missing"):
         return text + "!"
-    return text + ("*" if row.get("price_stale") else " ")
+    return text + ("*" if row.get("stale") else " ")
 
 
 def sorted_positions(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -287,7 +287,7 @@ def _positions(doc: Doc, width: int, max_rows: int, color: bool) -> list[str]:
     notes = []
     if len(shown) < len(rows):
         notes.append(f"… {len(rows) - len(shown)} more (prescientd status --all)")
-    if any(r.get("price_stale") and not r.get("book_missing") for r in shown):
+    if any(r.get("stale") and not r.get("book_missing") for r in shown):
         notes.append("* stale price")
     if any(r.get("book_missing") for r in shown):
         notes.append("! book gone: last known price")

@@ -78,7 +78,7 @@ class Env:
     def csv(self, name: str) -> list[dict[str, str]]:
         """Rows of one export."""
         path = self.config.paths.data_dir / "exports" / name
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             return list(csv.DictReader(handle))
 
     def json(self, name: str) -> Any:

@@ -306,9 +306,9 @@ class LedgerTables(Tables):
             return None
         return TRADES.decode(row), json.loads(row["levels"])
 
-    async def trade_levels(self) -> dict[int, list[list[str]]]:
-        """The book levels each trade filled at: trade id -> [[price, shares, fee], ...]."""
-        rows = await self.db.read("SELECT id, levels FROM trades")
+    async def trade_levels(self, *, after_seq: int = 0) -> dict[int, list[list[str]]]:
+        """The book levels each trade after after_seq filled at: id -> [[price, shares, fee]]."""
+        rows = await self.db.read("SELECT id, levels FROM trades WHERE seq > ?", (after_seq,))
         return {row["id"]: json.loads(row["levels"]) for row in rows}
 
     async def append_portfolio_snapshot(self, snapshot: PortfolioSnapshot) -> bool:

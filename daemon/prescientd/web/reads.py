@@ -27,7 +27,8 @@ from prescientd.config import Config
 from prescientd.core import performance
 from prescientd.jobs import JOBS
 from prescientd.mirrors import rows
-from prescientd.mirrors.files import render_csv
+from prescientd.mirrors.columns import EXPORT_BY_FILENAME
+from prescientd.mirrors.files import render_table_csv
 from prescientd.models import JOB_CANCELLED_ERROR, Market
 from prescientd.observe import DEFAULT_STRATEGY
 from prescientd.portfolio import PortfolioService
@@ -181,7 +182,7 @@ class StoreReads:
         """exports/trades_summary.csv, rendered now by the mirrors' CSV writer."""
         trades, settlements = await self._store.ledger()
         summary = rows.trade_summary_rows(trades, settlements)
-        return render_csv(summary, rows.CSV_COLUMNS["trades_summary.csv"])
+        return render_table_csv(EXPORT_BY_FILENAME["trades_summary.csv"].columns, summary)
 
     # -- lists -----------------------------------------------------------------------------------
     @_available
