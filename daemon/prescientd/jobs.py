@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from prescientd import joblog
 from prescientd.clock import Clock, iso_utc
 from prescientd.config import Config
 from prescientd.core import execution, filters, ledger, prices, strategy
@@ -42,6 +43,7 @@ from prescientd.store.db import Store
 log = structlog.get_logger(__name__)
 
 JOBS = ("morning", "poll", "evening")
+MAX_IDS_LOGGED = 50  # ids on one debug line at most
 
 
 class JobFailed(Exception):
@@ -53,6 +55,8 @@ class JobContext:
     """Everything a job needs; built by the composition root (daemon or CLI).
 
     `run_id` names one run: `run_job` gives each run its own copy of the context with a new one.
+    `plan_next` tells the `job_finished` line of a failed run when it runs again (the daemon's
+    schedule; None: nothing retries it, as in `prescientd once`).
     """
 
     config: Config
@@ -63,6 +67,7 @@ class JobContext:
     clock: Clock
     publish: Callable[[set[Mirror]], Awaitable[None]]
     run_id: str = ""
+    plan_next: Callable[[JobOutcome], datetime | None] | None = None
 
     @property
     def portfolio(self) -> PortfolioService:
@@ -92,7 +97,10 @@ async def run_job(
     t0 = ctx.clock.monotonic()
     counts: Counts = {}
     error: str | None = None
-    with structlog.contextvars.bound_contextvars(job=name, run_id=run_id):
+    with (
+        structlog.contextvars.bound_contextvars(job=name, run_id=run_id),
+        joblog.tallying() as tally,
+    ):
         try:
             counts = await body(ctx)
         except (JobFailed, FetchError) as exc:
@@ -101,14 +109,16 @@ async def run_job(
             error = f"database: {exc}"
         except asyncio.CancelledError:
             # shielded: the record of a job cut short at shutdown must still be written
-            await asyncio.shield(_finish(ctx, name, started, t0, counts, JOB_CANCELLED_ERROR))
+            await asyncio.shield(
+                _finish(ctx, name, started, t0, {**counts, **tally}, JOB_CANCELLED_ERROR)
+            )
             raise
         except Exception as exc:  # the one broad except: the job boundary
             log.exception("job_crashed")
             error = f"{type(exc).__name__}: {exc}"
         if error is not None:  # stored and printed: one line, no credentials
             error = redact_text(" ".join(error.split()))
-        return await _finish(ctx, name, started, t0, counts, error)
+        return await _finish(ctx, name, started, t0, {**counts, **tally}, error)
 
 
 async def _finish(
@@ -120,14 +130,12 @@ async def _finish(
     error: str | None,
 ) -> JobOutcome:
     outcome = await _record(ctx, name, started, counts, error)
-    log.info(
-        "job_finished",
-        outcome="ok" if error is None else "failed",
-        duration_s=round(ctx.clock.monotonic() - t0, 3),
-        config_version=ctx.config_version,
-        error=error,
-        **counts,
-    )
+    next_at = None
+    if error is not None and error != JOB_CANCELLED_ERROR and ctx.plan_next is not None:
+        next_at = ctx.plan_next(outcome)
+    # duration in real seconds whatever the clock (the demo's runs faster)
+    duration_s = ctx.clock.real_seconds(ctx.clock.monotonic() - t0)
+    joblog.log_job_finished(outcome, duration_s=duration_s, next_attempt_at=next_at)
     return outcome
 
 
@@ -216,8 +224,10 @@ async def poll(ctx: JobContext) -> Counts:
         m.market_id for m in tracked.held if any(t in books_fetch.missing for t in m.token_ids)
     )
     if vanished:
-        # resolution proposed or book closed: valued at the last known price, flagged
-        log.warning("held_book_vanished", markets=vanished)
+        # resolution proposed or book closed: valued at the last known price, flagged; the count
+        # is on job_finished (a degraded poll), the ids here
+        counts["held_books_missing"] = len(vanished)
+        log.debug("held_book_vanished", count=len(vanished), markets=vanished[:MAX_IDS_LOGGED])
 
     now = ctx.clock.now()
     exits = execution.plan_exits(
@@ -273,10 +283,9 @@ async def _fetch_and_store_prices(
         requests=books_fetch.requests,
         snapshots=snapshots,
     )
-    if books_fetch.missing:
-        log.info(
-            "books_missing", count=len(books_fetch.missing), sample=sorted(books_fetch.missing)[:3]
-        )
+    if books_fetch.missing:  # counted on job_finished (`missing`); the ids only at debug
+        missing = sorted(books_fetch.missing)
+        log.debug("books_missing", count=len(missing), tokens=missing[:MAX_IDS_LOGGED])
     return books_fetch, quotes
 
 
@@ -319,6 +328,7 @@ async def evaluate_and_trade(
             "paper_trade",
             trade_id=trade.trade_id,
             market_id=trade.market_id,
+            question=trade.question,
             outcome=trade.outcome,
             side=trade.side.value,
             shares=str(trade.shares),
@@ -341,13 +351,16 @@ async def settle_positions(
     if not held:
         return 0, 0
 
+    failed: list[tuple[str, str]] = []  # (market id, error): one line for all of them
+
     async def check(market: Market) -> tuple[Market, ledger.ResolutionCheck] | None:
         try:  # only the record of this very market (id, condition, tokens) may settle it
             fresh = await ctx.gamma.fetch_market(
                 market.market_id, condition_id=market.condition_id, token_ids=market.token_ids
             )
         except (FetchError, ItemError) as exc:  # one market's check must not stop the others
-            log.warning("settlement_check_failed", market_id=market.market_id, error=str(exc))
+            failed.append((market.market_id, str(exc)))
+            log.debug("settlement_check_failed", market_id=market.market_id, error=str(exc))
             return None
         if fresh is None:
             return None
@@ -365,6 +378,9 @@ async def settle_positions(
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(check(m)) for m in held]
     results = [r for r in (t.result() for t in tasks) if r is not None]
+    if failed:
+        joblog.tally("settlement_checks_failed", len(failed))
+        log.warning("settlement_checks_failed", count=len(failed), first_error=failed[0][1])
     now = ctx.clock.now()
     await ctx.store.update_markets([merged for merged, _ in results], now)
     intents = []
@@ -372,14 +388,16 @@ async def settle_positions(
     for merged, verdict in results:
         if verdict.status == "resolved":
             intents.extend(ledger.settlement_intents(portfolio, verdict, merged.market_id))
-        elif verdict.status == "pending":
+        elif verdict.status == "pending":  # counted on job_finished; which and why at debug
             pending += 1
-            log.info("settlement_pending", market_id=merged.market_id, reason=verdict.reason)
+            log.debug("settlement_pending", market_id=merged.market_id, reason=verdict.reason)
     settlements = await ctx.store.record_settlements(intents, now)
+    questions = {merged.market_id: merged.question for merged, _ in results}
     for s in settlements:
         log.info(
             "position_settled",
             market_id=s.market_id,
+            question=questions.get(s.market_id),
             outcome=s.outcome,
             shares=str(s.shares),
             payout_usd=str(s.payout_usd),
