@@ -214,7 +214,7 @@ async def poll(ctx: JobContext) -> Counts:
     # Settlement first, from Gamma: it needs no book (a resolved market's book is gone), it still
     # happens when the CLOB is down, and a resolved position frees its cash before new trades.
     settled, pending = await settle_positions(ctx, portfolio, tracked.held)
-    counts.update(settled=settled, settlement_pending=pending)
+    counts.update(settled=settled, settlement_pending=len(pending))
     if settled:
         portfolio = await ctx.portfolio.read()  # folds only the new settlements
         await ctx.publish({Mirror.PORTFOLIO})
@@ -224,9 +224,9 @@ async def poll(ctx: JobContext) -> Counts:
         m.market_id for m in tracked.held if any(t in books_fetch.missing for t in m.token_ids)
     )
     if vanished:
-        # resolution proposed or book closed: valued at the last known price, flagged; the count
-        # is on job_finished (a degraded poll), the ids here
-        counts["held_books_missing"] = len(vanished)
+        # valued at the last known price, flagged; awaiting resolution that is the market's
+        # lifecycle, otherwise the poll is degraded (joblog.DEGRADING): counted, ids at debug
+        counts["held_books_missing"] = sum(1 for m in vanished if m not in pending)
         log.debug("held_book_vanished", count=len(vanished), markets=vanished[:MAX_IDS_LOGGED])
 
     now = ctx.clock.now()
@@ -346,10 +346,12 @@ async def evaluate_and_trade(
 
 async def settle_positions(
     ctx: JobContext, portfolio: Portfolio, held: Sequence[Market]
-) -> tuple[int, int]:
-    """Check every held market's resolution on Gamma (and the CLOB); settle those decided."""
+) -> tuple[int, frozenset[str]]:
+    """Check every held market's resolution on Gamma (and the CLOB); settle those decided.
+
+    Returns how many positions settled and the markets still awaiting their resolution."""
     if not held:
-        return 0, 0
+        return 0, frozenset()
 
     failed: list[tuple[str, str]] = []  # (market id, error): one line for all of them
 
@@ -384,12 +386,12 @@ async def settle_positions(
     now = ctx.clock.now()
     await ctx.store.update_markets([merged for merged, _ in results], now)
     intents = []
-    pending = 0
+    pending: set[str] = set()
     for merged, verdict in results:
         if verdict.status == "resolved":
             intents.extend(ledger.settlement_intents(portfolio, verdict, merged.market_id))
         elif verdict.status == "pending":  # counted on job_finished; which and why at debug
-            pending += 1
+            pending.add(merged.market_id)
             log.debug("settlement_pending", market_id=merged.market_id, reason=verdict.reason)
     settlements = await ctx.store.record_settlements(intents, now)
     questions = {merged.market_id: merged.question for merged, _ in results}
@@ -404,7 +406,7 @@ async def settle_positions(
             realized_pnl_usd=str(s.realized_pnl_usd),
             resolution=s.resolution,
         )
-    return len(settlements), pending
+    return len(settlements), frozenset(pending)
 
 
 def _with_lifecycle(market: Market, fresh: Market) -> Market:
