@@ -51,11 +51,13 @@ def write_demo_config(root: Path, url: str) -> Path:
 
 # ----------------------------------------------------------------------------------------------
 # the demo's time, for `status`
-def write_clock_file(data_dir: Path, clock: AcceleratedClock, *, stopped: bool) -> None:
-    """Record where the demo's clock stands (and whether it stopped) for `status`."""
+def write_clock_file(
+    data_dir: Path, clock: AcceleratedClock, *, stopped: bool, real_now: datetime | None = None
+) -> None:
+    """Record where the demo's clock stands at real_now (default: now) for `status`."""
     doc = {
         "speed": clock.rate,
-        "real_at": iso_utc(datetime.now(UTC)),
+        "real_at": iso_utc(real_now or datetime.now(UTC)),
         "clock_at": iso_utc(clock.now()),
         "stopped": stopped,
     }
