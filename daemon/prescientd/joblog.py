@@ -10,8 +10,8 @@ Degraded means: the job completed and its results are recorded, but some of the 
 could not be fetched or read, so part of its result rests on older data. Per job, the counts
 in `DEGRADING` (any of them above zero). A market's ordinary lifecycle is not degradation: books
 of markets we do not hold that close or await resolution, settlements pending on the resolution
-process (a held market's book is withdrawn while its resolution is proposed) and an evening
-snapshot that already existed are counted on the line, at `info`.
+process (a held market's book is withdrawn while its resolution is proposed, and gone once it
+resolved) and an evening snapshot that already existed are counted on the line, at `info`.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ DEGRADING: Mapping[str, tuple[str, ...]] = {
     # events or markets in Gamma's reply that could not be read (skipped, see gamma_item_skipped)
     "morning": ("items_skipped",),
     # books that failed validation; held positions whose book is gone although their market is
-    # not awaiting resolution (marked at the last known price); held markets whose resolution
-    # could not be checked (the request failed)
+    # neither awaiting resolution nor resolved (marked at the last known price); held markets
+    # whose resolution could not be checked (the request failed)
     "poll": ("rejected", "held_books_missing", "settlement_checks_failed"),
 }
 

@@ -213,8 +213,8 @@ async def poll(ctx: JobContext) -> Counts:
 
     # Settlement first, from Gamma: it needs no book (a resolved market's book is gone), it still
     # happens when the CLOB is down, and a resolved position frees its cash before new trades.
-    settled, pending = await settle_positions(ctx, portfolio, tracked.held)
-    counts.update(settled=settled, settlement_pending=len(pending))
+    settled, resolving = await settle_positions(ctx, portfolio, tracked.held)
+    counts.update(settled=settled, settlement_pending=len(resolving.pending))
     if settled:
         portfolio = await ctx.portfolio.read()  # folds only the new settlements
         await ctx.publish({Mirror.PORTFOLIO})
@@ -224,9 +224,9 @@ async def poll(ctx: JobContext) -> Counts:
         m.market_id for m in tracked.held if any(t in books_fetch.missing for t in m.token_ids)
     )
     if vanished:
-        # valued at the last known price, flagged; awaiting resolution that is the market's
-        # lifecycle, otherwise the poll is degraded (joblog.DEGRADING): counted, ids at debug
-        counts["held_books_missing"] = sum(1 for m in vanished if m not in pending)
+        # valued at the last known price, flagged; awaiting or past resolution that is the
+        # market's lifecycle, otherwise the poll is degraded (joblog.DEGRADING); ids at debug
+        counts["held_books_missing"] = sum(1 for m in vanished if m not in resolving.all)
         log.debug("held_book_vanished", count=len(vanished), markets=vanished[:MAX_IDS_LOGGED])
 
     now = ctx.clock.now()
@@ -344,14 +344,27 @@ async def evaluate_and_trade(
     }
 
 
+@dataclass(frozen=True)
+class Resolving:
+    """Held markets whose resolution a poll found: awaiting it, or resolved."""
+
+    pending: frozenset[str] = frozenset()
+    resolved: frozenset[str] = frozenset()
+
+    @property
+    def all(self) -> frozenset[str]:
+        """Both: markets whose book may be gone as part of their resolution."""
+        return self.pending | self.resolved
+
+
 async def settle_positions(
     ctx: JobContext, portfolio: Portfolio, held: Sequence[Market]
-) -> tuple[int, frozenset[str]]:
+) -> tuple[int, Resolving]:
     """Check every held market's resolution on Gamma (and the CLOB); settle those decided.
 
-    Returns how many positions settled and the markets still awaiting their resolution."""
+    Returns how many positions settled and which held markets are resolving or resolved."""
     if not held:
-        return 0, frozenset()
+        return 0, Resolving()
 
     failed: list[tuple[str, str]] = []  # (market id, error): one line for all of them
 
@@ -387,8 +400,10 @@ async def settle_positions(
     await ctx.store.update_markets([merged for merged, _ in results], now)
     intents = []
     pending: set[str] = set()
+    resolved: set[str] = set()
     for merged, verdict in results:
         if verdict.status == "resolved":
+            resolved.add(merged.market_id)
             intents.extend(ledger.settlement_intents(portfolio, verdict, merged.market_id))
         elif verdict.status == "pending":  # counted on job_finished; which and why at debug
             pending.add(merged.market_id)
@@ -406,7 +421,7 @@ async def settle_positions(
             realized_pnl_usd=str(s.realized_pnl_usd),
             resolution=s.resolution,
         )
-    return len(settlements), frozenset(pending)
+    return len(settlements), Resolving(frozenset(pending), frozenset(resolved))
 
 
 def _with_lifecycle(market: Market, fresh: Market) -> Market:

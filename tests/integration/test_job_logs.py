@@ -112,7 +112,8 @@ async def bought(env: Env, logs: Logs) -> list[MutableMapping[str, Any]]:
 async def test_paper_trade_and_position_settled_carry_the_question(
     tmp_path: Path, logs: Logs
 ) -> None:
-    """Each trade line names its market's question; so does the settlement of a held market."""
+    """Each trade line names its market's question; so does the settlement of a held market,
+    whose vanished book does not make the poll degraded."""
     async with job_env(tmp_path) as env:
         trades = await bought(env, logs)
         truth = {m.id: m.question for m in env.sim.universe.markets}
@@ -123,6 +124,10 @@ async def test_paper_trade_and_position_settled_carry_the_question(
         assert (await env.run("poll")).ok
         (settled,) = [e for e in logs if e["event"] == "position_settled"]
         assert (settled["market_id"], settled["question"]) == (held, truth[held])
+        # its book is gone with the resolution: the market's lifecycle, not a degraded poll
+        (line,) = finished(logs)
+        assert (line["settled"], line["missing"], line["held_books_missing"]) == (1, 2, 0)
+        assert line["log_level"] == "info" and "degraded" not in line
 
 
 def tokens_of(env: Env, market_id: str) -> set[str]:
