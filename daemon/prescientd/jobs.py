@@ -30,6 +30,7 @@ from prescientd.models import (
     Market,
     Portfolio,
     Quote,
+    Settlement,
     SignalStatus,
 )
 from prescientd.polymarket.clob import BooksFetch, ClobClient
@@ -366,7 +367,7 @@ async def settle_positions(
     if not held:
         return 0, Resolving()
 
-    failed: list[tuple[str, str]] = []  # (market id, error): one line for all of them
+    failed: list[str] = []  # the errors: one line for all of them
 
     async def check(market: Market) -> tuple[Market, ledger.ResolutionCheck] | None:
         try:  # only the record of this very market (id, condition, tokens) may settle it
@@ -374,7 +375,7 @@ async def settle_positions(
                 market.market_id, condition_id=market.condition_id, token_ids=market.token_ids
             )
         except (FetchError, ItemError) as exc:  # one market's check must not stop the others
-            failed.append((market.market_id, str(exc)))
+            failed.append(str(exc))
             log.debug("settlement_check_failed", market_id=market.market_id, error=str(exc))
             return None
         if fresh is None:
@@ -395,7 +396,7 @@ async def settle_positions(
     results = [r for r in (t.result() for t in tasks) if r is not None]
     if failed:
         joblog.tally("settlement_checks_failed", len(failed))
-        log.warning("settlement_checks_failed", count=len(failed), first_error=failed[0][1])
+        log.warning("settlement_checks_failed", count=len(failed), first_error=failed[0])
     now = ctx.clock.now()
     await ctx.store.update_markets([merged for merged, _ in results], now)
     intents = []
@@ -409,19 +410,23 @@ async def settle_positions(
             pending.add(merged.market_id)
             log.debug("settlement_pending", market_id=merged.market_id, reason=verdict.reason)
     settlements = await ctx.store.record_settlements(intents, now)
-    questions = {merged.market_id: merged.question for merged, _ in results}
+    _log_settlements(settlements, {merged.market_id: merged for merged, _ in results})
+    return len(settlements), Resolving(frozenset(pending), frozenset(resolved))
+
+
+def _log_settlements(settlements: Iterable[Settlement], markets: Mapping[str, Market]) -> None:
     for s in settlements:
+        market = markets.get(s.market_id)
         log.info(
             "position_settled",
             market_id=s.market_id,
-            question=questions.get(s.market_id),
+            question=market.question if market is not None else None,
             outcome=s.outcome,
             shares=str(s.shares),
             payout_usd=str(s.payout_usd),
             realized_pnl_usd=str(s.realized_pnl_usd),
             resolution=s.resolution,
         )
-    return len(settlements), Resolving(frozenset(pending), frozenset(resolved))
 
 
 def _with_lifecycle(market: Market, fresh: Market) -> Market:
