@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from prescientd import joblog
 from prescientd.clock import Clock, iso_utc
 from prescientd.config import Config
 from prescientd.core import accounts, filters, ledger, prices
@@ -31,6 +32,7 @@ from prescientd.models import (
     Market,
     Portfolio,
     Quote,
+    Settlement,
     SignalStatus,
 )
 from prescientd.observe import NO_OBSERVER, JobObserver, PricesPolled
@@ -45,6 +47,7 @@ from prescientd.store.db import ExecutionResult, Store
 log = structlog.get_logger(__name__)
 
 JOBS = ("morning", "poll", "evening")
+MAX_IDS_LOGGED = 50  # ids on one debug line at most
 
 
 class JobFailed(Exception):
@@ -57,6 +60,8 @@ class JobContext:
 
     `run_id` names one run: `run_job` gives each run its own copy of the context with a new one.
     `observer` is told what the jobs did (the daemon's live events and metrics).
+    `plan_next` tells the `job_finished` line of a failed run when it runs again (the daemon's
+    schedule; None: nothing retries it, as in `prescientd once`).
     """
 
     config: Config
@@ -68,6 +73,7 @@ class JobContext:
     publish: Callable[[set[Mirror]], Awaitable[None]]
     run_id: str = ""
     observer: JobObserver = NO_OBSERVER
+    plan_next: Callable[[JobOutcome], datetime | None] | None = None
 
     @property
     def portfolio(self) -> PortfolioService:
@@ -97,7 +103,10 @@ async def run_job(
     t0 = ctx.clock.monotonic()
     counts: Counts = {}
     error: str | None = None
-    with structlog.contextvars.bound_contextvars(job=name, run_id=run_id):
+    with (
+        structlog.contextvars.bound_contextvars(job=name, run_id=run_id),
+        joblog.tallying() as tally,
+    ):
         try:
             counts = await body(ctx)
         except (JobFailed, FetchError) as exc:
@@ -106,14 +115,16 @@ async def run_job(
             error = f"database: {exc}"
         except asyncio.CancelledError:
             # shielded: the record of a job cut short at shutdown must still be written
-            await asyncio.shield(_finish(ctx, name, started, t0, counts, JOB_CANCELLED_ERROR))
+            await asyncio.shield(
+                _finish(ctx, name, started, t0, {**counts, **tally}, JOB_CANCELLED_ERROR)
+            )
             raise
         except Exception as exc:  # the one broad except: the job boundary
             log.exception("job_crashed")
             error = f"{type(exc).__name__}: {exc}"
         if error is not None:  # stored and printed: one line, no credentials
             error = redact_text(" ".join(error.split()))
-        return await _finish(ctx, name, started, t0, counts, error)
+        return await _finish(ctx, name, started, t0, {**counts, **tally}, error)
 
 
 async def _finish(
@@ -125,15 +136,12 @@ async def _finish(
     error: str | None,
 ) -> JobOutcome:
     outcome = await _record(ctx, name, started, counts, error)
-    duration_s = ctx.clock.monotonic() - t0
-    log.info(
-        "job_finished",
-        outcome="ok" if error is None else "failed",
-        duration_s=round(duration_s, 3),
-        config_version=ctx.config_version,
-        error=error,
-        **counts,
-    )
+    next_at = None
+    if error is not None and error != JOB_CANCELLED_ERROR and ctx.plan_next is not None:
+        next_at = ctx.plan_next(outcome)
+    # duration in real seconds whatever the clock (the demo's runs faster)
+    duration_s = ctx.clock.real_seconds(ctx.clock.monotonic() - t0)
+    joblog.log_job_finished(outcome, duration_s=duration_s, next_attempt_at=next_at)
     ctx.observer.job_finished(outcome, duration_s)
     return outcome
 
@@ -212,8 +220,8 @@ async def poll(ctx: JobContext) -> Counts:
 
     # Settlement first, from Gamma: it needs no book (a resolved market's book is gone), it still
     # happens when the CLOB is down, and a resolved position frees its cash before new trades.
-    settled, pending = await settle_positions(ctx, portfolios, tracked.held)
-    counts.update(settled=settled, settlement_pending=pending)
+    settled, resolving = await settle_positions(ctx, portfolios, tracked.held)
+    counts.update(settled=settled, settlement_pending=len(resolving.pending))
     if settled:
         portfolios = await ctx.portfolio.read_all()  # folds only the new settlements
         await ctx.publish({Mirror.PORTFOLIO})
@@ -223,8 +231,10 @@ async def poll(ctx: JobContext) -> Counts:
         m.market_id for m in tracked.held if any(t in books_fetch.missing for t in m.token_ids)
     )
     if vanished:
-        # resolution proposed or book closed: valued at the last known price, flagged
-        log.warning("held_book_vanished", markets=vanished)
+        # valued at the last known price, flagged; awaiting or past resolution that is the
+        # market's lifecycle, otherwise the poll is degraded (joblog.DEGRADING); ids at debug
+        counts["held_books_missing"] = sum(1 for m in vanished if m not in resolving.all)
+        log.debug("held_book_vanished", count=len(vanished), markets=vanished[:MAX_IDS_LOGGED])
 
     now = ctx.clock.now()
     exits = accounts.plan_exits(
@@ -306,10 +316,9 @@ async def _fetch_and_store_prices(
         requests=books_fetch.requests,
         snapshots=snapshots,
     )
-    if books_fetch.missing:
-        log.info(
-            "books_missing", count=len(books_fetch.missing), sample=sorted(books_fetch.missing)[:3]
-        )
+    if books_fetch.missing:  # counted on job_finished (`missing`); the ids only at debug
+        missing = sorted(books_fetch.missing)
+        log.debug("books_missing", count=len(missing), tokens=missing[:MAX_IDS_LOGGED])
     ctx.observer.prices_polled(
         PricesPolled(
             fetched_at=fetched_at,
@@ -361,6 +370,7 @@ async def evaluate_and_trade(
             strategy=trade.strategy,
             trade_id=trade.trade_id,
             market_id=trade.market_id,
+            question=trade.question,
             outcome=trade.outcome,
             side=trade.side.value,
             shares=str(trade.shares),
@@ -389,13 +399,30 @@ def _evaluation_counts(
     }
 
 
+@dataclass(frozen=True)
+class Resolving:
+    """Held markets whose resolution a poll found: awaiting it, or resolved."""
+
+    pending: frozenset[str] = frozenset()
+    resolved: frozenset[str] = frozenset()
+
+    @property
+    def all(self) -> frozenset[str]:
+        """Both: markets whose book may be gone as part of their resolution."""
+        return self.pending | self.resolved
+
+
 async def settle_positions(
     ctx: JobContext, portfolios: Mapping[str, Portfolio], held: Sequence[Market]
-) -> tuple[int, int]:
+) -> tuple[int, Resolving]:
     """Check every held market's resolution on Gamma (and the CLOB) once; from each verdict,
-    settle every strategy holding that market (active or retired)."""
+    settle every strategy holding that market (active or retired).
+
+    Returns how many positions settled and which held markets are resolving or resolved."""
     if not held:
-        return 0, 0
+        return 0, Resolving()
+
+    failed: list[str] = []  # the errors: one line for all of them
 
     async def check(market: Market) -> tuple[Market, ledger.ResolutionCheck] | None:
         try:  # only the record of this very market (id, condition, tokens) may settle it
@@ -403,7 +430,8 @@ async def settle_positions(
                 market.market_id, condition_id=market.condition_id, token_ids=market.token_ids
             )
         except (FetchError, ItemError) as exc:  # one market's check must not stop the others
-            log.warning("settlement_check_failed", market_id=market.market_id, error=str(exc))
+            failed.append(str(exc))
+            log.debug("settlement_check_failed", market_id=market.market_id, error=str(exc))
             return None
         if fresh is None:
             return None
@@ -421,31 +449,43 @@ async def settle_positions(
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(check(m)) for m in held]
     results = [r for r in (t.result() for t in tasks) if r is not None]
+    if failed:
+        joblog.tally("settlement_checks_failed", len(failed))
+        log.warning("settlement_checks_failed", count=len(failed), first_error=failed[0])
     now = ctx.clock.now()
     await ctx.store.update_markets([merged for merged, _ in results], now)
     intents = []
-    pending = 0
+    pending: set[str] = set()
+    resolved: set[str] = set()
     for merged, verdict in results:
         if verdict.status == "resolved":
+            resolved.add(merged.market_id)
             intents += accounts.settlement_intents(portfolios.values(), verdict, merged.market_id)
-        elif verdict.status == "pending":
-            pending += 1
-            log.info("settlement_pending", market_id=merged.market_id, reason=verdict.reason)
+        elif verdict.status == "pending":  # counted on job_finished; which and why at debug
+            pending.add(merged.market_id)
+            log.debug("settlement_pending", market_id=merged.market_id, reason=verdict.reason)
     settlements = await ctx.store.record_settlements(intents, now)
-    questions = {merged.market_id: merged.question for merged, _ in results}
+    markets = {merged.market_id: merged for merged, _ in results}
+    _log_settlements(settlements, markets)
+    for settlement in settlements:
+        ctx.observer.position_settled(settlement, markets[settlement.market_id].question)
+    return len(settlements), Resolving(frozenset(pending), frozenset(resolved))
+
+
+def _log_settlements(settlements: Iterable[Settlement], markets: Mapping[str, Market]) -> None:
     for s in settlements:
+        market = markets.get(s.market_id)
         log.info(
             "position_settled",
             strategy=s.strategy,
             market_id=s.market_id,
+            question=market.question if market is not None else None,
             outcome=s.outcome,
             shares=str(s.shares),
             payout_usd=str(s.payout_usd),
             realized_pnl_usd=str(s.realized_pnl_usd),
             resolution=s.resolution,
         )
-        ctx.observer.position_settled(s, questions.get(s.market_id, ""))
-    return len(settlements), pending
 
 
 def _with_lifecycle(market: Market, fresh: Market) -> Market:

@@ -39,26 +39,66 @@ class AlreadyRunning(Exception):
     """Another prescientd process holds the data directory's or the database's lock."""
 
 
-@contextlib.contextmanager
-def _exclusive_lock(path: Path, what: str) -> Iterator[None]:
-    """Hold an exclusive flock on path (0640, holding our pid) or raise AlreadyRunning."""
-    make_dirs(path.parent)
-    handle: IO[str] = os.fdopen(open_private(path, os.O_RDWR), "r+", encoding="utf-8")
+LOCK_ATTEMPTS = 20  # a lock file replaced this many times in a row while we take it: give up
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether path still names the file open on fd (followed, as open() follows it)."""
     try:
+        linked = path.stat()
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (linked.st_dev, linked.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _lock_file(path: Path, what: str) -> IO[str]:
+    """Open path (creating it 0640) and hold an exclusive flock on the file path names.
+
+    A clean exit removes the lock file while still holding it, so a starter that opened it just
+    before may get the lock on a file that is no longer linked: it checks that path still names
+    its file and starts over if not. Only a holder removes the file, so the file a process holds
+    after the check stays the one at path until it exits. A crash leaves the file behind,
+    unlocked: it is taken over (its pid overwritten).
+    """
+    make_dirs(path.parent)
+    for _ in range(LOCK_ATTEMPTS):
+        handle: IO[str] = os.fdopen(open_private(path, os.O_RDWR), "r+", encoding="utf-8")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
+            handle.close()
             raise AlreadyRunning(
                 f"another prescientd (pid {holder}) is using {what}; stop it or send it SIGHUP"
             ) from exc
+        except BaseException:
+            handle.close()
+            raise
+        if _same_file(handle.fileno(), path):
+            return handle
+        handle.close()  # removed or replaced by a writer that exited meanwhile: again
+    raise AlreadyRunning(
+        f"the lock file {path} keeps being replaced; is another prescientd starting?"
+    )
+
+
+@contextlib.contextmanager
+def _exclusive_lock(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive flock on path (0640, holding our pid) or raise AlreadyRunning; on exit
+    remove the file (while still holding it), so a lock file exists only while its holder runs."""
+    handle = _lock_file(path, what)
+    try:
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
         handle.flush()
         yield
     finally:
+        with contextlib.suppress(OSError):  # a read-only directory: the file stays, unlocked
+            if _same_file(handle.fileno(), path):
+                path.unlink()
         handle.close()
 
 

@@ -18,6 +18,8 @@ from e2e.demo import DemoProcess, running_demo
 
 from .cdp import Browser, find_chromium
 
+SLOW_SPEED = 600.0  # the demo's clock: an hourly poll every 6 s
+
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 TILES = (
@@ -98,7 +100,9 @@ async def test_the_demo_dashboard_shows_the_status_figures(tmp_path: Path) -> No
     """Equity and the other tiles, the positions table and the trades table of the live page
     equal /api/v1/status (and the ledger routes); a screenshot is saved in the test's tmp dir."""
     find_chromium()  # skip (or fail under CI) before starting the demo
-    with running_demo(tmp_path / "run") as demo:
+    # slow enough (a poll every 6 real seconds) that the page and the API can be compared at a
+    # moment when neither moves
+    with running_demo(tmp_path / "run", speed=SLOW_SPEED) as demo:
         async with Browser(tmp_path / "profile") as browser:
             await browser.goto(demo.url)
             await browser.wait_for(READY, timeout_s=30)

@@ -66,7 +66,7 @@ def _consistent_scrape(demo: DemoProcess) -> tuple[Samples, dict[str, Any], int]
 def test_demo_metrics_on_loopback_only(tmp_path: Path) -> None:
     """During the demo, a curl of /metrics shows every DESIGN §8 metric with sane values and the
     listener is bound to 127.0.0.1 only."""
-    with running_demo(tmp_path) as demo:
+    with running_demo(tmp_path, speed=600.0) as demo:
         samples, status, trades = _consistent_scrape(demo)
         addresses = listening_addresses(demo.port)
         code, _ = demo.terminate()
