@@ -94,7 +94,10 @@ def _ledger() -> list[JsonObject]:
                 "seq": seq,
                 "kind": "trade",
                 "trade_id": seq if seq < 5 else seq - 1,
-                "time": iso(T0 - timedelta(days=5 - seq)),
+                # the variant's trades come after the default's settlement (6 hours ago)
+                "time": iso(
+                    T0 - (timedelta(days=5 - seq) if seq < 5 else timedelta(hours=11 - seq))
+                ),
                 "market_id": market_id,
                 "question": question,
                 "outcome": "No",
@@ -312,12 +315,13 @@ class FakeReads:
         account = self._account(DEFAULT)
         return {
             "generated_at": iso(T0),
+            "timezone": "America/New_York",
             "config_version": 2,
             **{k: v for k, v in account.items() if k != "strategy"},
             "total_return": round(account["equity_usd"] / START_USD - 1, 6),
             "daily_pnl_usd": 19.4,
             "win_rate": 1.0 if account["settled_positions"] else None,
-            "max_drawdown": -0.0039,
+            "max_drawdown": self._comparison(DEFAULT)["max_drawdown"],
             "positions": [p for p in self.positions_rows if p["strategy"] == DEFAULT],
             "strategies": [self._comparison(name) for name in STRATEGIES],
             "last_poll_at": iso(T0 - timedelta(seconds=42)),

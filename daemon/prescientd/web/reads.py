@@ -200,11 +200,10 @@ class StoreReads:
         now = self._clock.now()
         active = [spec.name for spec in self._get_config().strategy_specs()]
         valued = await self._valued(strategy)
-        if strategy is None or strategy == DEFAULT_STRATEGY:
-            document = rows.portfolio_document(now, valued, active)
-            if strategy is not None:
-                document["strategies"] = document["strategies"][:1]
-            return document
+        if strategy is None or strategy == DEFAULT_STRATEGY:  # the default account is in valued
+            return rows.portfolio_document(now, valued, active)
+        # portfolio_document's shape with the variant at the top level (the builder puts
+        # "default" there)
         account = {
             **rows.portfolio_summary(*valued[strategy]),
             "status": accounts.status(strategy, active),
