@@ -255,7 +255,8 @@ async def _value_after_poll(ctx: JobContext, counts: Counts) -> None:
     figures for each strategy.
 
     The default account's equity and cash stay at the top level of the counts (`equity_usd`,
-    `cash_usd`, as with one strategy); every other account's are under `strategy_equity.NAME`.
+    `cash_usd`, as with one strategy); every other account's (retired ones included) are in
+    `strategy_equity.NAME`. (`strategies` stays what the poll evaluated.)
     """
     now = ctx.clock.now()
     valued = await ctx.portfolio.valued_all(now, ctx.config.schedule.price_max_age_s)

@@ -177,6 +177,7 @@ async def test_poll_valuations_of_each_strategy(store: Store) -> None:
         {
             "equity_usd": "10010.5",
             "cash_usd": "9000",
+            "strategies": {"default": {"signals": 3}, "contrarian60": {"signals": 3}},
             "strategy_equity": {
                 "contrarian60": {"equity_usd": "4990.25", "cash_usd": "4800"},
                 "cheap-yes": {"equity_usd": "700", "cash_usd": "650.5"},

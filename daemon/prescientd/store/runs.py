@@ -159,8 +159,8 @@ class RunTables(Tables):
     ) -> list[PollValuation]:
         """Up to limit successful polls after job-run row after_id, in row order, with the equity
         and cash each recorded in its counts for the strategy (the default account's at the top
-        level, every other account's under `strategy_equity.NAME`); one index range, so paging
-        through is cheap."""
+        level, every other account's in `strategy_equity.NAME`); one index range, so paging through
+        is cheap."""
         if '"' in strategy or "\\" in strategy:  # not a strategy name; never a JSON path
             return []
         base = "$" if strategy == DEFAULT_STRATEGY else f'$.strategy_equity."{strategy}"'

@@ -117,7 +117,9 @@
   const STRATEGY_COL = {col: "strategy", hideable: true};  // shown under "all" only
   const RENDER = {
     strategies(page) {
+      const before = state.strategies.map((r) => r.strategy).join(",");
       state.strategies = page.items;
+      if (page.items.map((r) => r.strategy).join(",") !== before) want(["equity"]);  // its colours
       fillTable("strategies", page.items, [
         {col: "strategy"},
         {col: "status", cls: (v) => (v === "retired" ? "retired" : "")},
@@ -359,6 +361,10 @@
   function stopPolling() { clearInterval(pollTimer); pollTimer = null; }
 
   function summary(kind, data) {
+    const text = what(kind, data);
+    return typeof data.strategy === "string" ? `${data.strategy}: ${text}` : text;
+  }
+  function what(kind, data) {
     if (typeof data.summary === "string") return data.summary;
     if (kind === "paper_trade") return `${data.side || "trade"} ${data.outcome || ""} ${usd(data.notional_usd)} · ${data.question || data.market_id || ""}`;
     if (kind === "position_settled") return `${usd(data.realized_pnl_usd, true)} · ${data.question || data.market_id || ""}`;

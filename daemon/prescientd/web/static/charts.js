@@ -136,7 +136,9 @@
     return {
       // points: [{strategy, time, equity_usd, drawdown}] in time order; colors: {strategy: css}
       update(points, colors) {
-        const names = [...new Set(points.map((p) => p.strategy || "default"))];
+        // display order, as the strategies panel: "default" first, then by name
+        const names = [...new Set(points.map((p) => p.strategy || "default"))]
+          .sort((a, b) => (a === "default" ? -1 : b === "default" ? 1 : a < b ? -1 : a > b ? 1 : 0));
         el.dataset.series = names.join(",");
         colors = colors || {};
         if (names.length > 1) several(points.map((p) => ({...p, strategy: p.strategy || "default"})), names, colors);
