@@ -39,7 +39,12 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/strategies", "strategies", "every strategy's account compared (paged)"),
     Route("GET", "/api/v1/portfolio", "portfolio", "cash, equity, P&L, positions (strategy=)"),
     Route("GET", "/api/v1/positions", "positions", "open positions (paged; strategy=)"),
-    Route("GET", "/api/v1/trades", "trades", "trades and settlements, newest first (paged)"),
+    Route(
+        "GET",
+        "/api/v1/trades",
+        "trades",
+        "trades and settlements, newest first (paged; kind=, strategy=)",
+    ),
     Route("GET", r"/api/v1/trades/{trade_id:\d{1,18}}", "trade", "one trade; 404 when unknown"),
     Route("GET", "/api/v1/signals/current", "signals", "the latest signals (paged; strategy=)"),
     Route("GET", "/api/v1/markets/current", "markets", "current prices of tracked markets (paged)"),
