@@ -5,7 +5,7 @@ concurrency semaphore, a host-wide "blocked until" set by `Retry-After`, and a c
 circuit breaker. Each request is retried (tenacity, capped full-jitter backoff) on 429/5xx,
 connection errors, timeouts, undecodable bodies and HTTP 200 bodies carrying an `error` key, which
 is how Polymarket has signalled rate limits. Bodies are size-capped while being read and decoded
-with `parse_json` (no NaN/inf floats).
+with `parse_json` (no NaN/inf floats) or a caller's own decoder (POST /books uses a typed one).
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ _MAX_RETRY_AFTER_S: Final = 10.0**9
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
+Decode = Callable[[bytes], Any]
+"""Body bytes to a value; ValueError when the body is not decodable (a transient failure)."""
 QueryParams = Mapping[str, str | Sequence[str]]
 
 
@@ -208,9 +210,9 @@ class HostClient:
         """GET base_url+path and decode its JSON; None on 404 when not_found_ok."""
         return await self._request("GET", path, _query(params), None, not_found_ok=not_found_ok)
 
-    async def post_json(self, path: str, body: Any) -> Any:
+    async def post_json(self, path: str, body: Any, *, decode: Decode = parse_json) -> Any:
         """POST a JSON body (a read such as /books, retried like a GET) and decode the reply."""
-        return await self._request("POST", path, None, body, not_found_ok=False)
+        return await self._request("POST", path, None, body, not_found_ok=False, decode=decode)
 
     # -- errors -------------------------------------------------------------------------------
 
@@ -301,10 +303,11 @@ class HostClient:
         body: Any,
         *,
         not_found_ok: bool,
+        decode: Decode = parse_json,
     ) -> Any:
         probe = self._enter_breaker(method, path)
         try:
-            result = await self._send_with_retries(method, path, params, body, not_found_ok)
+            result = await self._send_with_retries(method, path, params, body, not_found_ok, decode)
         except FetchError as exc:
             self._record_outcome(failed=exc.transient)
             raise
@@ -330,6 +333,7 @@ class HostClient:
         params: list[tuple[str, str]] | None,
         body: Any,
         not_found_ok: bool,
+        decode: Decode,
     ) -> Any:
         def log_retry(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome is not None else None
@@ -360,7 +364,7 @@ class HostClient:
                 with attempt:
                     attempt_number = attempt.retry_state.attempt_number
                     return await self._attempt(
-                        method, path, params, body, not_found_ok, attempt_number
+                        method, path, params, body, (not_found_ok, decode), attempt_number
                     )
         except _TransientError as exc:
             raise self._error(
@@ -397,7 +401,7 @@ class HostClient:
         path: str,
         params: list[tuple[str, str]] | None,
         body: Any,
-        not_found_ok: bool,
+        reply: tuple[bool, Decode],
         attempt: int,
     ) -> Any:
         url = self.base_url + path
@@ -411,7 +415,7 @@ class HostClient:
                 async with self._session.request(
                     method, url, params=params, json=body, timeout=self._timeout
                 ) as resp:
-                    return await self._handle(resp, method, path, not_found_ok, attempt)
+                    return await self._handle(resp, method, path, reply, attempt)
             except aiohttp.InvalidURL as exc:
                 raise self._error(
                     method, path, _describe(exc), status=None, attempts=attempt, transient=False
@@ -424,9 +428,10 @@ class HostClient:
         resp: aiohttp.ClientResponse,
         method: str,
         path: str,
-        not_found_ok: bool,
+        reply: tuple[bool, Decode],
         attempt: int,
     ) -> Any:
+        not_found_ok, decode = reply
         status = resp.status
         if status == 404 and not_found_ok:
             return None
@@ -446,7 +451,7 @@ class HostClient:
                 transient=False,
             )
         try:
-            payload = parse_json(data)
+            payload = decode(data)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
             raise _TransientError(status, f"HTTP {status} with an undecodable body: {exc}") from exc
         if isinstance(payload, dict) and "error" in payload:

@@ -55,9 +55,16 @@ _DECODER = json.JSONDecoder(
 
 
 def parse_json(data: bytes | str) -> Any:
-    """Decode JSON, keeping NaN, +-Infinity and overflowing numbers as their source text (str)."""
+    """Decode JSON, keeping NaN, +-Infinity and overflowing numbers as their source text (str).
+
+    ValueError for text that is not JSON, including nesting too deep to decode (the decoder's
+    RecursionError would otherwise escape every caller's ValueError handling).
+    """
     text = data.decode("utf-8") if isinstance(data, bytes) else data
-    return _DECODER.decode(text)
+    try:
+        return _DECODER.decode(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to decode") from None
 
 
 def to_decimal(value: object, field: str) -> Decimal:
