@@ -645,7 +645,7 @@ def _orchestrate(args: argparse.Namespace, root: Path, url: str) -> int:
         f"{limits['max_concurrent_requests']} in flight, {limits['max_attempts']} attempts, "
         f"{limits['request_timeout_s']:g} s timeout",
     )
-    # The limiter is a leaky bucket of `rate` per 10 s: a burst of `rate`, then rate/10 a second.
+    # The limiter lets `rate` requests start in any 10 s: a burst of `rate`, then rate per 10 s.
     burst = limits["clob_requests_per_10s"]
     bound_extra = bound["wall_s"] + max(0, TOKENS_TARGET - bound["tokens"]) / rate_per_s
     floor_s = max(0, TOKENS_TARGET - burst) / rate_per_s

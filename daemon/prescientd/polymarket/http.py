@@ -1,6 +1,6 @@
 """The shared HTTP edge: one retrying, rate-limited, circuit-broken JSON client per Polymarket host.
 
-Gamma and CLOB both go through `HostClient`. Per host it keeps a leaky-bucket limiter, a
+Gamma and CLOB both go through `HostClient`. Per host it keeps a sliding-window limiter, a
 concurrency semaphore, a host-wide "blocked until" set by `Retry-After`, and a consecutive-failure
 circuit breaker. Each request is retried (tenacity, capped full-jitter backoff) on 429/5xx,
 connection errors, timeouts, undecodable bodies and HTTP 200 bodies carrying an `error` key, which
@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
-from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from prescientd.polymarket.jsonsafe import parse_json
+from prescientd.polymarket.ratelimit import WindowLimiter
 
 log = structlog.get_logger(__name__)
 
@@ -170,6 +170,7 @@ class HostClient:
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
+        rate_window_s: float = 10.0,
     ) -> None:
         if max_attempts < 1 or breaker_threshold < 1 or max_concurrency < 1:
             raise ValueError("max_attempts, breaker_threshold and max_concurrency must be >= 1")
@@ -189,7 +190,8 @@ class HostClient:
         self._sleep = sleep
         self._clock = clock
         self._wall_clock = wall_clock
-        self._limiter = AsyncLimiter(requests_per_10s, 10)
+        # requests_per_10s in any 10 s (rate_window_s is shorter only in tests)
+        self._limiter = WindowLimiter(requests_per_10s, rate_window_s)
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._blocked_until = -math.inf
         self._consecutive_failures = 0
