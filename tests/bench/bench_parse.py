@@ -275,17 +275,30 @@ def cut(book: dict[str, Any], per_side: int) -> dict[str, Any]:
 
 def per_book_us(pipeline: Callable[[bytes], Any], body: bytes, n_books: int, repeat: int) -> float:
     """Best of `repeat` runs, microseconds per book, cyclic GC paused as fetch_books does."""
-    pipeline(body)  # warm caches (prices, ticks) as a running daemon has them
-    best = float("inf")
+    return compare_us({"one": pipeline}, body, n_books, repeat)["one"]
+
+
+def compare_us(
+    pipelines: dict[str, Callable[[bytes], Any]], body: bytes, n_books: int, repeat: int
+) -> dict[str, float]:
+    """Best of `repeat` rounds per pipeline, microseconds per book, GC paused.
+
+    The pipelines take turns within each round, so a change in the machine's load (it is shared)
+    affects them alike.
+    """
+    for pipeline in pipelines.values():
+        pipeline(body)  # warm caches (prices, ticks) as a running daemon has them
+    best = dict.fromkeys(pipelines, float("inf"))
     gc.disable()
     try:
         for _ in range(repeat):
-            start = time.perf_counter()
-            pipeline(body)
-            best = min(best, time.perf_counter() - start)
+            for name, pipeline in pipelines.items():
+                start = time.perf_counter()
+                pipeline(body)
+                best[name] = min(best[name], time.perf_counter() - start)
     finally:
         gc.enable()
-    return best / n_books * 1e6
+    return {name: seconds / n_books * 1e6 for name, seconds in best.items()}
 
 
 def check_equal(body: bytes) -> None:
@@ -321,9 +334,10 @@ def print_costs(bodies: dict[str, bytes], n_books: int, repeat: int) -> dict[str
     names = list(bodies)
     print(f"\nper book, microseconds (best of {repeat}, replies of {n_books} books, GC paused)")
     print(f"  {'':40}" + "".join(f"{name:>18}" for name in names))
+    by_body = {name: compare_us(dict(rows), bodies[name], n_books, repeat) for name in names}
     figures: dict[str, float] = {}
-    for label, pipeline in rows:
-        costs = [per_book_us(pipeline, bodies[name], n_books, repeat) for name in names]
+    for label, _ in rows:
+        costs = [by_body[name][label] for name in names]
         for name, cost in zip(names, costs, strict=True):
             figures[f"{label}|{name}"] = cost
         print(f"  {label:40}" + "".join(f"{cost:>15.1f} us" for cost in costs))

@@ -284,7 +284,7 @@ def print_polls_table(label: str, polls: list[Phase], limits: Limits) -> None:
 # per-book parse cost on the simulator's books
 
 
-def parse_cost(sim_url: str, repeat: int = 5) -> dict[str, float]:
+def parse_cost(sim_url: str, repeat: int = 9) -> dict[str, float]:
     """Before/after cost per book on PARSE_SAMPLE of the simulator's live binary books."""
     truth = sim_get(sim_url, "/_sim/markets")["markets"]
     tokens = [
@@ -305,11 +305,14 @@ def parse_cost(sim_url: str, repeat: int = 5) -> dict[str, float]:
     def after(data: bytes) -> Any:
         return _parse_reply(decode_books(data), wanted)
 
+    costs = bench_parse.compare_us(
+        {"before": bench_parse.before, "after": after}, body, len(books), repeat
+    )
     return {
         "books": len(books),
         "levels": levels,
-        "before_us": bench_parse.per_book_us(bench_parse.before, body, len(books), repeat),
-        "after_us": bench_parse.per_book_us(after, body, len(books), repeat),
+        "before_us": costs["before"],
+        "after_us": costs["after"],
     }
 
 
