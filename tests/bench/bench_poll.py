@@ -437,7 +437,9 @@ file = true
 
 
 @contextmanager
-def simulator(seed: int, events: int) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def simulator(
+    seed: int, events: int, price_step_s: float = PRICE_STEP_S
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """The simulator in its own process; yields its URL; always terminated."""
     cmd = [
         sys.executable,
@@ -452,7 +454,7 @@ def simulator(seed: int, events: int) -> Iterator[tuple[str, subprocess.Popen[st
         "--port",
         "0",
         "--price-step-s",
-        str(PRICE_STEP_S),
+        str(price_step_s),
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:

@@ -63,7 +63,10 @@ from prescientd.sim.app import route_group
 from prescientd.sim.server import events_for_markets
 from prescientd.store.db import Store
 
-PRICE_STEP_S = 5.0  # bench_poll.simulator's step
+# Longer than a full-universe fetch, so the simulator builds each market's two books once per poll
+# (with 5 s steps a fetch spans several, and a market whose YES and NO books fall in different
+# steps is built twice, doubling the simulator's work); each phase starts on a fresh step.
+PRICE_STEP_S = 30.0
 PHASE_TIMEOUT_S = 3600.0
 PARSE_SAMPLE = 500
 NO_CAP = 1_000_000
@@ -483,7 +486,7 @@ def orchestrate(args: argparse.Namespace) -> int:
     )
     try:
         started = time.perf_counter()
-        with simulator(args.seed, events) as (url, proc):
+        with simulator(args.seed, events, PRICE_STEP_S) as (url, proc):
             info = sim_get(url, "/_sim/info")
             print(
                 f"simulator: seed {args.seed}, {info['n_events']:,} events, "
