@@ -25,8 +25,10 @@ What it does, all on 127.0.0.1 and stopping by itself:
    API, round trips on untracked markets: cash never negative) and a year of job runs (~105,000
    rows with a 300-poll outage, one executemany) into the copy (bench_history.py builds both), runs
    the same polls on it and prints per-poll time against the fresh database;
-6. with --profile: one more poll under cProfile (the event loop's thread and the book parsing
-   thread, merged) and the functions it spent most time in.
+6. with --profile: one more poll under cProfile (every thread: the event loop's, the book
+   parsing thread, aiosqlite's), time per area of the poll and the functions it spent most time
+   in; with --py-spy PATH: one more poll sampled by that py-spy (100 Hz, every thread, far less
+   overhead than cProfile, which inflates call-heavy code such as parsing), seconds per area.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import json
 import math
 import os
 import pstats
+import re
 import shutil
 import subprocess
 import sys
@@ -442,6 +445,64 @@ def print_profile(path: Path, wall_s: float, top: int = 30) -> None:
     stats.sort_stats("tottime").print_stats(top)
 
 
+# (label, frame pattern): samples whose stack holds a matching frame; py-spy names frames
+# "Class.function (path/file.py:line)"
+SAMPLE_AREAS: list[tuple[str, str]] = [
+    ("jobs.poll, event loop thread", r"^poll \(prescientd/jobs\.py"),
+    ("  mirrors (MirrorBuilder.write)", r"^MirrorBuilder\.write \(prescientd/mirrors/build"),
+    ("    write_prices: market_cache.json, markets_current.csv", r"^MirrorBuilder\.write_prices "),
+    (
+        "    write_signals: current_signals.json, signals_current.csv",
+        r"^MirrorBuilder\.write_signals ",
+    ),
+    ("    write_portfolio", r"^MirrorBuilder\.write_portfolio "),
+    ("  tracked set (tracked_markets)", r"^tracked_markets \(prescientd/mirrors/build"),
+    ("  ledger replays (read_portfolio)", r"^read_portfolio \(prescientd/mirrors/build"),
+    ("  fetch_books, loop side (requests, reply split)", r"^ClobClient\.fetch_books "),
+    ("  quotes from books (quote_from_book)", r"^quote_from_book \(prescientd/core/prices"),
+    ("  store.record_poll, loop side", r"^Store\.record_poll "),
+    ("  store.latest_quotes, loop side", r"^Store\.latest_quotes "),
+    ("  strategy and trades (evaluate_and_trade)", r"^evaluate_and_trade \(prescientd/jobs"),
+    ("book parsing, parse thread (_parse_reply)", r"^_parse_reply \(prescientd/polymarket/clob"),
+    (
+        "SQLite statements, aiosqlite thread",
+        r"^_connection_worker_thread \(aiosqlite/core\.py:63\)",
+    ),
+    ("JSON encoding (json.dumps, any thread)", r"^dumps \(json/__init__\.py"),
+    ("start-up: imports", r"^_find_and_load "),
+]
+
+
+def run_sample_profile(
+    py_spy: str, config_path: Path, out_path: Path, env: dict[str, str]
+) -> float:
+    """One `prescientd once poll` sampled by py-spy at 100 Hz (all threads); wall seconds."""
+    wait_for_fresh_step(PRICE_STEP_S)
+    start = time.perf_counter()
+    command = [py_spy, "record", "-r", "100", "--format", "raw", "-o", str(out_path), "--"]
+    command += [str(PRESCIENTD), "once", "poll", "--config", str(config_path)]
+    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL, timeout=PHASE_TIMEOUT_S)
+    return time.perf_counter() - start
+
+
+def print_sample_profile(path: Path, wall_s: float) -> None:
+    """Seconds of samples (100 Hz, active threads only) per area of the poll."""
+    stacks: list[tuple[list[str], int]] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            stack, count = line.rsplit(" ", 1)
+            stacks.append((stack.split(";"), int(count)))
+    total = sum(count for _, count in stacks)
+    print(
+        f"\nsampled profile of one poll (py-spy, 100 Hz, every thread; {wall_s:.1f} s wall, "
+        f"{total / 100:.1f} s of active-thread samples): {path}"
+    )
+    for label, pattern in SAMPLE_AREAS:
+        regex = re.compile(pattern)
+        n = sum(count for frames, count in stacks if any(regex.search(f) for f in frames))
+        print(f"  {label:<60} {n / 100:7.1f} s  {100 * n / max(1, total):5.1f}%")
+
+
 # ------------------------------------------------------------------------------------------------
 # orchestration
 
@@ -546,6 +607,9 @@ def _run(args: argparse.Namespace, root: Path, url: str, sim_pid: int, env: dict
             + ", ".join(f"{r:.2f}x" for r in ratios)
             + f" (target <= {bench_history.TARGET_RATIO:.1f}x)"
         )
+    if args.py_spy:
+        sampled = root / "poll.py-spy.txt"
+        print_sample_profile(sampled, run_sample_profile(args.py_spy, config_path, sampled, env))
     if args.profile:
         out = root / "poll.prof"
         wall_s = run_profile(config_path, out, env)
@@ -565,7 +629,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--polls", type=int, default=3)
     parser.add_argument("--history", action="store_true", help="also poll with a year of history")
-    parser.add_argument("--profile", action="store_true", help="profile one more poll")
+    parser.add_argument("--profile", action="store_true", help="profile one more poll (cProfile)")
+    parser.add_argument(
+        "--py-spy", metavar="PATH", help="sample one more poll with this py-spy (not a dependency)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--worker-profile", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
