@@ -57,7 +57,16 @@ from typing import Any
 
 import bench_history
 import bench_parse
-from bench_poll import CONFIG_TEMPLATE, _opener, sim_get, sim_post, simulator, wait_for_fresh_step
+import bench_poll
+from bench_poll import (
+    CONFIG_TEMPLATE,
+    RESULT_PREFIX,
+    _opener,
+    sim_get,
+    sim_post,
+    simulator,
+    wait_for_fresh_step,
+)
 
 from prescientd.config import load_config
 from prescientd.polymarket.books import decode_books
@@ -320,6 +329,49 @@ def parse_cost(sim_url: str, repeat: int = 9) -> dict[str, float]:
         "before_us": costs["before"],
         "after_us": costs["after"],
     }
+
+
+# ------------------------------------------------------------------------------------------------
+# fetch + parse alone (bench_poll's worker, in a fresh process)
+
+
+def fetch_worker(config_path: Path, sim_url: str) -> int:
+    """ClobClient.fetch_books on every tracked token, once (bench_poll.worker_fetch)."""
+    bench_poll.PRICE_STEP_S = PRICE_STEP_S  # start on one of this simulator's step boundaries
+    result = asyncio.run(bench_poll.worker_fetch(config_path, sim_url))
+    bench_poll.emit(result)
+    return 0
+
+
+def run_fetch(config_path: Path, sim_url: str, sim_pid: int, env: dict[str, str]) -> None:
+    """Fetch + parse alone, printed with the simulator's CPU meanwhile."""
+    sim_cpu_before = _sim_cpu_s(sim_pid)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--worker-fetch",
+            str(config_path),
+            sim_url,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=PHASE_TIMEOUT_S,
+        check=True,
+    )
+    sim_cpu_s = _sim_cpu_s(sim_pid) - sim_cpu_before
+    line = next(x for x in done.stdout.splitlines() if x.startswith(RESULT_PREFIX))
+    fetch = json.loads(line[len(RESULT_PREFIX) :])
+    limits = limits_of(config_path)
+    floor_s = fetch["client_requests"] / limits.clob_per_10s * 10
+    print(
+        f"\nfetch + parse alone (ClobClient.fetch_books, fresh process): {fetch['tokens']:,} "
+        f"tokens, {fetch['books']:,} books, {fetch['client_requests']} requests; "
+        f"wall {fetch['wall_s']:.2f} s (floor {floor_s:.1f} s, {fetch['wall_s'] / floor_s:.1f}x), "
+        f"CPU {fetch['cpu_s']:.2f} s, simulator CPU {sim_cpu_s:.1f} s, peak RSS "
+        f"{fetch['rss_before_mb']:,.0f} MB before, {fetch['peak_rss_mb']:,.0f} MB after"
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -586,6 +638,7 @@ def _run(args: argparse.Namespace, root: Path, url: str, sim_pid: int, env: dict
         shutil.copytree(fresh, history_root)
     polls = run_polls("poll ", args.polls, config_path, url, sim_pid, env)
     print_polls_table("polls on the fresh database", polls, limits)
+    run_fetch(config_path, url, sim_pid, env)
     if args.history:
         history_config = _config(history_root, url, args.max_markets or NO_CAP)
         db_path = load_config(history_config).paths.db_path
@@ -635,7 +688,10 @@ def main() -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--worker-profile", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-fetch", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker_fetch:
+        return fetch_worker(Path(args.worker_fetch[0]), args.worker_fetch[1])
     if args.worker_profile:
         return profile_worker(Path(args.worker_profile[0]), Path(args.worker_profile[1]))
     return orchestrate(args)
