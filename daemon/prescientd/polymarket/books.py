@@ -97,7 +97,7 @@ def decode_books(data: bytes) -> Any:
     """
     try:
         return _REPLY_DECODER.decode(data)
-    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+    except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
         return parse_json(data)
 
 
@@ -107,7 +107,7 @@ def decode_book_item(raw: object) -> object:
         return raw  # already plain JSON (the reply was decoded as a whole)
     try:
         return _BOOK_DECODER.decode(raw)
-    except msgspec.ValidationError:
+    except msgspec.DecodeError:  # ValidationError included: an item of another shape
         return parse_json(bytes(raw))
 
 
