@@ -311,23 +311,59 @@ def _row_key(row: Any, getters: Sequence[Getter], ascending: bool) -> CursorKey:
     return tuple(parts)
 
 
+class _KeysetCache:
+    """Matching rows in cursor order per (route, filters and order, lifecycle version).
+
+    Paging a listing asks for the same filtered, sorted list once per page; building it each time
+    made paging the full universe quadratic (53,000 events: ~530 pages x 53,000 rows). Rows only
+    change with lifecycle changes (propose, resolve, move), which bump `SimState.book_version`.
+    """
+
+    MAX_ENTRIES = 8
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[Any, ...], tuple[list[CursorKey], list[Any]]] = {}
+
+    def ordered(
+        self,
+        request: web.Request,
+        rows_of: Callable[[], list[Any]],
+        table: dict[str, Getter],
+    ) -> tuple[list[CursorKey], list[Any]]:
+        """(cursor keys, rows) of the request's listing, sorted; built once per version."""
+        query = request.query
+        filters = sorted((k, v) for k, v in query.items() if k not in ("after_cursor", "limit"))
+        key = (request.path, tuple(filters), _state(request).book_version)
+        found = self._entries.get(key)
+        if found is None:
+            rows = rows_of()
+            getters, ascending = _sort_getters(query, table)
+            keyed = sorted((_row_key(r, getters, ascending), i) for i, r in enumerate(rows))
+            found = ([k for k, _ in keyed], [rows[i] for _, i in keyed])
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = found
+        return found
+
+
+KEYSET_CACHE_KEY = web.AppKey("prescientd_sim_keyset_cache", _KeysetCache)
+
+
 def _keyset_page(
-    request: web.Request, rows: list[Any], table: dict[str, Getter]
+    request: web.Request, rows_of: Callable[[], list[Any]], table: dict[str, Getter]
 ) -> tuple[list[Any], str | None]:
     query = request.query
     limit = _parse_limit(query)
-    getters, ascending = _sort_getters(query, table)
-    keyed = sorted(((_row_key(r, getters, ascending), i) for i, r in enumerate(rows)))
-    keys = [k for k, _ in keyed]
+    getters, _ = _sort_getters(query, table)
+    keys, ordered = request.app[KEYSET_CACHE_KEY].ordered(request, rows_of, table)
     after = query.get("after_cursor")
     start = 0
     if after is not None and after != "":
         start = bisect.bisect_right(keys, _decode_cursor(after, len(getters)))
-    page_keys = keyed[start : start + limit]
-    page = [rows[i] for _, i in page_keys]
+    page = ordered[start : start + limit]
     next_cursor = None
-    if len(page) == limit and start + limit < len(keyed):
-        next_cursor = _encode_cursor(page_keys[-1][0])
+    if len(page) == limit and start + limit < len(keys):
+        next_cursor = _encode_cursor(keys[start + limit - 1])
     if after:
         state = _state(request)
         if state.faults.take("stuck_cursor", request.path, "gamma"):
@@ -438,8 +474,11 @@ async def events_keyset(request: web.Request) -> web.Response:
     try:
         _reject_offset(query)
         _validate_filters(query, ("liquidity", "volume"), ("end_date", "start_date"))
-        rows = [e for e in state.universe.events if _event_matches(e, query)]
-        page, next_cursor = _keyset_page(request, rows, _EVENT_ORDER)
+        page, next_cursor = _keyset_page(
+            request,
+            lambda: [e for e in state.universe.events if _event_matches(e, query)],
+            _EVENT_ORDER,
+        )
     except _ValidationError as exc:
         return _gamma_422(str(exc))
     events = [render_event(e, state.live_quotes) for e in page]
@@ -462,8 +501,11 @@ async def markets_keyset(request: web.Request) -> web.Response:
     try:
         _reject_offset(query)
         _validate_filters(query, ("liquidity_num", "volume_num"), ("end_date", "start_date"))
-        rows = [m for m in state.universe.markets if _market_matches(m, query)]
-        page, next_cursor = _keyset_page(request, rows, _MARKET_ORDER)
+        page, next_cursor = _keyset_page(
+            request,
+            lambda: [m for m in state.universe.markets if _market_matches(m, query)],
+            _MARKET_ORDER,
+        )
     except _ValidationError as exc:
         return _gamma_422(str(exc))
     events = state.universe.event_by_id
@@ -746,6 +788,7 @@ def build_app(state: SimState) -> web.Application:
     """The simulator's aiohttp application (Gamma + CLOB + /_sim/ control routes)."""
     app = web.Application(middlewares=[_sim_middleware])
     app[STATE_KEY] = state
+    app[KEYSET_CACHE_KEY] = _KeysetCache()
     r = app.router
     # Fixed paths first: /markets/{id} would otherwise swallow /markets/keyset.
     r.add_get("/events/keyset", events_keyset)
