@@ -66,6 +66,8 @@ def config_sections(root: Path, sim_url: str, token_file: Path | None) -> dict[s
         "mirrors": {"debounce_s": 0.1},
         "logging": {"file": False},
         "http": {"port": 0, "token_file": str(token_file) if token_file else ""},
+        # off unless a test streams: a trade between two reads would move what a test compares
+        "stream": {"enabled": False, "ws_url": "ws" + sim_url.removeprefix("http") + "/ws/market"},
     }
 
 

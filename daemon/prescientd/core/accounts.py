@@ -10,7 +10,7 @@ same functions.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
@@ -208,4 +208,27 @@ def settlement_intents(
         intent
         for portfolio in portfolios
         for intent in ledger.settlement_intents(portfolio, check, market_id)
+    ]
+
+
+def _noted(reason: str, source: str) -> str:
+    return f"{reason} ({source})"
+
+
+def with_source(intents: Sequence[TradeIntent], source: str) -> tuple[TradeIntent, ...]:
+    """The intents with their source noted at the end of each reason (`... (stream)`)."""
+    return tuple(replace(i, reason=_noted(i.reason, source)) for i in intents)
+
+
+def trading(batches: Sequence[EvaluationBatch], source: str) -> list[EvaluationBatch]:
+    """The batches of the strategies that trade, every signal's and trade's reason noting the
+    source: what an evaluation outside the poll records (the poll records every verdict)."""
+    return [
+        replace(
+            batch,
+            signals=tuple(replace(s, reason=_noted(s.reason, source)) for s in batch.signals),
+            intents=with_source(batch.intents, source),
+        )
+        for batch in batches
+        if batch.intents
     ]

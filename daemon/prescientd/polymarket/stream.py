@@ -16,7 +16,6 @@ The daemon reads trusted books with `book(token)` and coalesced change notices w
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import random
 import time
@@ -55,6 +54,8 @@ from prescientd.polymarket.ws_frames import (
     MarketFault,
     MarketResolved,
     parse_message,
+    subscribe_message,
+    unsubscribe_message,
 )
 
 log = structlog.get_logger(__name__)
@@ -71,20 +72,6 @@ WS_CLOSE_TIMEOUT_S: Final = 2.0
 
 class _Gap(Exception):
     """The connection can no longer be trusted: end the session and reconnect."""
-
-
-def _subscribe_message(tokens: Iterable[str], *, initial: bool) -> str:
-    body: dict[str, object] = {"assets_ids": sorted(tokens)}
-    if initial:
-        body["type"] = "market"
-    else:
-        body["operation"] = "subscribe"
-    body["custom_feature_enabled"] = True
-    return json.dumps(body)
-
-
-def _unsubscribe_message(tokens: Iterable[str]) -> str:
-    return json.dumps({"operation": "unsubscribe", "assets_ids": sorted(tokens)})
 
 
 class MarketStream:
@@ -155,9 +142,39 @@ class MarketStream:
             if new:
                 self._place(group, new)
 
+    def configure(self, config: StreamConfig) -> None:
+        """Take a reloaded config: timers, caps and the circuit's limits apply from now on.
+
+        `enabled`, `ws_url` and `assets_per_connection` are restart-only (the reload keeps their
+        running values); changed circuit limits start a fresh circuit.
+        """
+        old = self._cfg
+        self._cfg = config
+        limits = ("circuit_failures", "circuit_window_s", "circuit_open_s")
+        if any(getattr(old, key) != getattr(config, key) for key in limits):
+            self._circuit = Circuit(
+                failures=config.circuit_failures,
+                window_s=config.circuit_window_s,
+                open_s=config.circuit_open_s,
+            )
+        for conn in self._connections:
+            conn.wake.set()  # re-plan PINGs and silence checks with the new timers
+
     def book(self, token_id: str) -> Book | None:
         """The token's streamed book when trusted on a live connection; None = use the poll's."""
         return self._books.book(token_id) if self._live(token_id) else None
+
+    def book_at(self, token_id: str) -> tuple[Book, float] | None:
+        """The trusted book with the time (`monotonic()`) its connection last heard the server:
+        the book is known to be current as of then. None when not trusted on a live connection."""
+        book = self.book(token_id)
+        if book is None:
+            return None
+        return book, self._conn_of[token_id].last_message_at
+
+    def monotonic(self) -> float:
+        """The stream's clock (receipt times and `book_at` are on it)."""
+        return self._clock()
 
     def _live(self, token_id: str) -> bool:
         """Subscribed on a connection that is open and not silent for too long."""
@@ -252,12 +269,16 @@ class MarketStream:
         """Connect, serve, reconnect with backoff while the connection has tokens."""
         cfg = self._cfg
         attempt = 0
+        tried = False
         try:
             while conn.assets:
                 wait_s = self._circuit.remaining_s(self._clock())
                 if wait_s > 0:
                     await self._sleep(wait_s)
                     continue
+                if tried:
+                    self.stats.reconnects += 1
+                tried = True
                 healthy = await self._connect_once(conn)
                 if not conn.assets:
                     break
@@ -408,13 +429,13 @@ class MarketStream:
             self.stats.stale_marks += len(applied.went_stale)
             conn.wake.set()  # the keeper re-requests the snapshots
         if applied.changed:
-            self._notices.add_tokens(applied.changed)
+            self._notices.add_tokens(applied.changed, conn.last_message_at)
 
     async def _keep(self, conn: Connection, ws: aiohttp.ClientWebSocketResponse) -> str:
         """Subscribe, then keep the session: PING, silence, subscription changes, resyncs."""
         cfg = self._cfg
         conn.subscribed = set(conn.assets)
-        await ws.send_str(_subscribe_message(conn.subscribed, initial=True))
+        await ws.send_str(subscribe_message(conn.subscribed, initial=True))
         log.info("stream_connected", connection=conn.number, assets=len(conn.subscribed))
         next_ping = self._clock() + cfg.ping_interval_s
         while True:
@@ -448,11 +469,11 @@ class MarketStream:
             for token in gone:
                 conn.resynced_at.pop(token, None)
                 conn.resync_tries.pop(token, None)
-            await ws.send_str(_unsubscribe_message(gone))
+            await ws.send_str(unsubscribe_message(gone))
         new = conn.assets - conn.subscribed
         if new:
             conn.subscribed |= new
-            await ws.send_str(_subscribe_message(new, initial=False))
+            await ws.send_str(subscribe_message(new, initial=False))
 
     async def _resync(
         self, conn: Connection, ws: aiohttp.ClientWebSocketResponse, now: float
@@ -466,8 +487,8 @@ class MarketStream:
         if due:
             if any(conn.resync_tries.get(t, 0) >= MAX_RESYNC_TRIES for t in due):
                 raise _Gap("stale books did not recover after resync")
-            await ws.send_str(_unsubscribe_message(due))
-            await ws.send_str(_subscribe_message(due, initial=False))
+            await ws.send_str(unsubscribe_message(due))
+            await ws.send_str(subscribe_message(due, initial=False))
             for token in due:
                 conn.resynced_at[token] = now
                 conn.resync_tries[token] = conn.resync_tries.get(token, 0) + 1

@@ -10,7 +10,8 @@ that is not JSON at all raises `FrameError` (the connection can no longer be tru
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -30,6 +31,22 @@ from prescientd.polymarket.jsonsafe import ItemError, is_digits, parse_json, to_
 
 PONG = "PONG"
 PING = "PING"
+
+
+def subscribe_message(tokens: Iterable[str], *, initial: bool) -> str:
+    """The first subscription of a connection (initial), or a later `subscribe` operation."""
+    body: dict[str, object] = {"assets_ids": sorted(tokens)}
+    if initial:
+        body["type"] = "market"
+    else:
+        body["operation"] = "subscribe"
+    body["custom_feature_enabled"] = True
+    return json.dumps(body)
+
+
+def unsubscribe_message(tokens: Iterable[str]) -> str:
+    """The `unsubscribe` operation for tokens."""
+    return json.dumps({"operation": "unsubscribe", "assets_ids": sorted(tokens)})
 
 
 class FrameError(Exception):
