@@ -138,8 +138,15 @@ async def polls_done(live: LiveDaemon) -> int:
     return int(rows[0][0])
 
 
-def write_config(root: Path, sim_url: str, *, token: bool) -> Path:
-    """root/prescientd.toml (and root/http.token when token) for the simulator at sim_url."""
+def write_config(
+    root: Path,
+    sim_url: str,
+    *,
+    token: bool,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Path:
+    """root/prescientd.toml (and root/http.token when token) for the simulator at sim_url, with
+    overrides merged into its sections."""
     root.mkdir(parents=True, exist_ok=True)
     token_file = None
     if token:
@@ -147,17 +154,30 @@ def write_config(root: Path, sim_url: str, *, token: bool) -> Path:
         token_file.write_text(TOKEN + "\n", encoding="utf-8")
         token_file.chmod(0o600)
     config_path = root / "prescientd.toml"
-    config_path.write_text(_toml(config_sections(root, sim_url, token_file)), encoding="utf-8")
+    sections = config_sections(root, sim_url, token_file)
+    for name, keys in (overrides or {}).items():
+        sections.setdefault(name, {}).update(keys)
+    config_path.write_text(_toml(sections), encoding="utf-8")
     return config_path
 
 
 @asynccontextmanager
 async def live_daemon(
-    root: Path, *, token: bool = True, n_events: int = 60, seed: int = 5
+    root: Path,
+    *,
+    token: bool = True,
+    n_events: int = 60,
+    seed: int = 5,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    sim_clock: Callable[[], float] | None = None,
 ) -> AsyncIterator[LiveDaemon]:
-    """Simulator + daemon + client; stopped (and checked to exit 0 in time) on exit."""
-    async with running_simulator(seed=seed, n_events=n_events) as sim:
-        config_path = write_config(root, sim.url, token=token)
+    """Simulator + daemon + client; stopped (and checked to exit 0 in time) on exit.
+
+    `overrides` are merged into the config's sections; `sim_clock` is the simulator's clock
+    (a frozen one keeps its prices still unless a test moves them).
+    """
+    async with running_simulator(seed=seed, n_events=n_events, clock=sim_clock) as sim:
+        config_path = write_config(root, sim.url, token=token, overrides=overrides)
         config = load_config(config_path).resolve_paths(root)
         listening: asyncio.Future[Listening] = asyncio.get_running_loop().create_future()
         daemon = Daemon(
