@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from prescientd.config import PricesConfig
 from prescientd.core.prices import quote_from_book
+from prescientd.evaluation import STREAM, evaluate_and_trade
 from prescientd.models import STREAM_RUN_PREFIX, Market
 from prescientd.polymarket.clob import parse_book
 from prescientd.sim.server import build_state
@@ -360,3 +362,35 @@ async def test_an_unreachable_channel_leaves_the_daemon_polling(tmp_path: Path) 
         assert figures["connect_failures_total"] >= 1 and figures["circuit_opens_total"] >= 1
         assert figures["connections"] == 0 and figures["trusted_books"] == 0
         assert len(await ledger_trades(live)) > 0  # the first poll traded
+
+
+async def test_without_the_lock_two_deciders_still_trade_once_by_key(tmp_path: Path) -> None:
+    """The second safety: a poll's and a stream's evaluation decided on the same portfolio (as if
+    no lock ordered them) compute the same idempotency key, and the ledger keeps one trade."""
+    frozen = time.time()
+    overrides = {"strategy": LENIENT}
+    async with live_daemon(tmp_path, overrides=overrides, sim_clock=lambda: frozen) as live:
+        rows = (await live.json("/api/v1/markets/current?limit=1000"))["items"]
+        held = {p["market_id"] for p in (await live.json("/api/v1/positions?limit=1000"))["items"]}
+        market_id = next(
+            r["market_id"]
+            for r in rows
+            if r["market_id"] not in held and r["display_price"] and r["display_price"] < 0.45
+        )
+        live.sim.state.move(market_id, ABOVE)
+        ctx = live.daemon.context()
+        market = (await ctx.store.markets_by_id([market_id]))[market_id]
+        fetched = await ctx.clob.fetch_books(list(market.token_ids))
+        now = ctx.clock.now()
+        quotes = {t: quote_from_book(b, now, ctx.config.prices) for t, b in fetched.books.items()}
+        portfolios = await ctx.portfolio.read_all()  # both decide on this one read
+        poll_ctx = replace(ctx, run_id="race-poll")
+        stream_ctx = replace(ctx, run_id=f"{STREAM_RUN_PREFIX}race")
+        counts = await asyncio.gather(
+            evaluate_and_trade(poll_ctx, [market], quotes, fetched.books, portfolios, now),
+            evaluate_and_trade(
+                stream_ctx, [market], quotes, fetched.books, portfolios, now, STREAM
+            ),
+        )
+        assert sorted((c["trades"], c["duplicate_trades"]) for c in counts) == [(0, 1), (1, 0)]
+        assert len(await trades_of(live, market_id)) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -342,3 +343,37 @@ def test_figures_of_one_account() -> None:
     assert (got.win_rate, got.settled_positions, got.settled_wins) == (D(1), 1, 1)
     assert (got.capital_locked_usd, got.open_positions, got.trade_count) == (D(40), 1, 2)
     assert got.realized_pnl_usd == D(20) and got.unrealized_pnl_usd == D(-10)
+
+
+# -- what an evaluation outside the poll records -------------------------------------------------
+
+
+def test_a_stream_evaluation_records_only_trading_strategies_with_the_source_noted() -> None:
+    """`trading` keeps the batches with entries, notes "(stream)" in each signal's and trade's
+    reason and keeps every key: the same decision from a poll and the stream is one key."""
+    specs = [_spec("default", "0.50"), _spec("c80", "0.80")]
+    markets, quotes, books = _world({"1": "0.55", "2": "0.62"})
+    batches = accounts.evaluate(
+        specs,
+        {},
+        markets,
+        quotes,
+        books,
+        max_price_age_s=60,
+        max_slippage=D("0.02"),
+        fees_enabled=False,
+        now=T0,
+    )
+    assert [len(b.intents) for b in batches] == [2, 0]
+    (noted,) = accounts.trading(batches, "stream")
+    default = batches[0]
+    assert noted.strategy == "default"
+    assert [s.reason for s in noted.signals] == [f"{s.reason} (stream)" for s in default.signals]
+    assert [i.reason for i in noted.intents] == [f"{i.reason} (stream)" for i in default.intents]
+    assert [i.idempotency_key for i in noted.intents] == [
+        i.idempotency_key for i in default.intents
+    ]
+    assert [replace(i, reason="") for i in noted.intents] == [
+        replace(i, reason="") for i in default.intents
+    ]
+    assert accounts.with_source((), "stream") == ()
