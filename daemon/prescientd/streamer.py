@@ -289,7 +289,8 @@ class Streamer:
         try:
             async with ctx.trade_guard.lock:
                 now = ctx.clock.now()  # the books are read now, inside the lock
-                inputs = self._inputs(ctx, watched, changed, now)
+                portfolios = await ctx.portfolio.read_all()
+                inputs = self._inputs(ctx, watched, changed, portfolios, now)
                 if inputs.markets:
                     await trade_step(
                         ctx,
@@ -317,35 +318,55 @@ class Streamer:
             await ctx.publish({Mirror.PORTFOLIO})
 
     def _inputs(
-        self, ctx: JobContext, watched: WatchedMarkets, changed: set[str], now: datetime
+        self,
+        ctx: JobContext,
+        watched: WatchedMarkets,
+        changed: set[str],
+        portfolios: Mapping[str, Portfolio],
+        now: datetime,
     ) -> _Inputs:
-        """Quotes and books of the changed markets and their streamed event siblings, from the
-        trusted local books only; a book's quote is as old as its connection's last frame."""
+        """Quotes and books of the changed markets and their streamed event siblings that could
+        trade (accounts.may_act), from trusted local books only; a book's quote is as old as
+        its connection's last frame."""
         chosen = set(changed)
         for market_id in changed:
             chosen.update(watched.by_event.get(watched.markets[market_id].event_id, ()))
         heard_now = self.stream.monotonic()
         out = _Inputs([], {}, {}, {})
+
+        def read(market_id: str, token: str) -> bool:
+            found = self.stream.book_at(token)
+            if found is None:  # half-built, stale or not live: the poll will see it
+                self.counts.untrusted_skips += market_id in changed
+                return False
+            book, heard_at = found
+            fetched_at = now - timedelta(seconds=max(0.0, heard_now - heard_at))
+            out.quotes[token] = prices.quote_from_book(book, fetched_at, ctx.config.prices)
+            out.books[token] = book
+            return True
+
+        priced = []
         for market_id in sorted(chosen):
             market = watched.markets[market_id]
             if ctx.trade_guard.settling(market_id):
                 self.counts.settling_skips += market_id in changed
-                continue
-            found = [(t, self.stream.book_at(t)) for t in market.token_ids]
-            pairs = [(t, f) for t, f in found if f is not None]
-            if len(pairs) != len(found):  # half-built, stale or not live: the poll will see it
-                self.counts.untrusted_skips += market_id in changed
-                continue
-            for token, (book, heard_at) in pairs:
-                fetched_at = now - timedelta(seconds=max(0.0, heard_now - heard_at))
-                out.quotes[token] = prices.quote_from_book(book, fetched_at, ctx.config.prices)
-                out.books[token] = book
+            elif read(market_id, market.yes_token_id):
+                priced.append(market)
+        specs = ctx.config.strategy_specs()
+        for market in accounts.may_act(priced, out.quotes, specs, portfolios):
             yes, no = market.token_ids
-            out.quotes[no] = prices.complement_display(out.quotes[yes], out.quotes[no])
-            out.markets[market_id] = market
-            if market_id in watched.eligible:
-                out.eligible.append(market)
-        return out
+            if read(market.market_id, no):
+                out.quotes[no] = prices.complement_display(out.quotes[yes], out.quotes[no])
+                out.markets[market.market_id] = market
+                if market.market_id in watched.eligible:
+                    out.eligible.append(market)
+        kept = {t for m in out.markets.values() for t in m.token_ids}
+        return _Inputs(
+            out.eligible,
+            out.markets,
+            {t: q for t, q in out.quotes.items() if t in kept},
+            {t: b for t, b in out.books.items() if t in kept},
+        )
 
     async def _settle_resolved(self, condition_ids: Collection[str]) -> None:
         """Run the poll's settlement check now for held markets announced resolved."""

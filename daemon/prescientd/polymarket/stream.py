@@ -68,6 +68,7 @@ MAX_RESYNC_TRIES: Final = 3
 # Malformed-frame warnings per connection at most this often (the rest are counted).
 LOG_EVERY_S: Final = 10.0
 WS_CLOSE_TIMEOUT_S: Final = 2.0
+READ_BURST: Final = 20  # messages read in a row before other tasks get the loop
 
 
 class _Gap(Exception):
@@ -363,8 +364,15 @@ class MarketStream:
         return f"error: {type(error).__name__}"
 
     async def _read(self, conn: Connection, ws: aiohttp.ClientWebSocketResponse) -> str:
+        burst = 0
         while True:
             msg = await ws.receive()
+            burst += 1
+            if burst >= READ_BURST:
+                # buffered messages are returned without yielding: let evaluations and the
+                # other connections run between bursts
+                burst = 0
+                await asyncio.sleep(0)
             if msg.type is aiohttp.WSMsgType.TEXT:
                 conn.last_message_at = self._clock()
                 self.stats.messages += 1
