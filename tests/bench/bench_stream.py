@@ -167,8 +167,17 @@ class Recorder:
     def __init__(self, daemon: Daemon) -> None:
         self.commits: dict[str, float] = {}
         self.polls_s: list[float] = []
+        self.in_daemon: list[tuple[float, float]] = []  # (when, receipt-to-commit seconds)
         feed = daemon.window.feed
         traded, finished = feed.paper_traded, feed.job_finished
+        metrics = daemon.window.metrics
+        observe = metrics.observe_stream_latency
+
+        def observe_stream_latency(seconds: float) -> None:
+            self.in_daemon.append((time.perf_counter(), seconds))
+            observe(seconds)
+
+        metrics.observe_stream_latency = observe_stream_latency  # type: ignore[method-assign]
 
         def paper_traded(trade: Trade) -> None:
             self.commits.setdefault(trade.market_id, time.perf_counter())
@@ -286,7 +295,13 @@ async def bench(args: argparse.Namespace, url: str, sim_pid: int, root: Path) ->
         daemon.request_stop()
         await asyncio.wait_for(task, timeout=30)
     latencies = [recorder.commits[m] - t for m, t in sent.items() if m in recorder.commits]
+    by_minute: dict[int, list[float]] = {}
+    for m, t in sent.items():
+        if m in recorder.commits:
+            by_minute.setdefault(int((t - t0) // 60), []).append(recorder.commits[m] - t)
     return {
+        "by_minute": by_minute,
+        "in_daemon": [s for at, s in recorder.in_daemon if at >= t0],
         "moves": len(sent),
         "traded": len(latencies),
         "latencies": latencies,
@@ -318,6 +333,17 @@ def report(r: dict[str, Any], args: argparse.Namespace, load: tuple[float, ...])
         f"max {max(lat) * 1000:.0f} ms  (targets p50 <= 250 ms, p99 <= 1 s: "
         f"{'MET' if p50 <= TARGET_P50_S and p99 <= TARGET_P99_S else 'MISSED'})"
     )
+    own = r["in_daemon"]
+    print(
+        f"  of which in the daemon:  p50 {percentile(own, 0.5) * 1000:.0f} ms, p99 "
+        f"{percentile(own, 0.99) * 1000:.0f} ms (a change received -> its trade committed; "
+        f"{len(own)} stream trades)"
+    )
+    minutes = ", ".join(
+        f"{m + 1}: {percentile(v, 0.5) * 1000:.0f}/{max(v) * 1000:.0f} ms"
+        for m, v in sorted(r["by_minute"].items())
+    )
+    print(f"  p50/max by minute:       {minutes}")
     print(
         f"messages handled:          {r['messages']:,} = {rate:,.0f}/s  (target >= 2,000/s: "
         f"{'MET' if rate >= TARGET_RATE else 'MISSED'})"

@@ -85,7 +85,9 @@ def _cached_price(value: object, field: str) -> Decimal:
 
 def book_price(value: object, field: str) -> Decimal:
     """A validated book price (0..1, at most 4 decimals), memoised like the levels' prices."""
-    return _cached_price(value, field)
+    # _cached_price inlined: the stream calls this three times per price_change entry
+    found = _PRICE_CACHE.get(value) if type(value) is str else None
+    return found if found is not None else _new_price(value, field)
 
 
 def _level_error(raw: object, side: str) -> ItemError:

@@ -11,6 +11,7 @@ that is not JSON at all raises `FrameError` (the connection can no longer be tru
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -179,14 +180,23 @@ def _optional_price(raw: Mapping[str, Any], field: str) -> Decimal | None:
     return None if value is None or value == "" else book_price(value, field)
 
 
+# A plain size (what the server sends): digits, an optional fraction, below SIZE_LIMIT (10^12),
+# so Decimal() of it is finite and in range; anything else takes the full validator.
+_PLAIN_SIZE = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,18})?")
+
+
+def _size(value: object) -> Decimal:
+    if type(value) is str and _PLAIN_SIZE.fullmatch(value):
+        return Decimal(value)
+    return to_size(value, "size")
+
+
 def _level_change(entry: Mapping[str, Any]) -> LevelChange:
     side_text = entry.get("side")
     side = _SIDES.get(side_text) if isinstance(side_text, str) else None
     if side is None:
         raise ItemError("bad_field:side", repr(side_text)[:40])
-    return LevelChange(
-        side, book_price(entry.get("price"), "price"), to_size(entry.get("size"), "size")
-    )
+    return LevelChange(side, book_price(entry.get("price"), "price"), _size(entry.get("size")))
 
 
 @dataclass(slots=True)
@@ -205,8 +215,9 @@ def _add_entry(pending: dict[str, _Pending], token: str, entry: Mapping[str, Any
     entry_hash = entry.get("hash")
     if not isinstance(entry_hash, str):
         raise ItemError("bad_field:hash", repr(entry_hash)[:90])
-    best_bid = _optional_price(entry, "best_bid")
-    best_ask = _optional_price(entry, "best_ask")
+    bid_text, ask_text = entry.get("best_bid"), entry.get("best_ask")
+    best_bid = None if bid_text is None or bid_text == "" else book_price(bid_text, "best_bid")
+    best_ask = None if ask_text is None or ask_text == "" else book_price(ask_text, "best_ask")
     found = pending.setdefault(token, _Pending([]))
     found.changes.append(change)
     # the hash and best prices describe the book after this entry; the last one wins
@@ -230,8 +241,15 @@ def _price_change(raw: Mapping[str, Any]) -> list[Frame]:
     pending: dict[str, _Pending] = {}
     faults: dict[str, AssetFault] = {}
     frames: list[Frame] = []
+    valid: set[str] = set()  # token ids already checked in this frame (a frame has one or two)
     for entry in entries:
-        token = _token(entry) if isinstance(entry, dict) else None
+        asset = entry.get("asset_id") if isinstance(entry, dict) else None
+        if type(asset) is str and asset in valid:
+            token: str | None = asset
+        else:
+            token = _token(entry) if isinstance(entry, dict) else None
+        if token is not None:
+            valid.add(token)
         if token is None:
             frames.append(MarketFault(condition, "bad_field:asset_id"))
             continue
