@@ -287,22 +287,11 @@ class Streamer:
         run_id = f"{STREAM_RUN_PREFIX}{uuid.uuid4().hex[:12]}"
         ctx = replace(base, run_id=run_id, observer=recorder)
         try:
+            # reads wait while the lock is held (a few ms): the books stay as read, and the
+            # commit's round trips to SQLite do not queue behind thousands of frames
             async with ctx.trade_guard.lock:
-                now = ctx.clock.now()  # the books are read now, inside the lock
-                portfolios = await ctx.portfolio.read_all()
-                inputs = self._inputs(ctx, watched, changed, portfolios, now)
-                if inputs.markets:
-                    await trade_step(
-                        ctx,
-                        inputs.eligible,
-                        inputs.markets,
-                        inputs.quotes,
-                        inputs.books,
-                        now,
-                        source=STREAM,
-                    )
-                    self.counts.evaluations += 1
-                    self.counts.markets_evaluated += len(inputs.markets)
+                with self.stream.reads_held():
+                    await self._evaluate_locked(ctx, watched, changed)
         except Exception as exc:  # noqa: BLE001 - one evaluation's failure; the poll retries it
             self._failed("stream_evaluation_failed", exc)
         if recorder.trades:
@@ -316,6 +305,19 @@ class Streamer:
                 if begun is not None:
                     self._latency(committed_at - begun)
             await ctx.publish({Mirror.PORTFOLIO})
+
+    async def _evaluate_locked(
+        self, ctx: JobContext, watched: WatchedMarkets, changed: set[str]
+    ) -> None:
+        """Read the portfolios and the live books of the changed markets, then trade_step."""
+        now = ctx.clock.now()  # the books are read now, inside the lock
+        portfolios = await ctx.portfolio.read_all()
+        inputs = self._inputs(ctx, watched, changed, portfolios, now)
+        if inputs.markets:
+            chosen = (inputs.eligible, inputs.markets, inputs.quotes, inputs.books)
+            await trade_step(ctx, *chosen, now, source=STREAM)
+            self.counts.evaluations += 1
+            self.counts.markets_evaluated += len(inputs.markets)
 
     def _inputs(
         self,

@@ -19,8 +19,8 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from contextlib import suppress
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from typing import Final
 
 import aiohttp
@@ -103,6 +103,8 @@ class MarketStream:
         self._conn_of: dict[str, Connection] = {}
         self._numbers = 0
         self._running = False
+        self._reading = asyncio.Event()
+        self._reading.set()
         self.stats = StreamStats()
 
     # -- what the daemon calls -------------------------------------------------------------------
@@ -176,6 +178,19 @@ class MarketStream:
     def monotonic(self) -> float:
         """The stream's clock (receipt times and `book_at` are on it)."""
         return self._clock()
+
+    @contextmanager
+    def reads_held(self) -> Iterator[None]:
+        """Hold every connection's reading for the block (frames wait in the socket buffers).
+
+        For a short critical step, such as the commit of a trade the stream just caused: its
+        round trips to SQLite then do not queue behind thousands of frames.
+        """
+        self._reading.clear()
+        try:
+            yield
+        finally:
+            self._reading.set()
 
     def _live(self, token_id: str) -> bool:
         """Subscribed on a connection that is open and not silent for too long."""
@@ -365,7 +380,10 @@ class MarketStream:
 
     async def _read(self, conn: Connection, ws: aiohttp.ClientWebSocketResponse) -> str:
         burst = 0
+        reading = self._reading
         while True:
+            if not reading.is_set():
+                await reading.wait()
             msg = await ws.receive()
             burst += 1
             if burst >= READ_BURST:
