@@ -185,20 +185,6 @@ def _optional_price(raw: Mapping[str, Any], field: str) -> Decimal | None:
 _PLAIN_SIZE = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,18})?")
 
 
-def _size(value: object) -> Decimal:
-    if type(value) is str and _PLAIN_SIZE.fullmatch(value):
-        return Decimal(value)
-    return to_size(value, "size")
-
-
-def _level_change(entry: Mapping[str, Any]) -> LevelChange:
-    side_text = entry.get("side")
-    side = _SIDES.get(side_text) if isinstance(side_text, str) else None
-    if side is None:
-        raise ItemError("bad_field:side", repr(side_text)[:40])
-    return LevelChange(side, book_price(entry.get("price"), "price"), _size(entry.get("size")))
-
-
 @dataclass(slots=True)
 class _Pending:
     """A token's entries of one price_change frame, gathered in order."""
@@ -210,16 +196,32 @@ class _Pending:
 
 
 def _add_entry(pending: dict[str, _Pending], token: str, entry: Mapping[str, Any]) -> None:
-    """Validate one price_changes[] entry and append it to its token's delta."""
-    change = _level_change(entry)
-    entry_hash = entry.get("hash")
-    if not isinstance(entry_hash, str):
+    """Validate one price_changes[] entry and append it to its token's delta.
+
+    The hot path of a busy channel, so the validators are called inline: a plain size (what the
+    server sends) is read by Decimal() directly, anything else by the full validator.
+    """
+    get = entry.get
+    side_text = get("side")
+    side = _SIDES.get(side_text) if type(side_text) is str else None
+    if side is None:
+        raise ItemError("bad_field:side", repr(side_text)[:40])
+    price = book_price(get("price"), "price")
+    size_text = get("size")
+    if type(size_text) is str and _PLAIN_SIZE.fullmatch(size_text):
+        size = Decimal(size_text)
+    else:
+        size = to_size(size_text, "size")
+    entry_hash = get("hash")
+    if type(entry_hash) is not str:
         raise ItemError("bad_field:hash", repr(entry_hash)[:90])
-    bid_text, ask_text = entry.get("best_bid"), entry.get("best_ask")
+    bid_text, ask_text = get("best_bid"), get("best_ask")
     best_bid = None if bid_text is None or bid_text == "" else book_price(bid_text, "best_bid")
     best_ask = None if ask_text is None or ask_text == "" else book_price(ask_text, "best_ask")
-    found = pending.setdefault(token, _Pending([]))
-    found.changes.append(change)
+    found = pending.get(token)
+    if found is None:
+        found = pending[token] = _Pending([])
+    found.changes.append(LevelChange(side, price, size))
     # the hash and best prices describe the book after this entry; the last one wins
     found.hash, found.best_bid, found.best_ask = entry_hash, best_bid, best_ask
 
