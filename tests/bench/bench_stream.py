@@ -234,9 +234,8 @@ async def drive_moves(
                 book = streamer.stream.book(streamer.watched.markets[market_id].yes_token_id)
                 if book is not None and book.asks and book.asks[0].price < 0.45:
                     candidates.append(market_id)
-            if not candidates:
-                print("moves: no unheld market left below the threshold", flush=True)
-                break
+            if not candidates:  # all moved or bought: the load goes on without moves
+                continue
             market_id = rng.choice(sorted(candidates))
             sent[market_id] = time.perf_counter()
             body = {"market_id": market_id, "yes_price": "0.80"}
@@ -366,10 +365,11 @@ def report(r: dict[str, Any], step_s: float, load: tuple[float, ...]) -> None:
     )
     print(f"backlog at the end:        {r['backlog']} messages sent by the simulator not yet read")
     rss = r["rss"]
+    late = rss[len(rss) // 2 :]
     print(
         f"RSS:                       {rss[0][1]:.0f} MB -> {rss[-1][1]:.0f} MB "
         f"(max {max(v for _, v in rss):.0f}); slope {slope_per_min(rss):+.2f} MB/min "
-        f"over {len(rss)} samples"
+        f"over {len(rss)} samples; {slope_per_min(late):+.2f} MB/min over the second half"
     )
     poll_s = r["polls_s"][0]
     half = POLL_INTERVAL_S / 2
