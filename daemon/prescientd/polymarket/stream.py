@@ -45,6 +45,8 @@ from prescientd.polymarket.stream_state import (
     StreamChanges,
     StreamStats,
     StreamStatus,
+    capped_groups,
+    describe_error,
 )
 from prescientd.polymarket.ws_frames import (
     PING,
@@ -129,7 +131,7 @@ class MarketStream:
 
     def set_watch(self, groups: Iterable[Sequence[str]]) -> None:
         """Stream exactly these tokens, grouped by market in priority order (max_assets cap)."""
-        wanted_groups = self._capped(groups)
+        wanted_groups = capped_groups(groups, self._cfg.max_assets)
         wanted = {token for group in wanted_groups for token in group}
         for conn in self._connections:
             gone = conn.assets - wanted
@@ -146,11 +148,7 @@ class MarketStream:
                 self._place(group, new)
 
     def configure(self, config: StreamConfig) -> None:
-        """Take a reloaded config: timers, caps and the circuit's limits apply from now on.
-
-        `enabled`, `ws_url` and `assets_per_connection` are restart-only (the reload keeps their
-        running values); changed circuit limits start a fresh circuit.
-        """
+        """Take a reloaded config (timers, caps; new circuit limits start a fresh circuit)."""
         old = self._cfg
         self._cfg = config
         limits = ("circuit_failures", "circuit_window_s", "circuit_open_s")
@@ -181,11 +179,8 @@ class MarketStream:
 
     @contextmanager
     def reads_held(self) -> Iterator[None]:
-        """Hold every connection's reading for the block (frames wait in the socket buffers).
-
-        For a short critical step, such as the commit of a trade the stream just caused: its
-        round trips to SQLite then do not queue behind thousands of frames.
-        """
+        """Hold every connection's reading for a short critical step (frames wait in the
+        socket buffers), such as the commit of a trade the stream just caused."""
         self._reading.clear()
         try:
             yield
@@ -240,16 +235,6 @@ class MarketStream:
         )
 
     # -- placement -------------------------------------------------------------------------------
-
-    def _capped(self, groups: Iterable[Sequence[str]]) -> list[tuple[str, ...]]:
-        out: list[tuple[str, ...]] = []
-        seen: set[str] = set()
-        for group in groups:
-            unique = tuple(t for t in dict.fromkeys(group) if t not in seen)
-            if unique and len(seen) + len(unique) <= self._cfg.max_assets:
-                out.append(unique)
-                seen.update(unique)
-        return out
 
     def _place(self, group: Sequence[str], new: list[str]) -> None:
         """Put a market's new tokens on the connection of a sibling, or one with room."""
@@ -329,7 +314,7 @@ class MarketStream:
                 )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             self.stats.connect_failures += 1
-            log.warning("stream_connect_failed", connection=conn.number, error=_describe(exc))
+            log.warning("stream_connect_failed", connection=conn.number, error=describe_error(exc))
             return False
         self.stats.connects += 1
         started = self._clock()
@@ -374,7 +359,7 @@ class MarketStream:
         if isinstance(error, _Gap):
             return str(error)
         if isinstance(error, aiohttp.ClientError | OSError):
-            return f"error: {_describe(error)}"
+            return f"error: {describe_error(error)}"
         log.error("stream_connection_error", connection=conn.number, exc_info=error)
         return f"error: {type(error).__name__}"
 
@@ -400,7 +385,7 @@ class MarketStream:
                 self.stats.messages += 1
                 self._malformed(conn, "binary_frame", None)
             elif msg.type is aiohttp.WSMsgType.ERROR:
-                return f"error: {_describe(ws.exception())}"
+                return f"error: {describe_error(ws.exception())}"
             elif msg.type in (
                 aiohttp.WSMsgType.CLOSE,
                 aiohttp.WSMsgType.CLOSING,
@@ -549,10 +534,3 @@ class MarketStream:
         )
         conn.log_next_at = now + LOG_EVERY_S
         conn.log_suppressed = 0
-
-
-def _describe(exc: BaseException | None) -> str:
-    if exc is None:
-        return "unknown"
-    text = str(exc) or type(exc).__name__
-    return text[:200]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Final
 
@@ -132,3 +132,24 @@ class Connection:
         self.resynced_at.clear()
         self.resync_tries.clear()
         self.pongs = 0
+
+
+def capped_groups(groups: Iterable[Sequence[str]], max_assets: int) -> list[tuple[str, ...]]:
+    """The groups (a market's tokens each, in priority order) that fit in max_assets tokens,
+    each token once; a group that does not fit whole is left out."""
+    out: list[tuple[str, ...]] = []
+    seen: set[str] = set()
+    for group in groups:
+        unique = tuple(t for t in dict.fromkeys(group) if t not in seen)
+        if unique and len(seen) + len(unique) <= max_assets:
+            out.append(unique)
+            seen.update(unique)
+    return out
+
+
+def describe_error(exc: BaseException | None) -> str:
+    """An exception in at most 200 characters for a log line."""
+    if exc is None:
+        return "unknown"
+    text = str(exc) or type(exc).__name__
+    return text[:200]
