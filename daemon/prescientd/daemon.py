@@ -2,11 +2,13 @@
 
 Tasks: the scheduler (morning/evening at local times, DST-safe, catch-up once at start-up), the
 poller (drift-corrected), the debounced mirror writer, the reload handler, the cycle queue (the
-HTTP run-full-cycle) and the watchdog; around them the operator's window (web/) serves the API,
-dashboard and metrics in the same event loop. Jobs that write share one lock, so they never
-overlap and a reload happens only between jobs. SIGTERM/SIGINT end the event streams, stop taking
-new work, let the running job finish (a transaction is never cut), stop the listener, close the
-store and the HTTP session and exit 0.
+HTTP run-full-cycle), the watchdog and, with `[stream] enabled`, the streaming task (streamer.py;
+its watch set is refreshed after every poll and reload); around them the operator's window (web/)
+serves the API, dashboard and metrics in the same event loop. Jobs that write share one lock, so
+they never overlap and a reload happens only between jobs (the stream's evaluations share only the
+store's trade lock with the polls: trade_guard.py). SIGTERM/SIGINT end the event streams, stop
+taking new work, let the running job finish (a transaction is never cut), stop the listener, close
+the store and the HTTP session and exit 0.
 
 Durations from the config and the schedule are clock seconds; every wait converts them with
 `clock.real_seconds` (the demo's clock runs faster than real time). The stop grace, the systemd
@@ -46,6 +48,7 @@ from prescientd.runtime import (
 )
 from prescientd.scheduler import MAX_SLEEP_S, SCHEDULED_JOBS, Scheduler, ScheduleState
 from prescientd.store.db import Store, StoreError
+from prescientd.streamer import Streamer
 from prescientd.web.reads import StoreReads
 from prescientd.web.server import Listening
 from prescientd.web.window import DaemonControl, OperatorWindow
@@ -191,6 +194,7 @@ class Daemon:
         self._store: Store | None = None
         self._clients: Clients | None = None
         self._mirrors: MirrorWriter | None = None
+        self.streamer: Streamer | None = None
         # [http] is restart-only: the window keeps the settings it started with
         self.window = OperatorWindow(config.http)
         self._on_listening = on_listening
@@ -254,6 +258,10 @@ class Daemon:
                 self._mirrors = MirrorWriter(
                     session.store, lambda: self.config, self.clock, self.job_lock
                 )
+                metrics = self.window.metrics
+                self.streamer = Streamer.open(
+                    session.clients.session, self.config.stream, self.context, metrics
+                )
                 # listening before READY=1: a taken port fails the start, not a running service
                 async with self.window.serving(
                     self._reads(session.store), self._control(), token
@@ -306,6 +314,8 @@ class Daemon:
         )
         self._set_watchdog_limits()
         self.progress.start(self.clock.monotonic())
+        if self.streamer is not None:  # stream what the last run's prices say, before a poll
+            await self.streamer.refresh(self.context())
         log.info(
             "started",
             config=str(self.config_path),
@@ -328,6 +338,8 @@ class Daemon:
                 "cycle": self.cycles.run(self.stop),
                 "watchdog": self._watchdog_loop(),
             }
+            if self.streamer is not None and self.streamer.enabled:
+                loops["stream"] = self.streamer.run(self.stop)
             tasks = [
                 group.create_task(self._guard(name, body, failure), name=name)
                 for name, body in loops.items()
@@ -374,6 +386,8 @@ class Daemon:
         self._running_job = name
         try:
             outcome = await run_job(name, self.context(), jobs.JOB_BODIES[name])
+            if name == "poll" and self.streamer is not None:
+                await self.streamer.refresh(self.context())
         finally:
             self._running_job = None
         self.notifier.status(
@@ -541,6 +555,8 @@ class Daemon:
         for name in reload.retired:  # its positions are still marked and settled
             log.warning("strategy_retired", strategy=name, config_version=new_version)
         self._set_watchdog_limits()
+        if self.streamer is not None:  # new thresholds, band or cap: a new watch set now
+            await self.streamer.refresh(self.context())
         self.notifier.ready(f"running; config v{new_version}")
         self.window.feed.config_reloaded("applied", new_version, old_version, list(applied))
         self.config_changed.set()

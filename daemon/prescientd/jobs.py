@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -23,17 +22,16 @@ from prescientd import joblog
 from prescientd.clock import Clock, iso_utc
 from prescientd.config import Config
 from prescientd.core import accounts, filters, ledger, prices
+from prescientd.evaluation import trade_step
 from prescientd.mirrors.build import Mirror, MirrorBuilder
 from prescientd.models import (
     DEFAULT_STRATEGY,
     JOB_CANCELLED_ERROR,
-    EvaluationBatch,
     JobOutcome,
     Market,
     Portfolio,
     Quote,
     Settlement,
-    SignalStatus,
 )
 from prescientd.observe import NO_OBSERVER, JobObserver, PricesPolled
 from prescientd.polymarket.clob import BooksFetch, ClobClient
@@ -42,7 +40,8 @@ from prescientd.polymarket.http import FetchError
 from prescientd.polymarket.jsonsafe import ItemError, RecordMismatch
 from prescientd.portfolio import PortfolioService
 from prescientd.redact import redact_text
-from prescientd.store.db import ExecutionResult, Store
+from prescientd.store.db import Store
+from prescientd.trade_guard import TradeGuard
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +78,11 @@ class JobContext:
     def portfolio(self) -> PortfolioService:
         """The store's portfolio service (its replay of the ledger is shared)."""
         return PortfolioService.of(self.store)
+
+    @property
+    def trade_guard(self) -> TradeGuard:
+        """The store's trade lock, shared with the stream (see trade_guard.py)."""
+        return TradeGuard.of(self.store)
 
     @property
     def mirrors(self) -> MirrorBuilder:
@@ -205,7 +209,6 @@ async def morning(ctx: JobContext) -> Counts:
 # poll
 async def poll(ctx: JobContext) -> Counts:
     """Fetch books, store prices, settle resolved positions, evaluate every strategy, trade."""
-    cfg = ctx.config
     portfolios = await _open_accounts(ctx)
     tracked = await ctx.portfolio.tracked(*portfolios.values())
     by_id = tracked.by_id()
@@ -220,10 +223,11 @@ async def poll(ctx: JobContext) -> Counts:
 
     # Settlement first, from Gamma: it needs no book (a resolved market's book is gone), it still
     # happens when the CLOB is down, and a resolved position frees its cash before new trades.
-    settled, resolving = await settle_positions(ctx, portfolios, tracked.held)
+    # The stream leaves the held markets alone meanwhile (trade_guard.py).
+    async with ctx.trade_guard.settlement(m.market_id for m in tracked.held) as portfolios:
+        settled, resolving = await settle_positions(ctx, portfolios, tracked.held)
     counts.update(settled=settled, settlement_pending=len(resolving.pending))
     if settled:
-        portfolios = await ctx.portfolio.read_all()  # folds only the new settlements
         await ctx.publish({Mirror.PORTFOLIO})
 
     books_fetch, quotes = await _fetch_and_store_prices(ctx, by_id.values(), tokens, counts)
@@ -236,24 +240,11 @@ async def poll(ctx: JobContext) -> Counts:
         counts["held_books_missing"] = sum(1 for m in vanished if m not in resolving.all)
         log.debug("held_book_vanished", count=len(vanished), markets=vanished[:MAX_IDS_LOGGED])
 
-    now = ctx.clock.now()
-    exits = accounts.plan_exits(
-        cfg.strategy_specs(),
-        portfolios,
-        books_fetch.books,
-        by_id,
-        max_slippage=cfg.paper.max_slippage,
-        fees_enabled=cfg.paper.fees_enabled,
-    )
-    if exits:
-        exit_trades, _ = await ctx.store.record_trades(exits, now)
-        counts["exits"] = len(exit_trades)
-        portfolios = await ctx.portfolio.read_all()
-
-    evaluated = await evaluate_and_trade(
-        ctx, tracked.eligible, quotes, books_fetch.books, portfolios, now
-    )
-    counts.update(evaluated)
+    async with ctx.trade_guard.lock:  # held only for read -> decide -> record, not the fetch
+        now = ctx.clock.now()
+        counts.update(
+            await trade_step(ctx, tracked.eligible, by_id, quotes, books_fetch.books, now)
+        )
     await _value_after_poll(ctx, counts)
     await ctx.publish({Mirror.PRICES, Mirror.SIGNALS, Mirror.PORTFOLIO})
     return counts
@@ -342,72 +333,6 @@ async def _fetch_and_store_prices(
         )
     )
     return books_fetch, quotes
-
-
-async def evaluate_and_trade(
-    ctx: JobContext,
-    markets: Sequence[Market],
-    quotes: Mapping[str, Quote],
-    books: Mapping[str, Any],
-    portfolios: Mapping[str, Portfolio],
-    now: datetime,
-) -> Counts:
-    """Run every active strategy on the same quotes and books, size fills against the books and
-    record all their signals and trades in one transaction."""
-    cfg = ctx.config
-    # held markets carry fresh lifecycle flags from the settlement check: never buy a closed one
-    tradable = [m for m in markets if filters.is_binary(m) and filters.is_tradable(m)]
-    batches = accounts.evaluate(
-        cfg.strategy_specs(),
-        portfolios,
-        tradable,
-        quotes,
-        books,
-        max_price_age_s=cfg.schedule.price_max_age_s,
-        max_slippage=cfg.paper.max_slippage,
-        fees_enabled=cfg.paper.fees_enabled,
-        now=now,
-    )
-    results = await ctx.store.record_evaluations(
-        run_id=ctx.run_id,
-        evaluated_at=now,
-        local_date=ctx.local_date(now),
-        config_version=ctx.config_version,
-        batches=batches,
-    )
-    for trade in (t for result in results for t in result.trades):
-        log.info(
-            "paper_trade",
-            strategy=trade.strategy,
-            trade_id=trade.trade_id,
-            market_id=trade.market_id,
-            question=trade.question,
-            outcome=trade.outcome,
-            side=trade.side.value,
-            shares=str(trade.shares),
-            avg_price=str((trade.notional_usd / trade.shares).quantize(Decimal("0.0001"))),
-            notional_usd=str(trade.notional_usd),
-            fees_usd=str(trade.fees_usd),
-        )
-        ctx.observer.paper_traded(trade)
-    counts = _evaluation_counts(batches, results)
-    if len(batches) > 1:
-        counts["strategies"] = {
-            b.strategy: _evaluation_counts([b], [r]) for b, r in zip(batches, results, strict=True)
-        }
-    return counts
-
-
-def _evaluation_counts(
-    batches: Sequence[EvaluationBatch], results: Sequence[ExecutionResult]
-) -> Counts:
-    signals = [s for b in batches for s in b.signals]
-    return {
-        "signals": len(signals),
-        "actionable": sum(1 for s in signals if s.status is SignalStatus.ACTIONABLE),
-        "trades": sum(len(r.trades) for r in results),
-        "duplicate_trades": sum(r.duplicates for r in results),
-    }
 
 
 @dataclass(frozen=True)

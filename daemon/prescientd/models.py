@@ -466,3 +466,6 @@ class PortfolioSnapshot:
 
 
 JOB_CANCELLED_ERROR = "cancelled at shutdown"  # a job cut short by a stop: not a failure to retry
+# Evaluations of streamed changes are recorded with run ids "stream-<hex>" (polls use the job's
+# run id): current_signals.json and its route show the latest poll's evaluation, not theirs.
+STREAM_RUN_PREFIX = "stream-"

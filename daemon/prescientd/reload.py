@@ -24,6 +24,11 @@ RESTART_ONLY_KEYS: tuple[str, ...] = (
     "polymarket.",
     "paper.starting_balance_usd",
     "http.",
+    # the streaming task and its connections are set up once: whether it runs, where it
+    # connects and how tokens are spread over connections
+    "stream.enabled",
+    "stream.ws_url",
+    "stream.assets_per_connection",
 )
 # A reload that changes more keys than this, or drops whole sections, must come from a complete
 # file (every section present): a truncated or half-saved file would reset the rest to defaults.

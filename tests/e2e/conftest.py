@@ -304,6 +304,11 @@ class Setup:
         return self.root / "prescientd.toml"
 
     @property
+    def ws_url(self) -> str:
+        """The simulator's WebSocket market channel."""
+        return "ws" + self.sim_url.removeprefix("http") + "/ws/market"
+
+    @property
     def data_dir(self) -> Path:
         """data/."""
         return self.root / "data"
@@ -347,6 +352,8 @@ class Setup:
             "mirrors": {"debounce_s": 0.2},
             # the operator's window on a port the OS picks: parallel daemons never collide
             "http": {"port": 0},
+            # the simulator's market channel, off unless a test streams (never the real one)
+            "stream": {"enabled": False, "ws_url": self.ws_url},
         }
         for name, keys in self.overrides.items():
             base.setdefault(name, {}).update(keys)

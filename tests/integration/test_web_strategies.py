@@ -66,7 +66,7 @@ async def test_two_strategies_through_the_api_equal_the_files_and_the_ledger(
     """/api/v1/strategies is strategies.csv and agrees with each strategy's ledger; each list
     route with ?strategy= holds exactly that strategy's rows of the mirrors; each strategy has
     its own equity curve from the poll counts and evening snapshots."""
-    async with live_daemon(tmp_path, extra=VARIANTS) as live:
+    async with live_daemon(tmp_path, overrides=VARIANTS) as live:
         await live.daemon.run_job_now("evening")
         await _second_poll(live)
         exports, trades_dir = live.data_dir / "exports", live.data_dir / "trades"

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import T0, make_book, make_market
 from prescientd.config import PricesConfig, StrategyConfig, StrategySpec
@@ -342,3 +346,104 @@ def test_figures_of_one_account() -> None:
     assert (got.win_rate, got.settled_positions, got.settled_wins) == (D(1), 1, 1)
     assert (got.capital_locked_usd, got.open_positions, got.trade_count) == (D(40), 1, 2)
     assert got.realized_pnl_usd == D(20) and got.unrealized_pnl_usd == D(-10)
+
+
+# -- what an evaluation outside the poll records -------------------------------------------------
+
+
+def test_a_stream_evaluation_records_only_trading_strategies_with_the_source_noted() -> None:
+    """`trading` keeps the batches with entries, notes "(stream)" in each signal's and trade's
+    reason and keeps every key: the same decision from a poll and the stream is one key."""
+    specs = [_spec("default", "0.50"), _spec("c80", "0.80")]
+    markets, quotes, books = _world({"1": "0.55", "2": "0.62"})
+    batches = accounts.evaluate(
+        specs,
+        {},
+        markets,
+        quotes,
+        books,
+        max_price_age_s=60,
+        max_slippage=D("0.02"),
+        fees_enabled=False,
+        now=T0,
+    )
+    assert [len(b.intents) for b in batches] == [2, 0]
+    (noted,) = accounts.trading(batches, "stream")
+    default = batches[0]
+    assert noted.strategy == "default"
+    assert [s.reason for s in noted.signals] == [f"{s.reason} (stream)" for s in default.signals]
+    assert [i.reason for i in noted.intents] == [f"{i.reason} (stream)" for i in default.intents]
+    assert [i.idempotency_key for i in noted.intents] == [
+        i.idempotency_key for i in default.intents
+    ]
+    assert [replace(i, reason="") for i in noted.intents] == [
+        replace(i, reason="") for i in default.intents
+    ]
+    assert accounts.with_source((), "stream") == ()
+
+
+# -- the stream's pre-check: which changed markets could trade -----------------------------------
+
+_RULES = st.tuples(
+    st.integers(20, 80),  # threshold, cents
+    st.sampled_from(["above", "below"]),
+    st.sampled_from(["display", "mid", "best_bid", "best_ask"]),
+    st.integers(1, 2),  # max_positions_per_market
+    st.sampled_from([None, "0.30"]),  # stop_loss_price
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    yes_cents=st.lists(st.integers(5, 95), min_size=1, max_size=8),
+    event_of=st.lists(st.integers(0, 2), min_size=8, max_size=8),
+    held=st.sets(st.integers(0, 7)),
+    rules=st.lists(_RULES, min_size=1, max_size=3),
+)
+def test_may_act_leaves_out_only_markets_on_which_nothing_would_trade(
+    yes_cents: list[int],
+    event_of: list[int],
+    held: set[int],
+    rules: list[tuple[int, str, str, int, str | None]],
+) -> None:
+    """Entries and exits planned over the markets may_act keeps are exactly those planned over
+    all of them (several strategies, events with several markets, holdings, exit rules)."""
+    markets, books = [], {}
+    for i, cents in enumerate(yes_cents):
+        market, market_books = _market_at(str(i + 1), f"e{event_of[i]}", f"0.{cents:02d}")
+        markets.append(market)
+        books.update(market_books)
+    quotes = {t: prices.quote_from_book(b, T0, PRICES) for t, b in books.items()}
+    specs = [
+        _spec(
+            f"s{n}",
+            f"0.{threshold:02d}",
+            comparison=comparison,
+            price_source=source,
+            max_positions_per_market=per_market,
+            stop_loss_price=stop,
+        )
+        for n, (threshold, comparison, source, per_market, stop) in enumerate(rules)
+    ]
+    trades = [
+        _trade(seq, markets[i].market_id, markets[i].token_ids[1], strategy="s0")
+        for seq, i in enumerate(sorted(h for h in held if h < len(markets)), start=1)
+    ]
+    portfolios = {"s0": ledger.replay(D(10000), trades, [], "s0")}
+    kept = accounts.may_act(markets, quotes, specs, portfolios)
+    kept_ids = {m.market_id for m in kept}
+    kept_books = {t: b for t, b in books.items() if any(t in m.token_ids for m in kept)}
+    by_id = {m.market_id: m for m in markets}
+    kw: dict[str, Any] = {"max_slippage": D("0.02"), "fees_enabled": False}
+
+    def entries(chosen: list[Market], chosen_books: dict[str, Book]) -> list[object]:
+        batches = accounts.evaluate(
+            specs, portfolios, chosen, quotes, chosen_books, max_price_age_s=60, now=T0, **kw
+        )
+        return [b.intents for b in batches]
+
+    assert entries(kept, kept_books) == entries(markets, books)
+    kept_markets = {k: v for k, v in by_id.items() if k in kept_ids}
+    assert accounts.plan_exits(specs, portfolios, kept_books, kept_markets, **kw) == (
+        accounts.plan_exits(specs, portfolios, books, by_id, **kw)
+    )

@@ -9,6 +9,7 @@ import pytest
 
 from prescientd.config import ConfigError, load_config, parse_config
 from prescientd.demo import write_demo_config
+from prescientd.reload import merge_reload
 
 ROOT = Path(__file__).parents[2]
 
@@ -51,3 +52,28 @@ def test_bad_stream_settings_name_the_key(body: str, key: str, fragment: str) ->
         parse_config(f"[stream]\n{body}\n")
     assert caught.value.key == key
     assert fragment in caught.value.message
+
+
+def test_reload_applies_the_watch_keys_and_keeps_the_connection_keys() -> None:
+    """watch_band, max_assets and the timers apply on SIGHUP; enabled, ws_url and
+    assets_per_connection keep their running values and are reported as restart-only."""
+    old = parse_config("")
+    new = parse_config(
+        "[stream]\nenabled = false\nws_url = 'ws://127.0.0.1:1/ws/market'\n"
+        "assets_per_connection = 50\nwatch_band = 0.1\nmax_assets = 10\ndebounce_ms = 5\n"
+    )
+    reload = merge_reload(old, new)
+    stream = reload.config.stream
+    assert (stream.enabled, stream.ws_url, stream.assets_per_connection) == (
+        old.stream.enabled,
+        old.stream.ws_url,
+        old.stream.assets_per_connection,
+    )
+    assert (stream.watch_band, stream.max_assets, stream.debounce_ms) == (Decimal("0.1"), 10, 5)
+    assert sorted(reload.ignored) == [
+        "stream.assets_per_connection",
+        "stream.enabled",
+        "stream.ws_url",
+    ]
+    applied = ["stream.debounce_ms", "stream.max_assets", "stream.watch_band"]
+    assert sorted(reload.applied) == applied

@@ -169,6 +169,37 @@ def test_one_malformed_entry_faults_only_its_token(bad: dict[str, Any], reason: 
     assert [d.token_id for d in deltas] == [NO]
 
 
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        # the plain spellings the server sends take the fast path
+        ("0", "0"),
+        ("12.5", "12.5"),
+        ("999999999999.999999", "999999999999.999999"),
+        # anything else takes the full validator, with its own answer
+        ("1e3", "1E+3"),
+        (" 7 ", "7"),
+        (7, "7"),
+        ("1_000", "bad_field:size"),
+        ("-0.5", "bad_field:size"),
+        ("1000000000000", "bad_field:size"),
+        ("NaN", "non_finite_number"),
+        ("", "bad_field:size"),
+        (None, "bad_field:size"),
+    ],
+)
+def test_entry_sizes_read_the_same_on_the_fast_and_the_full_path(size: Any, expected: str) -> None:
+    """A size is the new aggregate as a Decimal, or its token's fault with the validator's
+    reason, whichever path reads it."""
+    frames = parse_message(price_change(entry(YES, size=size)))
+    if expected[0].isdigit():
+        (delta,) = frames
+        assert isinstance(delta, BookDelta) and delta.changes[0].size == Decimal(expected)
+        assert str(delta.changes[0].size) == expected
+    else:
+        assert frames == [AssetFault(YES, expected)]
+
+
 def test_an_unquoted_nan_literal_is_caught_per_token() -> None:
     """`"size": NaN` (invalid JSON that Python accepts) faults that token, not the message."""
     text = price_change(entry(YES), entry(NO)).replace('"size": "100"', '"size": NaN', 1)

@@ -66,6 +66,8 @@ def config_sections(root: Path, sim_url: str, token_file: Path | None) -> dict[s
         "mirrors": {"debounce_s": 0.1},
         "logging": {"file": False},
         "http": {"port": 0, "token_file": str(token_file) if token_file else ""},
+        # off unless a test streams: a trade between two reads would move what a test compares
+        "stream": {"enabled": False, "ws_url": "ws" + sim_url.removeprefix("http") + "/ws/market"},
     }
 
 
@@ -141,10 +143,10 @@ def write_config(
     sim_url: str,
     *,
     token: bool,
-    extra: Mapping[str, Mapping[str, Any]] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
     """root/prescientd.toml (and root/http.token when token) for the simulator at sim_url, with
-    the extra sections (e.g. {"strategies.contrarian60": {"threshold": 0.6}})."""
+    overrides merged into its sections."""
     root.mkdir(parents=True, exist_ok=True)
     token_file = None
     if token:
@@ -152,7 +154,9 @@ def write_config(
         token_file.write_text(TOKEN + "\n", encoding="utf-8")
         token_file.chmod(0o600)
     config_path = root / "prescientd.toml"
-    sections = {**config_sections(root, sim_url, token_file), **(extra or {})}
+    sections = config_sections(root, sim_url, token_file)
+    for name, keys in (overrides or {}).items():
+        sections.setdefault(name, {}).update(keys)
     config_path.write_text(_toml(sections), encoding="utf-8")
     return config_path
 
@@ -164,12 +168,16 @@ async def live_daemon(
     token: bool = True,
     n_events: int = 60,
     seed: int = 5,
-    extra: Mapping[str, Mapping[str, Any]] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    sim_clock: Callable[[], float] | None = None,
 ) -> AsyncIterator[LiveDaemon]:
-    """Simulator + daemon + client; stopped (and checked to exit 0 in time) on exit. extra adds
-    config sections (variants: {"strategies.NAME": {...}})."""
-    async with running_simulator(seed=seed, n_events=n_events) as sim:
-        config_path = write_config(root, sim.url, token=token, extra=extra)
+    """Simulator + daemon + client; stopped (and checked to exit 0 in time) on exit.
+
+    `overrides` are merged into the config's sections; `sim_clock` is the simulator's clock
+    (a frozen one keeps its prices still unless a test moves them).
+    """
+    async with running_simulator(seed=seed, n_events=n_events, clock=sim_clock) as sim:
+        config_path = write_config(root, sim.url, token=token, overrides=overrides)
         config = load_config(config_path).resolve_paths(root)
         listening: asyncio.Future[Listening] = asyncio.get_running_loop().create_future()
         daemon = Daemon(

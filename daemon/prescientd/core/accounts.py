@@ -10,7 +10,7 @@ same functions.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
@@ -173,6 +173,48 @@ def evaluate(
     return batches
 
 
+def may_act(
+    markets: Sequence[Market],
+    yes_quotes: Mapping[str, Quote],
+    specs: Sequence[StrategySpec],
+    portfolios: Mapping[str, Portfolio],
+) -> list[Market]:
+    """The markets on which `evaluate` or `plan_exits` could make a trade now; for every other
+    market they make none, so an evaluation of a few changed markets may leave it out.
+
+    Conservative: a market stays when some active strategy's YES price (its own price source)
+    crosses its threshold while it holds fewer entries there than `max_positions_per_market`
+    (else `decide` skips it as held, before any ranking), or when a strategy with an exit rule
+    holds it. Staleness, spreads, depth and limits are left to the full evaluation.
+    """
+    exiting = [
+        portfolios[spec.name].held_markets()
+        for spec in specs
+        if spec.name in portfolios
+        and (spec.rule.take_profit_price is not None or spec.rule.stop_loss_price is not None)
+    ]
+    kept = []
+    for market in markets:
+        yes_quote = yes_quotes.get(market.yes_token_id)
+        if any(market.market_id in held for held in exiting) or (
+            yes_quote is not None
+            and any(_may_enter(market.market_id, yes_quote, s, portfolios) for s in specs)
+        ):
+            kept.append(market)
+    return kept
+
+
+def _may_enter(
+    market_id: str, yes_quote: Quote, spec: StrategySpec, portfolios: Mapping[str, Portfolio]
+) -> bool:
+    price = yes_quote.price(spec.rule.price_source)
+    if price is None or strategy.crossing_margin(price, spec.rule) <= 0:
+        return False
+    portfolio = portfolios.get(spec.name)
+    entries = portfolio.entries_by_market.get(market_id, 0) if portfolio is not None else 0
+    return entries < spec.rule.max_positions_per_market
+
+
 def plan_exits(
     specs: Sequence[StrategySpec],
     portfolios: Mapping[str, Portfolio],
@@ -208,4 +250,27 @@ def settlement_intents(
         intent
         for portfolio in portfolios
         for intent in ledger.settlement_intents(portfolio, check, market_id)
+    ]
+
+
+def _noted(reason: str, source: str) -> str:
+    return f"{reason} ({source})"
+
+
+def with_source(intents: Sequence[TradeIntent], source: str) -> tuple[TradeIntent, ...]:
+    """The intents with their source noted at the end of each reason (`... (stream)`)."""
+    return tuple(replace(i, reason=_noted(i.reason, source)) for i in intents)
+
+
+def trading(batches: Sequence[EvaluationBatch], source: str) -> list[EvaluationBatch]:
+    """The batches of the strategies that trade, every signal's and trade's reason noting the
+    source: what an evaluation outside the poll records (the poll records every verdict)."""
+    return [
+        replace(
+            batch,
+            signals=tuple(replace(s, reason=_noted(s.reason, source)) for s in batch.signals),
+            intents=with_source(batch.intents, source),
+        )
+        for batch in batches
+        if batch.intents
     ]

@@ -72,6 +72,14 @@ def _rank(candidate: _Candidate) -> tuple[Decimal, Decimal, tuple[int, str]]:
     return (-candidate.confidence, -market.liquidity_usd, id_key(market.market_id))
 
 
+def crossing_margin(yes_price: Decimal, cfg: StrategyConfig) -> Decimal:
+    """How far the YES price is past the threshold in the rule's direction (the signal's
+    confidence); the market crosses when this is above 0 (exactly at the threshold does not)."""
+    if cfg.comparison == "above":
+        return yes_price - cfg.threshold
+    return cfg.threshold - yes_price
+
+
 def _crossing(
     market: Market, quotes: Mapping[str, Quote], cfg: StrategyConfig
 ) -> _Candidate | None:
@@ -80,10 +88,8 @@ def _crossing(
     yes_price = yes_quote.price(cfg.price_source) if yes_quote is not None else None
     if yes_price is None:
         return None
-    if cfg.comparison == "above":
-        confidence, sign = yes_price - cfg.threshold, ">"
-    else:
-        confidence, sign = cfg.threshold - yes_price, "<"
+    confidence = crossing_margin(yes_price, cfg)
+    sign = ">" if cfg.comparison == "above" else "<"
     if confidence <= 0:
         return None
     index = 1 if cfg.action is Action.BUY_NO else 0

@@ -32,9 +32,11 @@ TOO_MANY_LEVELS: Final = "too_many_levels"
 OUT_OF_RANGE: Final = "out_of_range"
 
 
-@dataclass(frozen=True, slots=True)
-class LevelChange:
-    """One `price_changes[]` entry: the new aggregate size at a price (0 removes the level)."""
+class LevelChange(NamedTuple):
+    """One `price_changes[]` entry: the new aggregate size at a price (0 removes the level).
+
+    A NamedTuple rather than a frozen dataclass: a busy channel builds ~100,000 a second.
+    """
 
     side: BookSide
     price: Decimal

@@ -8,12 +8,12 @@ signal) and the set is capped at `max_assets` tokens without splitting a market.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from prescientd.core.filters import id_key
-from prescientd.models import Market
+from prescientd.models import Market, PriceSource, Quote
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +45,30 @@ class WatchSet:
         return tuple(token for group in self.groups for token in group)
 
 
+@dataclass(frozen=True, slots=True)
+class WatchRule:
+    """One active strategy as the watch set sees it: its threshold and the price it compares."""
+
+    threshold: Decimal
+    price_source: PriceSource
+
+
 def threshold_distance(yes_price: Decimal, thresholds: Sequence[Decimal]) -> Decimal:
     """How far a YES price is from the nearest threshold."""
     return min(abs(yes_price - threshold) for threshold in thresholds)
+
+
+def rule_distance(yes_quote: Quote | None, rules: Sequence[WatchRule]) -> Decimal | None:
+    """How far a market's YES quote is from the nearest strategy threshold, each strategy reading
+    its own price source; None when no strategy can price it."""
+    if yes_quote is None:
+        return None
+    distances = [
+        abs(price - rule.threshold)
+        for rule in rules
+        if (price := yes_quote.price(rule.price_source)) is not None
+    ]
+    return min(distances, default=None)
 
 
 def select_watch(
@@ -60,6 +81,38 @@ def select_watch(
 ) -> WatchSet:
     """Held markets (and held tokens of unknown markets), then markets within watch_band of a
     threshold nearest first, capped at max_assets tokens without splitting a market."""
+
+    def distance(market: WatchMarket) -> Decimal | None:
+        if market.yes_price is None or not thresholds:
+            return None
+        return threshold_distance(market.yes_price, thresholds)
+
+    return _select(held_tokens, markets, distance, watch_band, max_assets)
+
+
+def select_watch_rules(
+    held_tokens: Collection[str],
+    markets: Sequence[Market],
+    yes_quotes: Mapping[str, Quote],
+    rules: Sequence[WatchRule],
+    *,
+    watch_band: Decimal,
+    max_assets: int,
+) -> WatchSet:
+    """select_watch for binary markets priced by their latest YES quotes (by YES token id), each
+    strategy reading its own price source: the nearest threshold of any rule counts."""
+    distances = {m.market_id: rule_distance(yes_quotes.get(m.yes_token_id), rules) for m in markets}
+    watch = [WatchMarket.of(m, None) for m in markets]
+    return _select(held_tokens, watch, lambda m: distances[m.market_id], watch_band, max_assets)
+
+
+def _select(
+    held_tokens: Collection[str],
+    markets: Sequence[WatchMarket],
+    distance_of: Callable[[WatchMarket], Decimal | None],
+    watch_band: Decimal,
+    max_assets: int,
+) -> WatchSet:
     unique = list({m.market_id: m for m in markets}.values())
     held = sorted(
         (m for m in unique if any(t in held_tokens for t in m.token_ids)),
@@ -69,13 +122,10 @@ def select_watch(
     known = {t for m in unique for t in m.token_ids}
     lone = sorted(t for t in held_tokens if t not in known)
     near: list[tuple[Decimal, tuple[int, str], WatchMarket]] = []
-    if thresholds:
-        for m in unique:
-            if m.market_id in held_ids or m.yes_price is None:
-                continue
-            distance = threshold_distance(m.yes_price, thresholds)
-            if distance <= watch_band:
-                near.append((distance, id_key(m.market_id), m))
+    for m in unique:
+        distance = None if m.market_id in held_ids else distance_of(m)
+        if distance is not None and distance <= watch_band:
+            near.append((distance, id_key(m.market_id), m))
     near.sort(key=lambda item: item[:2])
 
     candidates = [

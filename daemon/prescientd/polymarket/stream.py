@@ -16,12 +16,11 @@ The daemon reads trusted books with `book(token)` and coalesced change notices w
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from contextlib import suppress
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from typing import Final
 
 import aiohttp
@@ -46,6 +45,8 @@ from prescientd.polymarket.stream_state import (
     StreamChanges,
     StreamStats,
     StreamStatus,
+    capped_groups,
+    describe_error,
 )
 from prescientd.polymarket.ws_frames import (
     PING,
@@ -55,6 +56,8 @@ from prescientd.polymarket.ws_frames import (
     MarketFault,
     MarketResolved,
     parse_message,
+    subscribe_message,
+    unsubscribe_message,
 )
 
 log = structlog.get_logger(__name__)
@@ -67,24 +70,11 @@ MAX_RESYNC_TRIES: Final = 3
 # Malformed-frame warnings per connection at most this often (the rest are counted).
 LOG_EVERY_S: Final = 10.0
 WS_CLOSE_TIMEOUT_S: Final = 2.0
+READ_BURST: Final = 20  # messages read in a row before other tasks get the loop
 
 
 class _Gap(Exception):
     """The connection can no longer be trusted: end the session and reconnect."""
-
-
-def _subscribe_message(tokens: Iterable[str], *, initial: bool) -> str:
-    body: dict[str, object] = {"assets_ids": sorted(tokens)}
-    if initial:
-        body["type"] = "market"
-    else:
-        body["operation"] = "subscribe"
-    body["custom_feature_enabled"] = True
-    return json.dumps(body)
-
-
-def _unsubscribe_message(tokens: Iterable[str]) -> str:
-    return json.dumps({"operation": "unsubscribe", "assets_ids": sorted(tokens)})
 
 
 class MarketStream:
@@ -115,6 +105,8 @@ class MarketStream:
         self._conn_of: dict[str, Connection] = {}
         self._numbers = 0
         self._running = False
+        self._reading = asyncio.Event()
+        self._reading.set()
         self.stats = StreamStats()
 
     # -- what the daemon calls -------------------------------------------------------------------
@@ -139,7 +131,7 @@ class MarketStream:
 
     def set_watch(self, groups: Iterable[Sequence[str]]) -> None:
         """Stream exactly these tokens, grouped by market in priority order (max_assets cap)."""
-        wanted_groups = self._capped(groups)
+        wanted_groups = capped_groups(groups, self._cfg.max_assets)
         wanted = {token for group in wanted_groups for token in group}
         for conn in self._connections:
             gone = conn.assets - wanted
@@ -155,9 +147,45 @@ class MarketStream:
             if new:
                 self._place(group, new)
 
+    def configure(self, config: StreamConfig) -> None:
+        """Take a reloaded config (timers, caps; new circuit limits start a fresh circuit)."""
+        old = self._cfg
+        self._cfg = config
+        limits = ("circuit_failures", "circuit_window_s", "circuit_open_s")
+        if any(getattr(old, key) != getattr(config, key) for key in limits):
+            self._circuit = Circuit(
+                failures=config.circuit_failures,
+                window_s=config.circuit_window_s,
+                open_s=config.circuit_open_s,
+            )
+        for conn in self._connections:
+            conn.wake.set()  # re-plan PINGs and silence checks with the new timers
+
     def book(self, token_id: str) -> Book | None:
         """The token's streamed book when trusted on a live connection; None = use the poll's."""
         return self._books.book(token_id) if self._live(token_id) else None
+
+    def book_at(self, token_id: str) -> tuple[Book, float] | None:
+        """The trusted book with the time (`monotonic()`) its connection last heard the server:
+        the book is known to be current as of then. None when not trusted on a live connection."""
+        book = self.book(token_id)
+        if book is None:
+            return None
+        return book, self._conn_of[token_id].last_message_at
+
+    def monotonic(self) -> float:
+        """The stream's clock (receipt times and `book_at` are on it)."""
+        return self._clock()
+
+    @contextmanager
+    def reads_held(self) -> Iterator[None]:
+        """Hold every connection's reading for a short critical step (frames wait in the
+        socket buffers), such as the commit of a trade the stream just caused."""
+        self._reading.clear()
+        try:
+            yield
+        finally:
+            self._reading.set()
 
     def _live(self, token_id: str) -> bool:
         """Subscribed on a connection that is open and not silent for too long."""
@@ -208,16 +236,6 @@ class MarketStream:
 
     # -- placement -------------------------------------------------------------------------------
 
-    def _capped(self, groups: Iterable[Sequence[str]]) -> list[tuple[str, ...]]:
-        out: list[tuple[str, ...]] = []
-        seen: set[str] = set()
-        for group in groups:
-            unique = tuple(t for t in dict.fromkeys(group) if t not in seen)
-            if unique and len(seen) + len(unique) <= self._cfg.max_assets:
-                out.append(unique)
-                seen.update(unique)
-        return out
-
     def _place(self, group: Sequence[str], new: list[str]) -> None:
         """Put a market's new tokens on the connection of a sibling, or one with room."""
         per = self._cfg.assets_per_connection
@@ -252,12 +270,16 @@ class MarketStream:
         """Connect, serve, reconnect with backoff while the connection has tokens."""
         cfg = self._cfg
         attempt = 0
+        tried = False
         try:
             while conn.assets:
                 wait_s = self._circuit.remaining_s(self._clock())
                 if wait_s > 0:
                     await self._sleep(wait_s)
                     continue
+                if tried:
+                    self.stats.reconnects += 1
+                tried = True
                 healthy = await self._connect_once(conn)
                 if not conn.assets:
                     break
@@ -292,7 +314,7 @@ class MarketStream:
                 )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             self.stats.connect_failures += 1
-            log.warning("stream_connect_failed", connection=conn.number, error=_describe(exc))
+            log.warning("stream_connect_failed", connection=conn.number, error=describe_error(exc))
             return False
         self.stats.connects += 1
         started = self._clock()
@@ -337,13 +359,23 @@ class MarketStream:
         if isinstance(error, _Gap):
             return str(error)
         if isinstance(error, aiohttp.ClientError | OSError):
-            return f"error: {_describe(error)}"
+            return f"error: {describe_error(error)}"
         log.error("stream_connection_error", connection=conn.number, exc_info=error)
         return f"error: {type(error).__name__}"
 
     async def _read(self, conn: Connection, ws: aiohttp.ClientWebSocketResponse) -> str:
+        burst = 0
+        reading = self._reading
         while True:
+            if not reading.is_set():
+                await reading.wait()
             msg = await ws.receive()
+            burst += 1
+            if burst >= READ_BURST:
+                # buffered messages are returned without yielding: let evaluations and the
+                # other connections run between bursts
+                burst = 0
+                await asyncio.sleep(0)
             if msg.type is aiohttp.WSMsgType.TEXT:
                 conn.last_message_at = self._clock()
                 self.stats.messages += 1
@@ -353,7 +385,7 @@ class MarketStream:
                 self.stats.messages += 1
                 self._malformed(conn, "binary_frame", None)
             elif msg.type is aiohttp.WSMsgType.ERROR:
-                return f"error: {_describe(ws.exception())}"
+                return f"error: {describe_error(ws.exception())}"
             elif msg.type in (
                 aiohttp.WSMsgType.CLOSE,
                 aiohttp.WSMsgType.CLOSING,
@@ -408,13 +440,13 @@ class MarketStream:
             self.stats.stale_marks += len(applied.went_stale)
             conn.wake.set()  # the keeper re-requests the snapshots
         if applied.changed:
-            self._notices.add_tokens(applied.changed)
+            self._notices.add_tokens(applied.changed, conn.last_message_at)
 
     async def _keep(self, conn: Connection, ws: aiohttp.ClientWebSocketResponse) -> str:
         """Subscribe, then keep the session: PING, silence, subscription changes, resyncs."""
         cfg = self._cfg
         conn.subscribed = set(conn.assets)
-        await ws.send_str(_subscribe_message(conn.subscribed, initial=True))
+        await ws.send_str(subscribe_message(conn.subscribed, initial=True))
         log.info("stream_connected", connection=conn.number, assets=len(conn.subscribed))
         next_ping = self._clock() + cfg.ping_interval_s
         while True:
@@ -448,11 +480,11 @@ class MarketStream:
             for token in gone:
                 conn.resynced_at.pop(token, None)
                 conn.resync_tries.pop(token, None)
-            await ws.send_str(_unsubscribe_message(gone))
+            await ws.send_str(unsubscribe_message(gone))
         new = conn.assets - conn.subscribed
         if new:
             conn.subscribed |= new
-            await ws.send_str(_subscribe_message(new, initial=False))
+            await ws.send_str(subscribe_message(new, initial=False))
 
     async def _resync(
         self, conn: Connection, ws: aiohttp.ClientWebSocketResponse, now: float
@@ -466,8 +498,8 @@ class MarketStream:
         if due:
             if any(conn.resync_tries.get(t, 0) >= MAX_RESYNC_TRIES for t in due):
                 raise _Gap("stale books did not recover after resync")
-            await ws.send_str(_unsubscribe_message(due))
-            await ws.send_str(_subscribe_message(due, initial=False))
+            await ws.send_str(unsubscribe_message(due))
+            await ws.send_str(subscribe_message(due, initial=False))
             for token in due:
                 conn.resynced_at[token] = now
                 conn.resync_tries[token] = conn.resync_tries.get(token, 0) + 1
@@ -502,10 +534,3 @@ class MarketStream:
         )
         conn.log_next_at = now + LOG_EVERY_S
         conn.log_suppressed = 0
-
-
-def _describe(exc: BaseException | None) -> str:
-    if exc is None:
-        return "unknown"
-    text = str(exc) or type(exc).__name__
-    return text[:200]

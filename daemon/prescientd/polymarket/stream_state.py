@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Final
 
@@ -17,6 +17,7 @@ class StreamStats:
     """Counters since start, for metrics (`prescientd_stream_*`) and status."""
 
     connects: int = 0
+    reconnects: int = 0  # connection attempts after a connection's first
     connect_failures: int = 0
     disconnects: int = 0
     messages: int = 0
@@ -51,10 +52,15 @@ class StreamStatus:
 
 @dataclass(frozen=True, slots=True)
 class StreamChanges:
-    """What changed since the last call: tokens with a new trusted book, markets resolved."""
+    """What changed since the last call: tokens with a new trusted book, markets resolved.
+
+    `received_at` gives each token's earliest change in the batch, on the stream's monotonic
+    clock (the start of the signal-to-trade latency).
+    """
 
     tokens: frozenset[str] = frozenset()
     resolved: frozenset[str] = frozenset()  # condition ids (custom feature `market_resolved`)
+    received_at: Mapping[str, float] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.tokens or self.resolved)
@@ -66,12 +72,15 @@ class ChangeNotices:
     def __init__(self) -> None:
         self.tokens: set[str] = set()
         self.resolved: set[str] = set()
+        self.received_at: dict[str, float] = {}
         self.ready = asyncio.Event()
 
-    def add_tokens(self, tokens: Iterable[str]) -> None:
-        """Note tokens whose trusted book changed."""
+    def add_tokens(self, tokens: Iterable[str], received_at: float) -> None:
+        """Note tokens whose trusted book changed on a frame received at received_at."""
         before = len(self.tokens)
-        self.tokens.update(tokens)
+        for token in tokens:
+            self.tokens.add(token)
+            self.received_at.setdefault(token, received_at)
         if len(self.tokens) != before:
             self.ready.set()
 
@@ -83,13 +92,16 @@ class ChangeNotices:
 
     def discard(self, tokens: Iterable[str]) -> None:
         """Drop pending notices of tokens no longer watched."""
-        self.tokens.difference_update(tokens)
+        for token in tokens:
+            self.tokens.discard(token)
+            self.received_at.pop(token, None)
 
     def take(self) -> StreamChanges:
         """Everything noted since the last take, and reset."""
-        changes = StreamChanges(frozenset(self.tokens), frozenset(self.resolved))
+        changes = StreamChanges(frozenset(self.tokens), frozenset(self.resolved), self.received_at)
         self.tokens.clear()
         self.resolved.clear()
+        self.received_at = {}
         self.ready.clear()
         return changes
 
@@ -120,3 +132,24 @@ class Connection:
         self.resynced_at.clear()
         self.resync_tries.clear()
         self.pongs = 0
+
+
+def capped_groups(groups: Iterable[Sequence[str]], max_assets: int) -> list[tuple[str, ...]]:
+    """The groups (a market's tokens each, in priority order) that fit in max_assets tokens,
+    each token once; a group that does not fit whole is left out."""
+    out: list[tuple[str, ...]] = []
+    seen: set[str] = set()
+    for group in groups:
+        unique = tuple(t for t in dict.fromkeys(group) if t not in seen)
+        if unique and len(seen) + len(unique) <= max_assets:
+            out.append(unique)
+            seen.update(unique)
+    return out
+
+
+def describe_error(exc: BaseException | None) -> str:
+    """An exception in at most 200 characters for a log line."""
+    if exc is None:
+        return "unknown"
+    text = str(exc) or type(exc).__name__
+    return text[:200]

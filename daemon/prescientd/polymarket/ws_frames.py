@@ -10,7 +10,9 @@ that is not JSON at all raises `FrameError` (the connection can no longer be tru
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -30,6 +32,22 @@ from prescientd.polymarket.jsonsafe import ItemError, is_digits, parse_json, to_
 
 PONG = "PONG"
 PING = "PING"
+
+
+def subscribe_message(tokens: Iterable[str], *, initial: bool) -> str:
+    """The first subscription of a connection (initial), or a later `subscribe` operation."""
+    body: dict[str, object] = {"assets_ids": sorted(tokens)}
+    if initial:
+        body["type"] = "market"
+    else:
+        body["operation"] = "subscribe"
+    body["custom_feature_enabled"] = True
+    return json.dumps(body)
+
+
+def unsubscribe_message(tokens: Iterable[str]) -> str:
+    """The `unsubscribe` operation for tokens."""
+    return json.dumps({"operation": "unsubscribe", "assets_ids": sorted(tokens)})
 
 
 class FrameError(Exception):
@@ -162,14 +180,9 @@ def _optional_price(raw: Mapping[str, Any], field: str) -> Decimal | None:
     return None if value is None or value == "" else book_price(value, field)
 
 
-def _level_change(entry: Mapping[str, Any]) -> LevelChange:
-    side_text = entry.get("side")
-    side = _SIDES.get(side_text) if isinstance(side_text, str) else None
-    if side is None:
-        raise ItemError("bad_field:side", repr(side_text)[:40])
-    return LevelChange(
-        side, book_price(entry.get("price"), "price"), to_size(entry.get("size"), "size")
-    )
+# A plain size (what the server sends): digits, an optional fraction, below SIZE_LIMIT (10^12),
+# so Decimal() of it is finite and in range; anything else takes the full validator.
+_PLAIN_SIZE = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,18})?")
 
 
 @dataclass(slots=True)
@@ -183,15 +196,32 @@ class _Pending:
 
 
 def _add_entry(pending: dict[str, _Pending], token: str, entry: Mapping[str, Any]) -> None:
-    """Validate one price_changes[] entry and append it to its token's delta."""
-    change = _level_change(entry)
-    entry_hash = entry.get("hash")
-    if not isinstance(entry_hash, str):
+    """Validate one price_changes[] entry and append it to its token's delta.
+
+    The hot path of a busy channel, so the validators are called inline: a plain size (what the
+    server sends) is read by Decimal() directly, anything else by the full validator.
+    """
+    get = entry.get
+    side_text = get("side")
+    side = _SIDES.get(side_text) if type(side_text) is str else None
+    if side is None:
+        raise ItemError("bad_field:side", repr(side_text)[:40])
+    price = book_price(get("price"), "price")
+    size_text = get("size")
+    if type(size_text) is str and _PLAIN_SIZE.fullmatch(size_text):
+        size = Decimal(size_text)
+    else:
+        size = to_size(size_text, "size")
+    entry_hash = get("hash")
+    if type(entry_hash) is not str:
         raise ItemError("bad_field:hash", repr(entry_hash)[:90])
-    best_bid = _optional_price(entry, "best_bid")
-    best_ask = _optional_price(entry, "best_ask")
-    found = pending.setdefault(token, _Pending([]))
-    found.changes.append(change)
+    bid_text, ask_text = get("best_bid"), get("best_ask")
+    best_bid = None if bid_text is None or bid_text == "" else book_price(bid_text, "best_bid")
+    best_ask = None if ask_text is None or ask_text == "" else book_price(ask_text, "best_ask")
+    found = pending.get(token)
+    if found is None:
+        found = pending[token] = _Pending([])
+    found.changes.append(LevelChange(side, price, size))
     # the hash and best prices describe the book after this entry; the last one wins
     found.hash, found.best_bid, found.best_ask = entry_hash, best_bid, best_ask
 
@@ -213,8 +243,15 @@ def _price_change(raw: Mapping[str, Any]) -> list[Frame]:
     pending: dict[str, _Pending] = {}
     faults: dict[str, AssetFault] = {}
     frames: list[Frame] = []
+    valid: set[str] = set()  # token ids already checked in this frame (a frame has one or two)
     for entry in entries:
-        token = _token(entry) if isinstance(entry, dict) else None
+        asset = entry.get("asset_id") if isinstance(entry, dict) else None
+        if type(asset) is str and asset in valid:
+            token: str | None = asset
+        else:
+            token = _token(entry) if isinstance(entry, dict) else None
+        if token is not None:
+            valid.add(token)
         if token is None:
             frames.append(MarketFault(condition, "bad_field:asset_id"))
             continue

@@ -18,6 +18,7 @@ import aiosqlite
 from prescientd.clock import iso_utc, parse_iso_utc
 from prescientd.models import (
     DEFAULT_STRATEGY,
+    STREAM_RUN_PREFIX,
     EvaluationBatch,
     Signal,
     SignalStatus,
@@ -50,6 +51,8 @@ _SIGHTING_UPSERT = (
     " max_yes_price=MAX(max_yes_price, ?4), last_confidence=?5, last_liquidity_usd=?6,"
     " last_reason=?7, last_key=?8"
 )
+# The poll's evaluations: a stream evaluation (run id "stream-...") records only what traded.
+_POLLED = f"substr(run_id, 1, {len(STREAM_RUN_PREFIX)}) != '{STREAM_RUN_PREFIX}'"
 _SIGNAL_SELECT = (
     "SELECT s.*, g.last_evaluation_id, g.last_at, g.evaluations, g.last_yes_price,"
     " g.min_yes_price, g.max_yes_price, g.last_confidence, g.last_liquidity_usd, g.last_reason,"
@@ -215,9 +218,11 @@ class SignalTables(Tables):
     async def latest_evaluation(
         self, strategy: str = DEFAULT_STRATEGY
     ) -> tuple[EvaluationRow, list[SignalRow]] | None:
-        """A strategy's most recent evaluation and its signals (with that evaluation's values)."""
+        """A strategy's most recent poll evaluation and its signals (with that evaluation's
+        values)."""
         row = await self.db.read_one(
-            "SELECT * FROM evaluations WHERE strategy = ? ORDER BY id DESC LIMIT 1", (strategy,)
+            f"SELECT * FROM evaluations WHERE strategy = ? AND {_POLLED} ORDER BY id DESC LIMIT 1",
+            (strategy,),
         )
         if row is None:
             return None
@@ -226,10 +231,11 @@ class SignalTables(Tables):
 
     async def latest_evaluations(self) -> list[tuple[EvaluationRow, list[SignalRow]]]:
         """The evaluations of the most recent poll (one per strategy it evaluated), in id order,
-        each with its signals."""
+        each with its signals (the stream's evaluations are not a poll's)."""
         rows = await self.db.read(
             "SELECT * FROM evaluations WHERE run_id ="
-            " (SELECT run_id FROM evaluations ORDER BY id DESC LIMIT 1) ORDER BY id"
+            f" (SELECT run_id FROM evaluations WHERE {_POLLED} ORDER BY id DESC LIMIT 1)"
+            " ORDER BY id"
         )
         out = []
         for row in rows:
@@ -248,9 +254,13 @@ class SignalTables(Tables):
         return rows
 
     async def latest_evaluation_id(self) -> int | None:
-        """The id of the most recent evaluation (a cheap check before re-reading its signals)."""
-        row = await self.db.read_one("SELECT MAX(id) FROM evaluations")
-        return None if row is None or row[0] is None else int(row[0])
+        """The id of the most recent poll evaluation (a cheap check before re-reading its
+        signals)."""
+        # newest first by the primary key: stops at the first poll row, whatever the history
+        row = await self.db.read_one(
+            f"SELECT id FROM evaluations WHERE {_POLLED} ORDER BY id DESC LIMIT 1"
+        )
+        return None if row is None else int(row[0])
 
     async def signal_archive(self, first_date: str, last_date: str) -> list[SignalRow]:
         """Every signal row whose local date lies in [first_date, last_date], in id order."""

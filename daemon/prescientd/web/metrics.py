@@ -39,6 +39,8 @@ RELOAD_OUTCOMES = ("applied", "unchanged", "rejected")
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")
 # a poll takes seconds; a morning refresh of the whole universe can take minutes
 JOB_DURATION_BUCKETS_S = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+# a streamed change is traded within a second (DESIGN §9); the tail shows a waiting evaluation
+STREAM_LATENCY_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 # `*_created` series double every counter for no use on a dashboard
@@ -189,6 +191,12 @@ class Metrics:
         self._config_reloads = Counter(
             PREFIX + "config_reloads", "Config reloads by outcome.", ["outcome"], registry=reg
         )
+        self._stream_latency = Histogram(
+            PREFIX + "stream_signal_to_trade_seconds",
+            "From the receipt of a streamed change to the commit of the trade it caused.",
+            buckets=STREAM_LATENCY_BUCKETS_S,
+            registry=reg,
+        )
         self._portfolio = _PortfolioCollector()
         reg.register(self._portfolio)
         self._stats: dict[str, _StatsCollector] = {}
@@ -250,6 +258,11 @@ class Metrics:
     def count_reload(self, outcome: str) -> None:
         """Count one reload: applied, unchanged or rejected."""
         self._config_reloads.labels(outcome).inc()
+
+    def observe_stream_latency(self, seconds: float) -> None:
+        """One stream trade's signal-to-trade latency (change received -> trade committed)."""
+        if math.isfinite(seconds) and seconds >= 0:
+            self._stream_latency.observe(seconds)
 
     def add_stats(self, prefix: str, stats: Callable[[], Mapping[str, float]]) -> None:
         """Export stats()'s counters as prescientd_<prefix>_<name> at every scrape (replacing)."""
