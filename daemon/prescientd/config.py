@@ -227,6 +227,13 @@ class MirrorsConfig(_Section):
     debounce_s: float = Field(default=1.0, ge=0)
 
 
+class RecordConfig(_Section):
+    """What is recorded beyond the ledger, and for how long (DESIGN §10)."""
+
+    # price snapshots keep full resolution this many whole days, then only their daily bars stay
+    keep_days: int = Field(default=30, ge=1, le=3650)
+
+
 class LoggingConfig(_Section):
     """Log level and the daily log file."""
 
@@ -328,6 +335,7 @@ class Config(_Section):
     strategy: StrategyConfig = StrategyConfig()
     paper: PaperConfig = PaperConfig()
     mirrors: MirrorsConfig = MirrorsConfig()
+    record: RecordConfig = RecordConfig()
     logging: LoggingConfig = LoggingConfig()
     stream: StreamConfig = StreamConfig()
     http: HttpConfig = HttpConfig()

@@ -13,7 +13,7 @@ import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +22,7 @@ import structlog
 from prescientd.clock import Clock, iso_utc
 from prescientd.config import Config
 from prescientd.core import execution, filters, ledger, prices, strategy
+from prescientd.core.schedule import local_instant
 from prescientd.mirrors.build import Mirror, MirrorBuilder
 from prescientd.models import (
     JOB_CANCELLED_ERROR,
@@ -37,6 +38,8 @@ from prescientd.polymarket.http import FetchError
 from prescientd.polymarket.jsonsafe import ItemError, RecordMismatch
 from prescientd.portfolio import PortfolioService
 from prescientd.redact import redact_text
+from prescientd.store import retention
+from prescientd.store.bars import Retained
 from prescientd.store.db import Store
 
 log = structlog.get_logger(__name__)
@@ -260,6 +263,7 @@ async def _fetch_and_store_prices(
     snapshots = await ctx.store.record_poll(
         run_id=ctx.run_id,
         fetched_at=fetched_at,
+        local_date=ctx.local_date(fetched_at),
         quotes=quotes,
         missing=books_fetch.missing,
         rejected=books_fetch.rejected_tokens,
@@ -419,6 +423,7 @@ async def evening(ctx: JobContext) -> Counts:
     if not inserted:
         log.info("portfolio_snapshot_exists", date=today.isoformat())
     ok = await builder.write_daily_prices(today)
+    retained = await retain_price_history(ctx, today)
     # the previous month's file too: signals after its last evening belong to it
     last_month = today.replace(day=1) - timedelta(days=1)
     if last_month.strftime("%Y-%m") in await ctx.store.signal_months():
@@ -433,7 +438,25 @@ async def evening(ctx: JobContext) -> Counts:
         "equity_usd": str(valuation.equity_usd),
         "open_positions": len(valuation.positions),
         "taken_at": iso_utc(now),
+        "snapshot_days_dropped": len(retained.dropped),
     }
+
+
+async def retain_price_history(ctx: JobContext, today: date) -> Retained:
+    """Drop the snapshot partitions older than [record] keep_days (their bars stay)."""
+    first_kept = retention.oldest_kept(today, ctx.config.record.keep_days)
+    first_kept_at = local_instant(first_kept, time(0, 0), ctx.config.tz)
+    retained = await ctx.store.retain_price_history(first_kept, first_kept_at)
+    if retained.dropped:
+        log.info(
+            "price_history_retained",
+            dropped=list(retained.dropped),
+            freed_bytes=retained.freed_bytes,
+            keep_days=ctx.config.record.keep_days,
+        )
+    if retained.kept_uncollapsed:  # never expected: bars are written with their snapshots
+        log.error("price_history_not_collapsed", kept=list(retained.kept_uncollapsed))
+    return retained
 
 
 JOB_BODIES: dict[str, Callable[[JobContext], Awaitable[Counts]]] = {

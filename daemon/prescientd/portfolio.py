@@ -16,6 +16,7 @@ from datetime import datetime
 from prescientd.core import ledger
 from prescientd.models import Market, Portfolio, Valuation
 from prescientd.store.db import Store
+from prescientd.store.prices import last_price
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +66,9 @@ class PortfolioService:
 
     async def value(self, portfolio: Portfolio, now: datetime, max_age_s: float) -> Valuation:
         """The portfolio marked at the latest stored quotes (last known price where none is ok)."""
-        tokens = list(portfolio.positions)
-        rows = await self._store.latest_quotes(tokens)
+        rows = await self._store.latest_quotes(list(portfolio.positions))  # one read
         quotes = {t: r.quote for t, r in rows.items() if r.status == "ok"}
-        last_prices = await self._store.last_prices(tokens)
+        last_prices = {t: p for t, r in rows.items() if (p := last_price(r.quote)) is not None}
         return ledger.value(portfolio, quotes, last_prices, now, max_age_s)
 
     async def valued(self, now: datetime, max_age_s: float) -> tuple[Portfolio, Valuation]:

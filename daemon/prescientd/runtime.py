@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,6 +169,10 @@ async def open_store(
             )
         for path in database_files(db_path):  # -wal/-shm appear with the first connection
             await asyncio.to_thread(restrict_file, path)
+        try:  # once after the upgrade to schema v3: the v1 snapshots' daily bars (needs the tz)
+            await store.collapse_legacy_snapshots(config.tz)
+        except sqlite3.Error as exc:  # retried at the next start; the v1 table is kept meanwhile
+            log.error("legacy_snapshots_not_collapsed", error=str(exc))
         yield store
     finally:
         await store.close()

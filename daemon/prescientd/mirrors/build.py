@@ -187,7 +187,7 @@ class MirrorBuilder:
         tz = self.config.tz
         start = local_instant(day, time(0, 0), tz)
         end = local_instant(day + timedelta(days=1), time(0, 0), tz)
-        bars = await self.store.price_bars(start, end)
+        bars = await self.store.daily_bars(day.isoformat())
         token_markets = await self._token_index([b.token_id for b in bars])
         tokens = {
             bar.token_id: rows.price_bar_row(bar, *token_markets.get(bar.token_id, (None, "")))
