@@ -128,6 +128,9 @@ class ScheduleConfig(_Section):
     max_price_age_s: float = Field(default=0.0, ge=0)
     job_retry_s: float = Field(default=300.0, ge=1)
     startup_catch_up: bool = True
+    # held markets not near resolution are checked on Gamma this often (0 = every poll); those
+    # past their end date, closed, proposed, halted or whose book vanished are checked every poll
+    settlement_sweep_s: float = Field(default=3600.0, ge=0)
     # For demos and tests: run the job every N seconds instead of once a day (0 = daily).
     morning_every_s: float = Field(default=0.0, ge=0)
     evening_every_s: float = Field(default=0.0, ge=0)

@@ -12,7 +12,7 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,7 +21,7 @@ import structlog
 
 from prescientd.clock import Clock, iso_utc
 from prescientd.config import Config
-from prescientd.core import execution, filters, ledger, prices, strategy
+from prescientd.core import execution, filters, ledger, prices, resolution_watch, strategy
 from prescientd.core.schedule import local_instant
 from prescientd.mirrors.build import Mirror, MirrorBuilder
 from prescientd.models import (
@@ -218,6 +218,7 @@ async def poll(ctx: JobContext) -> Counts:
     vanished = sorted(
         m.market_id for m in tracked.held if any(t in books_fetch.missing for t in m.token_ids)
     )
+    ResolutionWatch.of(ctx.store).vanished = set(vanished)  # checked at every poll from now
     if vanished:
         # resolution proposed or book closed: valued at the last known price, flagged
         log.warning("held_book_vanished", markets=vanished)
@@ -338,39 +339,41 @@ async def evaluate_and_trade(
     }
 
 
+@dataclass
+class ResolutionWatch:
+    """When each held market was last checked on Gamma, and which held books just vanished.
+
+    Kept in memory for the store's lifetime: after a restart every held market is checked once.
+    """
+
+    last_checked: dict[str, datetime] = field(default_factory=dict)
+    vanished: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, store: Store) -> ResolutionWatch:
+        """The watch of this store (shared by its polls)."""
+        return store.attachment(cls, lambda _: cls())
+
+
 async def settle_positions(
     ctx: JobContext, portfolio: Portfolio, held: Sequence[Market]
 ) -> tuple[int, int]:
-    """Check every held market's resolution on Gamma (and the CLOB); settle those decided."""
+    """Check the held markets whose resolution may have moved (batched on Gamma, then the CLOB
+    where Gamma says closed or resolving); settle those decided."""
     if not held:
         return 0, 0
-
-    async def check(market: Market) -> tuple[Market, ledger.ResolutionCheck] | None:
-        try:  # only the record of this very market (id, condition, tokens) may settle it
-            fresh = await ctx.gamma.fetch_market(
-                market.market_id, condition_id=market.condition_id, token_ids=market.token_ids
-            )
-        except (FetchError, ItemError) as exc:  # one market's check must not stop the others
-            log.warning("settlement_check_failed", market_id=market.market_id, error=str(exc))
-            return None
-        if fresh is None:
-            return None
-        merged = _with_lifecycle(market, fresh)
-        clob = None
-        if merged.closed or merged.uma_resolution_status:
-            try:
-                clob = await ctx.clob.fetch_market(merged.condition_id, token_ids=market.token_ids)
-            except (FetchError, ItemError) as exc:
-                log.warning("clob_market_check_failed", market_id=market.market_id, error=str(exc))
-                if isinstance(exc, RecordMismatch):  # not "CLOB down": never settle past it
-                    return merged, ledger.ResolutionCheck("pending", {}, f"CLOB {exc}")
-        return merged, ledger.resolve(merged, clob)
-
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(check(m)) for m in held]
-    results = [r for r in (t.result() for t in tasks) if r is not None]
+    watch = ResolutionWatch.of(ctx.store)
+    checked_at = ctx.clock.now()
+    due = resolution_watch.due_for_check(
+        held, watch.last_checked, watch.vanished, checked_at, ctx.config.schedule.settlement_sweep_s
+    )
+    results = await _check_resolutions(ctx, due, watch, checked_at)
     now = ctx.clock.now()
-    await ctx.store.update_markets([merged for merged, _ in results], now)
+    # only the markets whose lifecycle changed are written (and patched into the cached set)
+    stored = {m.market_id: m for m in held}
+    await ctx.store.update_markets(
+        [merged for merged, _ in results if merged != stored.get(merged.market_id)], now
+    )
     intents = []
     pending = 0
     for merged, verdict in results:
@@ -391,6 +394,49 @@ async def settle_positions(
             resolution=s.resolution,
         )
     return len(settlements), pending
+
+
+async def _check_resolutions(
+    ctx: JobContext, due: Sequence[Market], watch: ResolutionWatch, checked_at: datetime
+) -> list[tuple[Market, ledger.ResolutionCheck]]:
+    """Gamma's record of each due market (one request per 100), cross-checked with the CLOB."""
+    if not due:
+        return []
+    # only the record of this very market (id, condition, tokens) may settle it
+    fetched = await ctx.gamma.fetch_markets_by_id(due)
+    log.info(
+        "settlement_checks",
+        due=len(due),
+        found=len(fetched.found),
+        rejected=len(fetched.problems),
+        requests=fetched.requests,
+    )
+    for market_id, problem in sorted(fetched.problems.items()):
+        # one market's failed check must not stop the others; it stays due next poll
+        log.warning("settlement_check_failed", market_id=market_id, error=problem)
+
+    async def check(market: Market, fresh: Market) -> tuple[Market, ledger.ResolutionCheck]:
+        merged = _with_lifecycle(market, fresh)
+        clob = None
+        if merged.closed or merged.uma_resolution_status:
+            try:
+                clob = await ctx.clob.fetch_market(merged.condition_id, token_ids=market.token_ids)
+            except (FetchError, ItemError) as exc:
+                log.warning("clob_market_check_failed", market_id=market.market_id, error=str(exc))
+                if isinstance(exc, RecordMismatch):  # not "CLOB down": never settle past it
+                    return merged, ledger.ResolutionCheck("pending", {}, f"CLOB {exc}")
+        return merged, ledger.resolve(merged, clob)
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [
+            group.create_task(check(m, fetched.found[m.market_id]))
+            for m in due
+            if m.market_id in fetched.found
+        ]
+    for market in due:  # a failed or rejected check stays due; an unknown market waits its turn
+        if market.market_id not in fetched.problems:
+            watch.last_checked[market.market_id] = checked_at
+    return [t.result() for t in tasks]
 
 
 def _with_lifecycle(market: Market, fresh: Market) -> Market:

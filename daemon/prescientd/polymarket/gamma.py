@@ -10,6 +10,8 @@ market asked for (id, condition id, token ids), or it is rejected as a `RecordMi
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +48,7 @@ __all__ = [
     "FetchError",
     "GammaClient",
     "ItemError",
+    "MarketsById",
     "MarketsFetch",
     "PagingError",
     "RecordMismatch",
@@ -63,6 +66,9 @@ TICK_MAX: Final = ONE
 _NOT_BACKED_UP: Final = frozenset({"oversized", "too_deep"})
 
 T = TypeVar("T")
+# ids per batched look-up: Gamma returns at most 100 rows a page, and `condition_ids` is
+# documented up to 100 per request; 100 numeric ids keep the URL far below the ~8 KB limit
+BATCH_IDS: Final = 100
 
 
 # -- item validation ----------------------------------------------------------------------------
@@ -305,12 +311,33 @@ class MarketsFetch:
     skipped_total: int
 
 
+@dataclass(frozen=True, slots=True)
+class MarketsById:
+    """The outcome of fetching markets by id: found records, and per-id problems.
+
+    An id in neither was not returned by Gamma (unknown, or not listed by keyset).
+    """
+
+    found: Mapping[str, Market]
+    problems: Mapping[str, str]  # market id -> why its record was rejected or not fetched
+    requests: int
+    unrequested: int  # records for ids that were not asked for (rejected)
+
+
 @dataclass(slots=True)
 class _Collected:
     parsed: list[Any]
     raw: list[dict[str, Any]]
     pages: int
     skipped: Counter[str]
+
+
+@dataclass
+class _ByIdTally:
+    found: dict[str, Market] = dataclasses.field(default_factory=dict)
+    problems: dict[str, str] = dataclasses.field(default_factory=dict)
+    requests: int = 0
+    unrequested: int = 0
 
 
 class GammaClient:
@@ -372,6 +399,78 @@ class GammaClient:
         if problem:
             raise RecordMismatch(f"GET /markets/{market_id}: {problem}")
         return market
+
+    async def fetch_markets_by_id(
+        self, markets: Sequence[Market], *, batch_size: int = BATCH_IDS
+    ) -> MarketsById:
+        """The current Gamma record of each market, asked for in batches of ids.
+
+        `GET /markets/keyset?id=..&id=..&closed=false`, then the ids it did not return again with
+        `closed=true` (closed markets are listed only when asked for). Every record must be one of
+        the markets asked for, with that market's condition id and token ids (in order); a record
+        that is not is rejected (`RecordMismatch` for its id, or counted as unrequested), so a
+        position is never settled from another market's record. A batch that fails after its
+        retries is reported as a problem of each of its ids; the other batches still count.
+        """
+        wanted = {m.market_id: m for m in markets}
+        batches = [list(wanted)[i : i + batch_size] for i in range(0, len(wanted), batch_size)]
+        tally = _ByIdTally()
+        async with asyncio.TaskGroup() as group:
+            for batch in batches:
+                group.create_task(self._fetch_batch(batch, wanted, tally))
+        return MarketsById(tally.found, tally.problems, tally.requests, tally.unrequested)
+
+    async def _fetch_batch(
+        self, batch: list[str], wanted: Mapping[str, Market], tally: _ByIdTally
+    ) -> None:
+        remaining = list(batch)
+        foreign: set[str | None] = set()
+        for closed in ("false", "true"):
+            if not remaining:
+                break
+            params: dict[str, str | Sequence[str]] = {"closed": closed, "id": remaining}
+            try:
+                async for items in self._pages("/markets/keyset", "markets", params):
+                    tally.requests += 1
+                    for raw in items[: replied_items_cap(len(remaining))]:
+                        foreign.update(self._match_record(raw, set(batch), wanted, tally))
+            except FetchError as exc:
+                for market_id in remaining:
+                    tally.problems.setdefault(market_id, f"fetch failed: {exc}")
+                return
+            remaining = [i for i in remaining if i not in tally.found and i not in tally.problems]
+        if foreign:
+            # a reply that carries other markets' records may have put them in place of ours:
+            # what it did not return is unknown, not absent
+            for market_id in remaining:
+                tally.problems[market_id] = (
+                    f"record_mismatch: not returned, and the reply carried market(s) not asked"
+                    f" for: {sorted(str(i) for i in foreign)[:3]}"
+                )
+
+    def _match_record(
+        self, raw: object, asked: set[str], wanted: Mapping[str, Market], tally: _ByIdTally
+    ) -> set[str | None]:
+        """Check one record against the markets asked for; returns the unrequested id if any."""
+        raw_id = _raw_id(raw)
+        if raw_id is None or raw_id not in asked:
+            tally.unrequested += 1
+            log.warning("record_mismatch", path="/markets/keyset", id=raw_id, reason="unrequested")
+            return {raw_id}
+        if raw_id in tally.found or raw_id in tally.problems:
+            return set()  # the first record of an id decides
+        stored = wanted[raw_id]
+        try:
+            check_item(raw, self._max_item_bytes)
+            market = parse_market(raw, None)
+            problem = market_mismatch(market, raw_id, stored.condition_id, stored.token_ids)
+            if problem:
+                raise RecordMismatch(f"GET /markets/keyset: {problem}")
+        except ItemError as exc:
+            tally.problems[raw_id] = str(exc)
+            return set()
+        tally.found[raw_id] = market
+        return set()
 
     def _parse_event_item(
         self, raw: object, skipped: Counter[str], problems: ItemProblems

@@ -16,7 +16,7 @@ import contextvars
 import email.utils
 import json
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -311,23 +311,61 @@ def _row_key(row: Any, getters: Sequence[Getter], ascending: bool) -> CursorKey:
     return tuple(parts)
 
 
+_PAGING_PARAMS = frozenset({"after_cursor", "limit", "cursor", "next_cursor"})
+_KEYSET_CACHE_SIZE = 16
+
+
+def _sorted_rows(
+    request: web.Request,
+    candidates: Callable[[Any], Iterable[Any]],
+    matches: Callable[[Any, Any], bool],
+    table: dict[str, Getter],
+) -> tuple[list[CursorKey], list[Any], int]:
+    """The rows matching the request's filters, in keyset order, with their cursor keys (and
+    the number of order fields in a key).
+
+    Computed once per filter set and universe version: a client paging through 50,000 events
+    asks 500 times for the same filters (only the cursor moves), and filtering plus sorting the
+    universe each time cost the simulator 0.3 s a page.
+    """
+    state = _state(request)
+    query = request.query
+    getters, ascending = _sort_getters(query, table)
+    shape = tuple(sorted((k, v) for k, v in query.items() if k not in _PAGING_PARAMS))
+    cache_key = (request.path, shape, state.book_version)
+    found: tuple[list[CursorKey], list[Any], int] | None = state.keyset_cache.get(cache_key)
+    if found is None:
+        rows = [r for r in candidates(query) if matches(r, query)]
+        keyed = sorted((_row_key(r, getters, ascending), i) for i, r in enumerate(rows))
+        found = ([k for k, _ in keyed], [rows[i] for _, i in keyed], len(getters))
+        if len(state.keyset_cache) >= _KEYSET_CACHE_SIZE:
+            state.keyset_cache.clear()
+        state.keyset_cache[cache_key] = found
+    return found
+
+
+def _by_ids(rows: Sequence[Any], by_id: Mapping[str, Any], query: Any) -> Iterable[Any]:
+    """The rows an `id` filter names (in universe order), else all rows."""
+    ids = query.getall("id", [])
+    if not ids:
+        return rows
+    return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
+
+
 def _keyset_page(
-    request: web.Request, rows: list[Any], table: dict[str, Getter]
+    request: web.Request, sorted_rows: tuple[list[CursorKey], list[Any], int]
 ) -> tuple[list[Any], str | None]:
+    keys, rows, width = sorted_rows
     query = request.query
     limit = _parse_limit(query)
-    getters, ascending = _sort_getters(query, table)
-    keyed = sorted(((_row_key(r, getters, ascending), i) for i, r in enumerate(rows)))
-    keys = [k for k, _ in keyed]
     after = query.get("after_cursor")
     start = 0
     if after is not None and after != "":
-        start = bisect.bisect_right(keys, _decode_cursor(after, len(getters)))
-    page_keys = keyed[start : start + limit]
-    page = [rows[i] for _, i in page_keys]
+        start = bisect.bisect_right(keys, _decode_cursor(after, width))
+    page = rows[start : start + limit]
     next_cursor = None
-    if len(page) == limit and start + limit < len(keyed):
-        next_cursor = _encode_cursor(page_keys[-1][0])
+    if len(page) == limit and start + limit < len(keys):
+        next_cursor = _encode_cursor(keys[start + limit - 1])
     if after:
         state = _state(request)
         if state.faults.take("stuck_cursor", request.path, "gamma"):
@@ -410,7 +448,8 @@ def _event_matches(e: SimEvent, query: Any) -> bool:
 def _market_matches(m: SimMarket, query: Any) -> bool:
     if not m.active:
         return False
-    if (closed := query.get("closed")) is not None and m.closed != _parse_bool("closed", closed):
+    # like GET /markets: closed markets are listed only when asked for
+    if m.closed != _parse_bool("closed", query.get("closed", "false")):
         return False
     for param, value in (
         ("id", m.id),
@@ -438,8 +477,14 @@ async def events_keyset(request: web.Request) -> web.Response:
     try:
         _reject_offset(query)
         _validate_filters(query, ("liquidity", "volume"), ("end_date", "start_date"))
-        rows = [e for e in state.universe.events if _event_matches(e, query)]
-        page, next_cursor = _keyset_page(request, rows, _EVENT_ORDER)
+        universe = state.universe
+        listing = _sorted_rows(
+            request,
+            lambda q: _by_ids(universe.events, universe.event_by_id, q),
+            _event_matches,
+            _EVENT_ORDER,
+        )
+        page, next_cursor = _keyset_page(request, listing)
     except _ValidationError as exc:
         return _gamma_422(str(exc))
     events = [render_event(e, state.live_quotes) for e in page]
@@ -462,8 +507,14 @@ async def markets_keyset(request: web.Request) -> web.Response:
     try:
         _reject_offset(query)
         _validate_filters(query, ("liquidity_num", "volume_num"), ("end_date", "start_date"))
-        rows = [m for m in state.universe.markets if _market_matches(m, query)]
-        page, next_cursor = _keyset_page(request, rows, _MARKET_ORDER)
+        universe = state.universe
+        listing = _sorted_rows(
+            request,
+            lambda q: _by_ids(universe.markets, universe.market_by_id, q),
+            _market_matches,
+            _MARKET_ORDER,
+        )
+        page, next_cursor = _keyset_page(request, listing)
     except _ValidationError as exc:
         return _gamma_422(str(exc))
     events = state.universe.event_by_id
