@@ -151,6 +151,7 @@ class Daemon:
         self.config_changed = asyncio.Event()
         self.poll_config_changed = asyncio.Event()
         self.job_lock = asyncio.Lock()
+        self.refresh_lock = asyncio.Lock()  # one morning at a time (it holds job_lock briefly)
         self.progress = Progress(clock)
         self.started_at = clock.now()
         # the job history is loaded into it at start-up; each outcome keeps it current
@@ -173,8 +174,9 @@ class Daemon:
         """Signal handler for SIGHUP (several in a row coalesce into one reload)."""
         self.reload_requested.set()
 
-    def context(self) -> JobContext:
-        """A job context with the current config."""
+    def context(self, *, own_lock: bool = False) -> JobContext:
+        """A job context with the current config; own_lock: the job takes the job lock itself,
+        around its one swapping write (the morning)."""
         assert self._store is not None and self._clients is not None and self._mirrors is not None
         return make_context(
             self.config,
@@ -183,6 +185,7 @@ class Daemon:
             self._clients,
             self.clock,
             self._mirrors.request,
+            exclusive=(lambda: self.job_lock) if own_lock else contextlib.nullcontext,
         )
 
     async def run(self) -> int:
@@ -277,15 +280,27 @@ class Daemon:
 
     # ------------------------------------------------------------------------------------------
     async def run_job_now(self, name: str) -> JobOutcome:
-        """Run one job under the job lock (jobs never overlap; a reload waits for them)."""
+        """Run one job; jobs never write at the same time and a reload waits for them.
+
+        Polls and the evening run under the job lock. The morning spends minutes fetching and
+        filtering the universe: it runs under the refresh lock (one morning at a time) while polls
+        keep going on the previous eligible set, and takes the job lock only for the one
+        transaction that swaps the new set in (jobs.morning).
+        """
+        if name == "morning":
+            async with self.refresh_lock:
+                return await self._run_job(name, self.context(own_lock=True))
         async with self.job_lock:
-            self.notifier.status(f"running {name}; config v{self.config_version}")
-            outcome = await run_job(name, self.context(), jobs.JOB_BODIES[name])
-            self.notifier.status(
-                f"{name} {'ok' if outcome.ok else 'FAILED'} at {iso_utc(outcome.finished_at)};"
-                f" config v{self.config_version}"
-            )
-            return outcome
+            return await self._run_job(name, self.context())
+
+    async def _run_job(self, name: str, ctx: JobContext) -> JobOutcome:
+        self.notifier.status(f"running {name}; config v{self.config_version}")
+        outcome = await run_job(name, ctx, jobs.JOB_BODIES[name])
+        self.notifier.status(
+            f"{name} {'ok' if outcome.ok else 'FAILED'} at {iso_utc(outcome.finished_at)};"
+            f" config v{self.config_version}"
+        )
+        return outcome
 
     async def _scheduler(self, first_pass: asyncio.Event) -> None:
         assert self._store is not None

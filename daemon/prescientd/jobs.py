@@ -8,10 +8,11 @@ run id, the one summary log line and the job-runs ledger row.
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -66,6 +67,10 @@ class JobContext:
     clock: Clock
     publish: Callable[[set[Mirror]], Awaitable[None]]
     run_id: str = ""
+    # Held around the one write that swaps the eligible set in: the daemon lets polls run while a
+    # morning fetches and gives the morning its job lock only for the swap (nothing to hold when
+    # jobs run one after another, as in `prescientd once`).
+    exclusive: Callable[[], AbstractAsyncContextManager[Any]] = contextlib.nullcontext
 
     @property
     def portfolio(self) -> PortfolioService:
@@ -159,33 +164,47 @@ async def _record(
 # ----------------------------------------------------------------------------------------------
 # morning
 async def morning(ctx: JobContext) -> Counts:
-    """Fetch events, filter them, store the eligible set, write the event mirrors."""
+    """Fetch events page by page into the filter and the raw backup, then swap the eligible set.
+
+    Nothing universe-sized is held: each page is judged (only eligible markets are kept, at most
+    2 x max_markets) and appended to the compressed raw payload staged in SQLite, then dropped.
+    The fetch runs without the job lock (polls keep going on the previous eligible set); the
+    refresh is one transaction under ctx.exclusive(), so a poll sees the old set or the new one.
+    """
     now = ctx.clock.now()
-    fetch = await ctx.gamma.fetch_events({"closed": "false"})
-    result = filters.filter_events(fetch.events, ctx.config.filters, now)
-    raw = (
-        json.dumps(list(fetch.raw_events), ensure_ascii=False, allow_nan=False).encode("utf-8")
-        if ctx.config.mirrors.raw_events_backup
-        else None
-    )
+    collector = filters.EligibleCollector(ctx.config.filters, now)
+    backup = ctx.store.raw_payload_writer() if ctx.config.mirrors.raw_events_backup else None
+    if backup is not None:
+        await backup.start()
+
+    async def on_page(events: list[Any], raw_events: list[dict[str, Any]]) -> None:
+        collector.add(events)
+        if backup is not None:
+            await backup.add(raw_events)
+
+    fetch = await ctx.gamma.stream_events({"closed": "false"}, on_page)
+    result = collector.result()
+    raw = await backup.finish() if backup is not None else None
     rejections = {**{f"item_{k}": v for k, v in fetch.skipped.items()}, **result.rejections}
-    await ctx.store.save_refresh(
-        run_id=ctx.run_id,
-        fetched_at=now,
-        pages=fetch.pages,
-        events_received=len(fetch.events),
-        eligible_events=result.events,
-        items_skipped=fetch.skipped_total,
-        rejections=rejections,
-        raw_events_json=raw,
-    )
+    async with ctx.exclusive():
+        await ctx.store.save_refresh(
+            run_id=ctx.run_id,
+            fetched_at=now,
+            pages=fetch.pages,
+            events_received=fetch.items,
+            eligible_events=result.events,
+            items_skipped=fetch.skipped_total,
+            rejections=rejections,
+            raw_payload=raw,
+        )
     await ctx.publish({Mirror.EVENTS, Mirror.PRICES})
     return {
         "pages": fetch.pages,
-        "events_received": len(fetch.events),
+        "events_received": fetch.items,
         "items_skipped": fetch.skipped_total,
         "events_eligible": len(result.events),
         "markets_eligible": len(result.markets),
+        "raw_bytes": raw.raw_bytes if raw is not None else 0,
     }
 
 

@@ -9,9 +9,10 @@ import hashlib
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import aiohttp
 import structlog
@@ -185,8 +186,9 @@ def make_context(
     clients: Clients,
     clock: Clock,
     publish: Callable[[set[Mirror]], Awaitable[None]],
+    exclusive: Callable[[], AbstractAsyncContextManager[Any]] = contextlib.nullcontext,
 ) -> JobContext:
-    """The context a job runs with."""
+    """The context a job runs with (exclusive: see JobContext)."""
     return JobContext(
         config=config,
         config_version=config_version,
@@ -195,6 +197,7 @@ def make_context(
         clob=clients.clob,
         clock=clock,
         publish=publish,
+        exclusive=exclusive,
     )
 
 

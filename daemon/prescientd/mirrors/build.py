@@ -20,7 +20,8 @@ from prescientd.config import Config
 from prescientd.core import filters, performance
 from prescientd.core.schedule import local_instant
 from prescientd.mirrors import rows
-from prescientd.mirrors.files import write_atomic, write_csv, write_json, write_json_append_only
+from prescientd.mirrors.files import write_csv, write_json, write_json_append_only
+from prescientd.mirrors.raw_backup import write_raw_backup
 from prescientd.models import Market
 from prescientd.portfolio import PortfolioService
 from prescientd.store.db import Store
@@ -148,9 +149,7 @@ class MirrorBuilder:
         write_json(layout.events_dir / "filtered_events.json", events_json)
         write_json(layout.events_dir / "filtered_markets.json", market_rows)
         if self.config.mirrors.raw_events_backup:
-            raw = await self.store.raw_events_payload()
-            if raw is not None:
-                write_atomic(layout.events_dir / "raw_events_backup.json", raw)
+            await write_raw_backup(self.store, layout.events_dir / "raw_events_backup.json")
         self._write_csv("events_filtered.csv", event_rows)
         self._write_csv("markets_extracted.csv", market_rows)
 

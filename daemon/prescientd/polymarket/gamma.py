@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, TypeVar
@@ -51,6 +51,7 @@ __all__ = [
     "MarketsById",
     "MarketsFetch",
     "PagingError",
+    "PagingSummary",
     "RecordMismatch",
     "parse_event",
     "parse_market",
@@ -301,6 +302,19 @@ class EventsFetch:
 
 
 @dataclass(frozen=True, slots=True)
+class PagingSummary:
+    """What paging an endpoint found, beyond the items handed to the page callback."""
+
+    items: int
+    pages: int
+    skipped: Mapping[str, int]
+    skipped_total: int
+
+
+OnPage = Callable[[list[Any], list[dict[str, Any]]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
 class MarketsFetch:
     """The outcome of paging /markets/keyset."""
 
@@ -330,6 +344,7 @@ class _Collected:
     raw: list[dict[str, Any]]
     pages: int
     skipped: Counter[str]
+    items: int = 0
 
 
 @dataclass
@@ -359,6 +374,23 @@ class GammaClient:
         return EventsFetch(
             events=tuple(collected.parsed),
             raw_events=tuple(collected.raw),
+            pages=collected.pages,
+            skipped=dict(collected.skipped),
+            skipped_total=sum(collected.skipped.values()),
+        )
+
+    async def stream_events(self, params: QueryParams, on_page: OnPage) -> PagingSummary:
+        """Every event matching the filter params, handed over page by page.
+
+        on_page(events, raw_events) gets each page's valid events and the raw objects kept for
+        the backup, and nothing is held after it returns: memory is bounded by a page, not by the
+        universe. The next page is already being fetched while on_page works.
+        """
+        collected = await self._collect(
+            "/events/keyset", "events", params, self._parse_event_item, on_page=on_page
+        )
+        return PagingSummary(
+            items=collected.items,
             pages=collected.pages,
             skipped=dict(collected.skipped),
             skipped_total=sum(collected.skipped.values()),
@@ -493,34 +525,44 @@ class GammaClient:
         key: str,
         params: QueryParams,
         parse: Callable[[object, Counter[str], ItemProblems], T],
+        *,
+        on_page: OnPage | None = None,
     ) -> _Collected:
-        """Page through a keyset endpoint, de-duplicating by id and validating item by item."""
+        """Page through a keyset endpoint, de-duplicating by id and validating item by item.
+
+        With on_page each page's results go there instead of being collected.
+        """
         kind = key.rstrip("s")
-        parsed: list[T] = []
-        raw_kept: list[dict[str, Any]] = []
+        collected = _Collected(parsed=[], raw=[], pages=0, skipped=Counter())
         seen_ids: set[str] = set()
-        skipped: Counter[str] = Counter()
         problems = _skips()
-        pages = 0
         async for items in self._pages(path, key, params):
-            pages += 1
-            for raw in self._capped(path, pages, items, skipped):
+            collected.pages += 1
+            parsed: list[T] = []
+            raw_kept: list[dict[str, Any]] = []
+            for raw in self._capped(path, collected.pages, items, collected.skipped):
                 item_id = _raw_id(raw)
                 if item_id is not None:
                     if item_id in seen_ids:
                         continue
                     seen_ids.add(item_id)
                 try:
-                    parsed.append(parse(raw, skipped, problems))
+                    parsed.append(parse(raw, collected.skipped, problems))
                 except ItemError as exc:
-                    skipped[exc.reason] += 1
+                    collected.skipped[exc.reason] += 1
                     problems.add(item_id, exc.reason, kind=kind)
                     if exc.reason in _NOT_BACKED_UP:
                         continue
                 if isinstance(raw, dict):
                     raw_kept.append(raw)
+            collected.items += len(parsed)
+            if on_page is None:
+                collected.parsed.extend(parsed)
+                collected.raw.extend(raw_kept)
+            else:
+                await on_page(parsed, raw_kept)
         problems.summarize(path=path)
-        return _Collected(parsed=parsed, raw=raw_kept, pages=pages, skipped=skipped)
+        return collected
 
     def _capped(self, path: str, page: int, items: list[Any], skipped: Counter[str]) -> list[Any]:
         """The page's items up to a bound: a page far beyond `limit` is not worth parsing."""
@@ -532,39 +574,64 @@ class GammaClient:
         return items[:cap]
 
     async def _pages(self, path: str, key: str, params: QueryParams) -> AsyncIterator[list[Any]]:
-        """Yield each page's item list; stops at the page without next_cursor."""
+        """Yield each page's item list; stops at the page without next_cursor.
+
+        The next page is requested as soon as this one's cursor is known, so the server prepares
+        it while the caller works on this one (keyset pages cannot be fetched in parallel).
+        """
         reserved = _RESERVED_PARAMS.intersection(params)
         if reserved:
             raise ValueError(f"paging params are set by the client, not the caller: {reserved}")
         cursor: str | None = None
         seen_cursors: set[str] = set()
         pages = 0
-        while True:
-            query: dict[str, str | Sequence[str]] = dict(params)
-            query["limit"] = str(self._page_limit)
-            if cursor is not None:
-                # keyset honours only after_cursor; cursor= silently returns page 1 forever.
-                query["after_cursor"] = cursor
-            payload = await self._http.get_json(path, query)
-            pages += 1
-            if not isinstance(payload, dict) or not isinstance(payload.get(key), list):
-                raise self._paging_error(path, f"page {pages} has no {key!r} list")
-            yield payload[key]
-            next_cursor = payload.get("next_cursor")
-            if next_cursor is None or next_cursor == "":
-                return
-            if not isinstance(next_cursor, str):
-                raise self._paging_error(path, f"page {pages} has a non-string next_cursor")
-            if next_cursor == cursor or next_cursor in seen_cursors:
-                raise self._paging_error(
-                    path, f"next_cursor did not advance after page {pages} (repeated cursor)"
-                )
-            if pages >= self._max_pages:
-                raise self._paging_error(
-                    path, f"more than max_pages={self._max_pages} pages (cursor still present)"
-                )
-            seen_cursors.add(next_cursor)
-            cursor = next_cursor
+        ahead: asyncio.Task[Any] | None = None
+        try:
+            while True:
+                payload = await (ahead if ahead is not None else self._page(path, params, cursor))
+                ahead = None
+                pages += 1
+                if not isinstance(payload, dict) or not isinstance(payload.get(key), list):
+                    raise self._paging_error(path, f"page {pages} has no {key!r} list")
+                next_cursor = self._next_cursor(path, payload, pages, cursor, seen_cursors)
+                if next_cursor is not None:
+                    seen_cursors.add(next_cursor)
+                    cursor = next_cursor
+                    ahead = asyncio.create_task(self._page(path, params, cursor))
+                yield payload[key]
+                if next_cursor is None:
+                    return
+        finally:
+            if ahead is not None:  # the caller stopped early: drop the page fetched ahead
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)
+
+    async def _page(self, path: str, params: QueryParams, cursor: str | None) -> Any:
+        query: dict[str, str | Sequence[str]] = dict(params)
+        query["limit"] = str(self._page_limit)
+        if cursor is not None:
+            # keyset honours only after_cursor; cursor= silently returns page 1 forever.
+            query["after_cursor"] = cursor
+        return await self._http.get_json(path, query)
+
+    def _next_cursor(
+        self, path: str, payload: dict[str, Any], pages: int, cursor: str | None, seen: set[str]
+    ) -> str | None:
+        """The cursor of the page after this one, None on the last page; PagingError if bad."""
+        next_cursor = payload.get("next_cursor")
+        if next_cursor is None or next_cursor == "":
+            return None
+        if not isinstance(next_cursor, str):
+            raise self._paging_error(path, f"page {pages} has a non-string next_cursor")
+        if next_cursor == cursor or next_cursor in seen:
+            raise self._paging_error(
+                path, f"next_cursor did not advance after page {pages} (repeated cursor)"
+            )
+        if pages >= self._max_pages:
+            raise self._paging_error(
+                path, f"more than max_pages={self._max_pages} pages (cursor still present)"
+            )
+        return next_cursor
 
     def _paging_error(self, path: str, reason: str) -> PagingError:
         http = self._http
