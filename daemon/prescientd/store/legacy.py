@@ -66,6 +66,9 @@ class LegacyPrices(Tables):
         )
         if not table or (done and done[0][0] == "done"):
             return 0  # the v1 table is gone, or already collapsed
+        if await self.db.read_one(f"SELECT 1 FROM {LEGACY_SNAPSHOTS} LIMIT 1") is None:
+            await self._drop_empty_legacy()
+            return 0
         keys = {
             row[0]: int(row[1])
             for row in await self.db.read("SELECT token_id, token_key FROM price_tokens")
@@ -106,6 +109,16 @@ class LegacyPrices(Tables):
         await self.db.write(mark)
         log.info("legacy_snapshots_collapsed", bars=written, days=len(set(days.values())))
         return written
+
+    async def _drop_empty_legacy(self) -> None:
+        """A database that never stored v1 snapshots has nothing to collapse or keep."""
+
+        async def body(conn: aiosqlite.Connection) -> None:
+            async with conn.execute(f"SELECT 1 FROM {LEGACY_SNAPSHOTS} LIMIT 1") as cur:
+                if await cur.fetchone() is None:  # checked again inside the transaction
+                    await conn.execute(f"DROP TABLE {LEGACY_SNAPSHOTS}")
+
+        await self.db.write(body)
 
     async def _insert_bars(self, bars: list[tuple[object, ...]]) -> int:
         if not bars:
