@@ -12,9 +12,7 @@ from prescientd.store.db import Store
 
 async def schema_version(store: Store) -> int:
     """PRAGMA user_version."""
-    row = await store.db.read_one("PRAGMA user_version")
-    assert row is not None
-    return int(row[0])
+    return await store.schema_version()
 
 
 async def integrity_check(store: Store) -> str:

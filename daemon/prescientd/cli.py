@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sqlite3
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import structlog
 
@@ -153,25 +150,26 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """Cash, equity, P&L, positions and job runs; read-only."""
-    from prescientd.status import collect_status, render_status
-    from prescientd.store.safety import check_for_read
+    """Cash, equity, P&L, positions, the daemon and its jobs; read-only (README: status)."""
+    import os
+    import shlex
+
+    from prescientd.status import StatusOptions, run_status, terminal_options
 
     config = _load(args.config)
     configure_logging(level="warning", logs_dir=None, stream=sys.stderr, console=False)
-    check_for_read(config.paths.db_path, full=False)
-    report = asyncio.run(collect_status(config, SystemClock().now()))
-    if args.json:
-        print(json.dumps(report, indent=1, default=_json_default))
-    else:
-        print(render_status(report))
-    return EXIT_OK
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
+    width, color = terminal_options(sys.stdout, os.environ)
+    options = StatusOptions(
+        json=args.json,
+        check=args.check,
+        width=args.width or width,
+        color=color,
+        all_positions=args.all,
+        config_option=f" --config {shlex.quote(args.config)}" if args.config else "",
+    )
+    if hasattr(sys.stdout, "reconfigure"):  # a question the terminal cannot show is replaced
+        sys.stdout.reconfigure(errors="replace")
+    return run_status(config, SystemClock().now(), options, sys.stdout, sys.stderr)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -180,6 +178,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     apply_process_umask()
     return run_demo(Path(args.dir), duration_s=args.duration, events=args.events, seed=args.seed)
+
+
+def _width(text: str) -> int:
+    value = int(text)
+    if value < 60:
+        raise argparse.ArgumentTypeError(f"{value} is too narrow (60 columns at least)")
+    return value
 
 
 # ----------------------------------------------------------------------------------------------
@@ -205,8 +210,19 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(sub.add_parser("export", help="rebuild every JSON/CSV mirror")).set_defaults(
         func=cmd_export
     )
-    status = with_config(sub.add_parser("status", help="show cash, equity, positions, job runs"))
-    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status = with_config(
+        sub.add_parser("status", help="show the daemon, equity, P&L, positions and job runs")
+    )
+    status.add_argument("--json", action="store_true", help="the status document as JSON")
+    status.add_argument(
+        "--check",
+        action="store_true",
+        help="monitoring: one line per problem; exit 0 ok, 1 warning, 2 critical",
+    )
+    status.add_argument(
+        "--width", type=_width, default=None, help="columns to fit (default: the terminal's)"
+    )
+    status.add_argument("--all", action="store_true", help="list every open position")
     status.set_defaults(func=cmd_status)
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("path")
@@ -228,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `prescientd` console script: one clear line for every known failure."""
     from prescientd.runtime import AlreadyRunning
     from prescientd.store.db import StoreError
+    from prescientd.web.security import TokenFileError
+    from prescientd.web.window import ListenError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sim"]:
@@ -240,7 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.func(args)
     except ConfigError as exc:
         return _fail(f"config error: {exc}", EXIT_CONFIG)
-    except (AlreadyRunning, StoreError) as exc:
+    except TokenFileError as exc:
+        return _fail(f"config error: {exc}", EXIT_CONFIG)
+    except (AlreadyRunning, StoreError, ListenError) as exc:
         return _fail(str(exc))
     except OSError as exc:  # a data/log directory that cannot be created, a full disk ...
         where = f" ({exc.filename})" if exc.filename else ""

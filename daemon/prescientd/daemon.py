@@ -1,10 +1,12 @@
 """The composition root: one process, one task group, clean signals.
 
 Tasks: the scheduler (morning/evening at local times, DST-safe, catch-up once at start-up), the
-poller (drift-corrected), the debounced mirror writer, the reload handler and the watchdog. Jobs
-that write share one lock, so they never overlap and a reload happens only between jobs.
-SIGTERM/SIGINT stop taking new work, let the running job finish (a transaction is never cut), close
-the store and the HTTP session and exit 0.
+poller (drift-corrected), the debounced mirror writer, the reload handler, the cycle queue (the
+HTTP run-full-cycle) and the watchdog; around them the operator's window (web/) serves the API,
+dashboard and metrics in the same event loop. Jobs that write share one lock, so they never
+overlap and a reload happens only between jobs. SIGTERM/SIGINT end the event streams, stop taking
+new work, let the running job finish (a transaction is never cut), stop the listener, close the
+store and the HTTP session and exit 0.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from prescientd.config import (
     reload_refusal,
 )
 from prescientd.core import schedule
+from prescientd.cycle import CycleQueue
 from prescientd.jobs import JobContext, run_job
 from prescientd.logs import configure_logging
 from prescientd.mirrors.build import Mirror, MirrorBuilder
@@ -37,6 +40,9 @@ from prescientd.notify import Notifier
 from prescientd.runtime import Clients, Session, config_sha256, make_context, start_session
 from prescientd.scheduler import SCHEDULED_JOBS, Scheduler, ScheduleState
 from prescientd.store.db import Store, StoreError
+from prescientd.web.reads import StoreReads
+from prescientd.web.server import Listening
+from prescientd.web.window import DaemonControl, OperatorWindow
 
 log = structlog.get_logger(__name__)
 
@@ -62,9 +68,16 @@ class Progress:
 
     def healthy(self, now: float) -> bool:
         """True when every loop beat within its limit."""
-        return all(
-            now - self.beats.get(name, now) <= limit for name, limit in self.limits_s.items()
-        )
+        return not self.stalled(now)
+
+    def stalled(self, now: float) -> list[str]:
+        """One line per loop that has not beaten within its limit."""
+        return [
+            f"watchdog: the {name} loop has not completed an iteration for"
+            f" {now - self.beats[name]:.0f} s (limit {limit:g} s)"
+            for name, limit in self.limits_s.items()
+            if now - self.beats.get(name, now) > limit
+        ]
 
 
 class MirrorWriter:
@@ -139,6 +152,7 @@ class Daemon:
         clock: Clock,
         notifier: Notifier | None = None,
         base_dir: Path | None = None,
+        on_listening: Callable[[Listening], None] | None = None,
     ) -> None:
         self.config_path = config_path
         self.base_dir = base_dir or Path.cwd()
@@ -161,6 +175,13 @@ class Daemon:
         self._store: Store | None = None
         self._clients: Clients | None = None
         self._mirrors: MirrorWriter | None = None
+        # [http] is restart-only: the window keeps the settings it started with
+        self.window = OperatorWindow(config.http)
+        self._on_listening = on_listening
+        self._running_job: str | None = None
+        self.cycles = CycleQueue(
+            self.job_lock, self._run_locked, self.scheduler.record, lambda: self._running_job
+        )
 
     # ------------------------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -168,10 +189,12 @@ class Daemon:
         if not self.stop.is_set():
             log.info("stop_requested")
             self.notifier.stopping()
+            self.window.stopping()
         self.stop.set()
 
     def request_reload(self) -> None:
-        """Signal handler for SIGHUP (several in a row coalesce into one reload)."""
+        """Signal handler for SIGHUP (several in a row coalesce into one reload); also what
+        POST /api/v1/reload calls."""
         self.reload_requested.set()
 
     def context(self, *, own_lock: bool = False) -> JobContext:
@@ -185,23 +208,31 @@ class Daemon:
             self._clients,
             self.clock,
             self._mirrors.request,
+            self.window.feed,
             exclusive=(lambda: self.job_lock) if own_lock else contextlib.nullcontext,
         )
 
     async def run(self) -> int:
-        """Run until stopped; 0 on a clean stop."""
+        """Run until stopped; 0 on a clean stop (TokenFileError before anything starts)."""
+        token = self.window.load_token(self.base_dir)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         try:
-            async with start_session(self.config) as session:
+            async with start_session(self.config, http_observer=self.window.feed) as session:
                 self._store, self._clients = session.store, session.clients
                 self._mirrors = MirrorWriter(
                     session.store, lambda: self.config, self.clock, self.job_lock
                 )
-                await self._start_up(session)
-                code = await self._serve()
+                # listening before READY=1: a taken port fails the start, not a running service
+                async with self.window.serving(
+                    self._reads(session.store), self._control(), token
+                ) as listening:
+                    await self._start_up(session)
+                    if listening is not None and self._on_listening is not None:
+                        self._on_listening(listening)
+                    code = await self._serve()
                 # Leave the mirrors equal to the database: a job cut short at shutdown may have
                 # committed trades without getting to ask for them.
                 await self._mirrors.request({Mirror.PRICES, Mirror.SIGNALS, Mirror.PORTFOLIO})
@@ -211,6 +242,22 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             log.info("stopped")
+
+    def _reads(self, store: Store) -> StoreReads:
+        return StoreReads(
+            store,
+            lambda: self.config,
+            self.clock,
+            started_at=self.started_at,
+            watchdog_problems=lambda: self.progress.stalled(self.clock.monotonic()),
+        )
+
+    def _control(self) -> DaemonControl:
+        return DaemonControl(
+            queue_cycle=self.cycles.request,
+            request_reload=self.request_reload,
+            stopping=self.stop.is_set,
+        )
 
     async def _start_up(self, session: Session) -> None:
         store = session.store
@@ -225,6 +272,9 @@ class Daemon:
             log.warning("mirrors_incomplete_at_start")
         log.info("mirrors_rebuilt_at_start")
         poll_s = self.config.schedule.poll_interval_s
+        await self.window.seed(
+            store, self.config_version, self.config.schedule.price_max_age_s, self.clock.now()
+        )
         self._set_watchdog_limits()
         self.progress.start(self.clock.monotonic())
         log.info(
@@ -246,6 +296,7 @@ class Daemon:
                 "poller": self._poller(first_pass),
                 "mirrors": self._mirror_loop(),
                 "reload": self._reload_loop(),
+                "cycle": self.cycles.run(self.stop),
                 "watchdog": self._watchdog_loop(),
             }
             tasks = [
@@ -289,13 +340,21 @@ class Daemon:
         """
         if name == "morning":
             async with self.refresh_lock:
-                return await self._run_job(name, self.context(own_lock=True))
+                return await self._run_locked(name, own_lock=True)
         async with self.job_lock:
-            return await self._run_job(name, self.context())
+            return await self._run_locked(name)
 
-    async def _run_job(self, name: str, ctx: JobContext) -> JobOutcome:
+    async def _run_locked(self, name: str, *, own_lock: bool = False) -> JobOutcome:
+        """Run one job; the caller holds the job lock (own_lock: the refresh lock, and the job
+        takes the job lock itself for its swap)."""
         self.notifier.status(f"running {name}; config v{self.config_version}")
-        outcome = await run_job(name, ctx, jobs.JOB_BODIES[name])
+        if not own_lock:  # the job holding the job lock
+            self._running_job = name
+        try:
+            outcome = await run_job(name, self.context(own_lock=own_lock), jobs.JOB_BODIES[name])
+        finally:
+            if not own_lock:
+                self._running_job = None
         self.notifier.status(
             f"{name} {'ok' if outcome.ok else 'FAILED'} at {iso_utc(outcome.finished_at)};"
             f" config v{self.config_version}"
@@ -407,6 +466,7 @@ class Daemon:
                 detail=f"{exc.key}: {exc.message}; keeping config v{old_version}",
             )
             self.notifier.ready(f"reload rejected ({exc.key}); keeping config v{old_version}")
+            self.window.feed.config_reloaded("rejected", old_version, old_version, [])
             return False
         reload = merge_reload(self.config, fresh)
         merged, applied = reload.config, reload.applied
@@ -415,6 +475,7 @@ class Daemon:
         if not applied:
             log.info("config_reload_unchanged", config_version=old_version)
             self.notifier.ready(f"running; config v{old_version}")
+            self.window.feed.config_reloaded("unchanged", old_version, old_version, [])
             return True
         try:
             new_version = await self._store.record_config_version(
@@ -433,6 +494,7 @@ class Daemon:
                 detail=f"cannot record the new config version: {exc}; keeping v{old_version}",
             )
             self.notifier.ready(f"reload failed (database); keeping config v{old_version}")
+            self.window.feed.config_reloaded("rejected", old_version, old_version, list(applied))
             return False
         self.config = merged
         self.config_version = new_version
@@ -450,6 +512,7 @@ class Daemon:
         )
         self._set_watchdog_limits()
         self.notifier.ready(f"running; config v{new_version}")
+        self.window.feed.config_reloaded("applied", new_version, old_version, list(applied))
         self.config_changed.set()
         self.poll_config_changed.set()
         return True

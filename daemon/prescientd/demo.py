@@ -1,8 +1,9 @@
 """`prescientd demo`: the built-in simulator and the daemon in one process, on a fast schedule.
 
 Offline and with no set-up: the simulator listens on a free loopback port, the daemon's config is
-written to DIR/demo.toml (pointing at it), and every file of DESIGN.md §3 appears under DIR/data
-within two minutes. Ctrl-C stops both cleanly.
+written to DIR/demo.toml (pointing at it), every file of DESIGN.md §3 appears under DIR/data
+within two minutes, and the dashboard's URL is printed once it listens (8686, or a free port when
+8686 is taken). Ctrl-C stops both cleanly.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from prescientd.clock import SystemClock
 from prescientd.config import load_config
 from prescientd.logs import close_logging, configure_logging
+from prescientd.web.server import Listening
 
 TEMPLATE_URL = "http://127.0.0.1:8765"
 TEMPLATE_WS_URL = "ws://127.0.0.1:8765"
@@ -36,6 +38,7 @@ def write_demo_config(root: Path, url: str) -> Path:
 
 async def _demo(root: Path, duration_s: float | None, events: int, seed: int) -> int:
     from prescientd.daemon import Daemon
+    from prescientd.runtime import writer_lock
     from prescientd.sim.server import running_simulator
 
     async with running_simulator(seed=seed, n_events=events, resolve_interval_s=15.0) as sim:
@@ -50,14 +53,31 @@ async def _demo(root: Path, duration_s: float | None, events: int, seed: int) ->
             f" {config.paths.logs_dir}; config {config_path}. Ctrl-C stops.",
             flush=True,
         )
-        daemon = Daemon(config_path, config, clock=SystemClock(), base_dir=root)
-        if duration_s is not None:
-            asyncio.get_running_loop().call_later(duration_s, daemon.request_stop)
-        code = await daemon.run()
+        # the demo writes its data directory like `run`: hold the same writer locks, so a second
+        # writer is refused and `status` sees the daemon running
+        with writer_lock(config.paths):
+            daemon = Daemon(
+                config_path,
+                config,
+                clock=SystemClock(),
+                base_dir=root,
+                on_listening=_print_dashboard,
+            )
+            if duration_s is not None:
+                asyncio.get_running_loop().call_later(duration_s, daemon.request_stop)
+            code = await daemon.run()
     print(f"prescientd demo stopped; files are under {data}:", flush=True)
     for path in sorted(p for p in data.rglob("*") if p.is_file() and not p.name.startswith(".")):
         print(f"  {path.relative_to(data)}  ({path.stat().st_size:,} bytes)")
     return code
+
+
+def _print_dashboard(listening: Listening) -> None:
+    print(
+        f"prescientd demo: dashboard at {listening.url} (JSON API under {listening.url}api/v1,"
+        f" metrics at {listening.url}metrics)",
+        flush=True,
+    )
 
 
 def run_demo(root: Path, *, duration_s: float | None, events: int, seed: int) -> int:

@@ -33,6 +33,7 @@ from prescientd.models import (
     Quote,
     SignalStatus,
 )
+from prescientd.observe import DEFAULT_STRATEGY, NO_OBSERVER, JobObserver, PricesPolled
 from prescientd.polymarket.clob import BooksFetch, ClobClient
 from prescientd.polymarket.gamma import GammaClient
 from prescientd.polymarket.http import FetchError
@@ -57,6 +58,7 @@ class JobContext:
     """Everything a job needs; built by the composition root (daemon or CLI).
 
     `run_id` names one run: `run_job` gives each run its own copy of the context with a new one.
+    `observer` is told what the jobs did (the daemon's live events and metrics).
     """
 
     config: Config
@@ -67,9 +69,10 @@ class JobContext:
     clock: Clock
     publish: Callable[[set[Mirror]], Awaitable[None]]
     run_id: str = ""
+    observer: JobObserver = NO_OBSERVER
     # Held around the one write that swaps the eligible set in: the daemon lets polls run while a
     # morning fetches and gives the morning its job lock only for the swap (nothing to hold when
-    # jobs run one after another, as in `prescientd once`).
+    # jobs run one after another, as in `prescientd once`, or when the caller holds it already).
     exclusive: Callable[[], AbstractAsyncContextManager[Any]] = contextlib.nullcontext
 
     @property
@@ -128,14 +131,16 @@ async def _finish(
     error: str | None,
 ) -> JobOutcome:
     outcome = await _record(ctx, name, started, counts, error)
+    duration_s = ctx.clock.monotonic() - t0
     log.info(
         "job_finished",
         outcome="ok" if error is None else "failed",
-        duration_s=round(ctx.clock.monotonic() - t0, 3),
+        duration_s=round(duration_s, 3),
         config_version=ctx.config_version,
         error=error,
         **counts,
     )
+    ctx.observer.job_finished(outcome, duration_s)
     return outcome
 
 
@@ -261,8 +266,18 @@ async def poll(ctx: JobContext) -> Counts:
         ctx, tracked.eligible, quotes, books_fetch.books, portfolio, now
     )
     counts.update(evaluated)
+    await _value_after_poll(ctx, counts)
     await ctx.publish({Mirror.PRICES, Mirror.SIGNALS, Mirror.PORTFOLIO})
     return counts
+
+
+async def _value_after_poll(ctx: JobContext, counts: Counts) -> None:
+    """Mark the portfolio at the prices just stored: the poll's equity point (kept with the job
+    run, so the equity curve survives restarts) and the observer's figures."""
+    now = ctx.clock.now()
+    portfolio, valuation = await ctx.portfolio.valued(now, ctx.config.schedule.price_max_age_s)
+    counts.update(equity_usd=str(valuation.equity_usd), cash_usd=str(valuation.cash_usd))
+    ctx.observer.portfolio_valued(DEFAULT_STRATEGY, portfolio, valuation, now)
 
 
 async def _fetch_and_store_prices(
@@ -301,6 +316,17 @@ async def _fetch_and_store_prices(
         log.info(
             "books_missing", count=len(books_fetch.missing), sample=sorted(books_fetch.missing)[:3]
         )
+    ctx.observer.prices_polled(
+        PricesPolled(
+            fetched_at=fetched_at,
+            tokens=len(tokens),
+            books=len(books_fetch.books),
+            missing=len(books_fetch.missing),
+            rejected=len(books_fetch.rejected_tokens),
+            snapshots=snapshots,
+            requests=books_fetch.requests,
+        )
+    )
     return books_fetch, quotes
 
 
@@ -350,6 +376,7 @@ async def evaluate_and_trade(
             notional_usd=str(trade.notional_usd),
             fees_usd=str(trade.fees_usd),
         )
+        ctx.observer.paper_traded(trade)
     return {
         "signals": len(final),
         "actionable": sum(1 for s in final if s.status is SignalStatus.ACTIONABLE),
@@ -402,6 +429,7 @@ async def settle_positions(
             pending += 1
             log.info("settlement_pending", market_id=merged.market_id, reason=verdict.reason)
     settlements = await ctx.store.record_settlements(intents, now)
+    questions = {merged.market_id: merged.question for merged, _ in results}
     for s in settlements:
         log.info(
             "position_settled",
@@ -412,6 +440,7 @@ async def settle_positions(
             realized_pnl_usd=str(s.realized_pnl_usd),
             resolution=s.resolution,
         )
+        ctx.observer.position_settled(s, questions.get(s.market_id, ""))
     return len(settlements), pending
 
 
@@ -485,6 +514,7 @@ async def evening(ctx: JobContext) -> Counts:
     portfolio, valuation = await ctx.portfolio.valued(now, ctx.config.schedule.price_max_age_s)
     snap = ledger.snapshot(portfolio, valuation, today.isoformat(), now)
     inserted = await ctx.store.append_portfolio_snapshot(snap)
+    ctx.observer.portfolio_valued(DEFAULT_STRATEGY, portfolio, valuation, now)
     if not inserted:
         log.info("portfolio_snapshot_exists", date=today.isoformat())
     ok = await builder.write_daily_prices(today)

@@ -22,6 +22,7 @@ from prescientd.config import Config, PathsConfig
 from prescientd.jobs import JobContext
 from prescientd.mirrors.build import Mirror
 from prescientd.mirrors.files import sweep_temp_files
+from prescientd.observe import NO_OBSERVER, HttpObserver, JobObserver
 from prescientd.permissions import database_files, make_dirs, open_private, restrict_file
 from prescientd.polymarket.clob import ClobClient
 from prescientd.polymarket.gamma import GammaClient
@@ -103,8 +104,11 @@ class Clients:
 
 
 @contextlib.asynccontextmanager
-async def open_clients(config: Config) -> AsyncIterator[Clients]:
-    """One aiohttp session per process, with a rate-limited client per host."""
+async def open_clients(
+    config: Config, observer: HttpObserver = NO_OBSERVER
+) -> AsyncIterator[Clients]:
+    """One aiohttp session per process, with a rate-limited client per host (each response and
+    retry reported to observer as api "gamma" or "clob")."""
     pm = config.polymarket
     session = make_session(
         pm.user_agent,
@@ -113,7 +117,7 @@ async def open_clients(config: Config) -> AsyncIterator[Clients]:
     )
     try:
 
-        def host(url: str, rate: int) -> HostClient:
+        def host(api: str, url: str, rate: int) -> HostClient:
             return HostClient(
                 session,
                 url,
@@ -126,10 +130,12 @@ async def open_clients(config: Config) -> AsyncIterator[Clients]:
                 max_response_bytes=int(pm.max_response_mb * 1024 * 1024),
                 connect_timeout_s=pm.connect_timeout_s,
                 request_timeout_s=pm.request_timeout_s,
+                api=api,
+                observer=observer,
             )
 
-        gamma_http = host(pm.gamma_url, pm.gamma_requests_per_10s)
-        clob_http = host(pm.clob_url, pm.clob_requests_per_10s)
+        gamma_http = host("gamma", pm.gamma_url, pm.gamma_requests_per_10s)
+        clob_http = host("clob", pm.clob_url, pm.clob_requests_per_10s)
         yield Clients(
             session=session,
             gamma=GammaClient(
@@ -186,6 +192,7 @@ def make_context(
     clients: Clients,
     clock: Clock,
     publish: Callable[[set[Mirror]], Awaitable[None]],
+    observer: JobObserver = NO_OBSERVER,
     exclusive: Callable[[], AbstractAsyncContextManager[Any]] = contextlib.nullcontext,
 ) -> JobContext:
     """The context a job runs with (exclusive: see JobContext)."""
@@ -197,6 +204,7 @@ def make_context(
         clob=clients.clob,
         clock=clock,
         publish=publish,
+        observer=observer,
         exclusive=exclusive,
     )
 
@@ -211,10 +219,12 @@ class Session:
 
 
 @contextlib.asynccontextmanager
-async def start_session(config: Config) -> AsyncIterator[Session]:
+async def start_session(
+    config: Config, *, http_observer: HttpObserver = NO_OBSERVER
+) -> AsyncIterator[Session]:
     """The one start-up path of `run` and `once` (the caller holds the data-dir lock): open the
     store and the clients, remove temp files a crash left behind, record the config version."""
-    async with open_store(config) as store, open_clients(config) as clients:
+    async with open_store(config) as store, open_clients(config, http_observer) as clients:
         removed = sweep_temp_files(config.paths.data_dir)
         if removed:
             log.info("temp_files_removed", count=len(removed))

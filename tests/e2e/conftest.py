@@ -342,6 +342,8 @@ class Setup:
             "filters": {"min_liquidity_usd": 500, "max_days_to_end": 1200},
             "strategy": {"threshold": 0.5, "action": "buy_no", "stake_usd": 100},
             "mirrors": {"debounce_s": 0.2},
+            # the operator's window on a port the OS picks: parallel daemons never collide
+            "http": {"port": 0},
         }
         for name, keys in self.overrides.items():
             base.setdefault(name, {}).update(keys)

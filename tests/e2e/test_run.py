@@ -82,13 +82,22 @@ def test_run_writes_every_file(
     # while it runs: status reads the database, a second writer is refused by the lock
     status = setup.cli("status", "--json")
     assert status.returncode == 0, status.stderr
-    assert json.loads(status.stdout)["trade_count"] >= 1
+    report = json.loads(status.stdout)
+    assert report["trade_count"] >= 1
+    # status tells the running daemon from its lock: its pid, and when it polls next
+    assert report["daemon"]["running"] is True and report["daemon"]["kind"] == "daemon"
+    assert report["daemon"]["pid"] == daemon.pid
+    assert report["jobs"]["poll"]["next_run_at"] is not None
     refused = setup.cli("once", "poll")
     assert refused.returncode != 0
     assert refused.stderr.count("\n") == 1 and "another prescientd" in refused.stderr
     code, took_s = daemon.terminate_and_wait()
     assert code == 0, daemon.stderr_path.read_text()
     assert took_s < STOP_LIMIT_S
+    # stopped right after working: critical for monitoring
+    check = setup.cli("status", "--check")
+    assert check.returncode == 2, check.stdout + check.stderr
+    assert check.stdout.startswith("CRITICAL daemon_down: prescientd is not running")
 
     day = today_local()
     for path in _design_files(setup, day):

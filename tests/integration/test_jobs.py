@@ -414,4 +414,8 @@ async def test_one_vocabulary_in_every_file_and_in_status(tmp_path: Path) -> Non
         assert isinstance(report["open_positions"], int)
         assert report["open_positions"] == len(report["positions"]) > 0
         portfolio = json.loads((data / "trades" / "portfolio.json").read_text())
-        assert report["positions"] == portfolio["positions"]
+        # the same rows; status lists them worst unrealized P&L first
+        by_token = sorted(portfolio["positions"], key=lambda p: p["token_id"])
+        assert sorted(report["positions"], key=lambda p: p["token_id"]) == by_token
+        pnl = [p["unrealized_pnl_usd"] for p in report["positions"]]
+        assert pnl == sorted(pnl)

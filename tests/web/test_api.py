@@ -301,3 +301,15 @@ async def test_no_cors_headers_and_no_caching() -> None:
     assert preflight.status == 405
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_static_assets_are_revalidated_and_answer_304_when_unchanged() -> None:
+    """Dashboard assets carry no-cache (never a stale script after an upgrade); an unchanged one
+    answers 304 to a conditional request."""
+    async with serve() as s:
+        first = await s.client.get("/static/app.js")
+        again = await s.client.get(
+            "/static/app.js", headers={"If-Modified-Since": first.headers["Last-Modified"]}
+        )
+    assert first.status == 200 and first.headers["Cache-Control"] == "no-cache"
+    assert again.status == 304

@@ -53,6 +53,14 @@ def test_shipped_configs() -> None:
     assert (demo.port, demo.port_fallback) == (8686, True)
 
 
+def test_the_systemd_unit_lets_the_daemon_bind_only_its_listener() -> None:
+    """prescientd.service allows binding exactly the shipped config's port and nothing else."""
+    unit = (ROOT / "prescientd.service").read_text(encoding="utf-8").splitlines()
+    binds = [line for line in unit if line.startswith("SocketBind")]
+    port = load_config(ROOT / "config" / "prescientd.toml").http.port
+    assert binds == ["SocketBindDeny=any", f"SocketBindAllow=tcp:{port}"]
+
+
 def test_http_is_restart_only() -> None:
     """A reload never changes [http]; the change is reported as ignored."""
     old = parse_config("")

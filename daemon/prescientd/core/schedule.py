@@ -134,3 +134,49 @@ def next_poll(origin: float, interval_s: float, now: float) -> float:
         ticks += 1
         moment = origin + ticks * interval_s
     return moment
+
+
+def next_daily_run(
+    now: datetime,
+    tz: ZoneInfo,
+    at: time,
+    last_ok: date | None,
+    last_failed_at: datetime | None,
+    retry_s: float,
+    earliest: datetime | None,
+) -> datetime:
+    """When one daily job runs next, as the scheduler decides it (UTC).
+
+    A job that is due now gets the moment it became due (at or before now: its slot, or the end
+    of its failure's back-off), so a caller can tell "due now" from "overdue for an hour".
+    """
+    times = {"job": at}
+    done = {"job": last_ok}
+    failed = {"job": last_failed_at}
+    if due_jobs(now, tz, times, done, failed, retry_s, earliest):
+        slot = local_instant(_utc(now).astimezone(tz).date(), at, tz)
+        retry_at = _retry_at("job", slot, failed, retry_s)
+        return max(slot, retry_at) if retry_at is not None else slot
+    return next_wakeup(now, tz, times, done, failed, retry_s)
+
+
+def next_interval_run(last_started: datetime | None, every_s: float, since: datetime) -> datetime:
+    """When a job run every every_s seconds runs next (UTC): one interval after its last start.
+
+    `since` is when the running process began (its first run waits one interval from then);
+    a start before it belongs to an earlier process. The result may lie in the past: overdue.
+    """
+    origin = last_started if last_started is not None and last_started >= since else since
+    return _utc(origin) + timedelta(seconds=every_s)
+
+
+def next_poll_at(
+    last_started: datetime | None, interval_s: float, now: datetime, since: datetime
+) -> datetime:
+    """When the poller's next tick falls (UTC), on the grid of its last start; missed ticks are
+    skipped as the poller skips them. Without a poll since the process began it is due now."""
+    if last_started is None or last_started < since:
+        return _utc(now)
+    origin = _utc(last_started).timestamp()
+    tick = next_poll(origin, interval_s, _utc(now).timestamp())
+    return datetime.fromtimestamp(tick, UTC)

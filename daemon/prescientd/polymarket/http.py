@@ -26,6 +26,7 @@ import structlog
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
+from prescientd.observe import NO_OBSERVER, HttpObserver
 from prescientd.polymarket.breaker import Breaker, RouteBreakers
 from prescientd.polymarket.jsonsafe import parse_json
 from prescientd.redact import host_of, redact_text, redact_url
@@ -176,7 +177,10 @@ class HostClient:
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
+        api: str = "",
+        observer: HttpObserver = NO_OBSERVER,
     ) -> None:
+        """api names this host in what observer is told of each response and retry."""
         if max_attempts < 1 or breaker_threshold < 1 or max_concurrency < 1:
             raise ValueError("max_attempts, breaker_threshold and max_concurrency must be >= 1")
         self._session = session
@@ -184,6 +188,8 @@ class HostClient:
         # what messages and log lines show: never the URL's user:password or query tokens
         self.shown_url = redact_url(self.base_url)
         self.host = host_of(self.base_url)
+        self.api = api or self.host
+        self._observer = observer
         self._max_attempts = max_attempts
         self._backoff_base_s = backoff_base_s
         self._backoff_max_s = backoff_max_s
@@ -311,6 +317,7 @@ class HostClient:
         not_found_ok: bool,
     ) -> Any:
         def log_retry(state: RetryCallState) -> None:
+            self._observer.http_retry(self.api)
             exc = state.outcome.exception() if state.outcome is not None else None
             wait_s = state.next_action.sleep if state.next_action is not None else 0.0
             log.warning(
@@ -386,16 +393,21 @@ class HostClient:
             # Another request may have received a Retry-After while this one queued.
             await self._wait_until_unblocked(method, path, attempt)
             self.requests_sent += 1
+            answered = False
             try:
                 async with self._session.request(
                     method, url, params=params, json=body, timeout=self._timeout
                 ) as resp:
+                    answered = True
+                    self._observer.http_response(self.api, resp.status)
                     return await self._handle(resp, method, path, not_found_ok, attempt)
             except aiohttp.InvalidURL as exc:
                 raise self._error(
                     method, path, _describe(exc), status=None, attempts=attempt, transient=False
                 ) from exc
             except (aiohttp.ClientError, TimeoutError) as exc:
+                if not answered:  # a body cut short was counted with its status already
+                    self._observer.http_response(self.api, None)
                 raise _TransientError(None, _describe(exc)) from exc
 
     async def _handle(

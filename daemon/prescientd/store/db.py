@@ -82,6 +82,11 @@ class Store(RunTables, MarketTables, PriceTables, LegacyPrices, SignalTables, Le
         """The database file."""
         return self.db.path
 
+    async def schema_version(self) -> int:
+        """PRAGMA user_version: 0 for a file that holds no prescientd ledger."""
+        row = await self.db.read_one("PRAGMA user_version")
+        return int(row[0]) if row is not None else 0
+
     @classmethod
     async def open(
         cls,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -47,6 +48,24 @@ _SETTLEMENT_INSERT = insert_sql(
 )
 _SNAPSHOT_INSERT = insert_sql(
     "portfolio_snapshots", SNAPSHOTS.names(), " ON CONFLICT (local_date) DO NOTHING"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPage:
+    """One page of the ledger in seq order, the levels of its trades, and the ledger's size."""
+
+    trades: list[Trade]
+    settlements: list[Settlement]
+    levels: dict[int, list[list[str]]]
+    total: int
+
+
+# the seq of every ledger entry of the wanted kinds ('trade' and/or 'settlement')
+_PAGE_SEQS = (
+    "SELECT seq FROM (SELECT seq, 'trade' AS kind FROM trades"
+    " UNION ALL SELECT seq, 'settlement' AS kind FROM settlements)"
+    " WHERE kind IN (?, ?) ORDER BY seq {order} LIMIT ? OFFSET ?"
 )
 
 
@@ -186,6 +205,37 @@ class LedgerTables(Tables):
             [TRADES.decode(r) for r in trade_rows],
             [SETTLEMENTS.decode(r) for r in settlement_rows],
         )
+
+    async def ledger_page(
+        self, kinds: Sequence[str], *, limit: int, offset: int, newest_first: bool
+    ) -> LedgerPage:
+        """limit entries of the given kinds ("trade", "settlement") after skipping offset, in
+        seq order (newest first or oldest first), from one consistent snapshot."""
+        wanted = (*kinds, *kinds)[:2]
+        seqs = _PAGE_SEQS.format(order="DESC" if newest_first else "ASC")
+        page = (*wanted, limit, offset)
+        counts = "SELECT (SELECT COUNT(*) FROM trades WHERE ? IN (?, ?))," + (
+            " (SELECT COUNT(*) FROM settlements WHERE ? IN (?, ?))"
+        )
+        trade_rows, settlement_rows, count_rows = await self.db.read_consistent(
+            (f"SELECT * FROM trades WHERE seq IN ({seqs})", page),
+            (f"SELECT * FROM settlements WHERE seq IN ({seqs})", page),
+            (counts, ("trade", *wanted, "settlement", *wanted)),
+        )
+        trades = [TRADES.decode(r) for r in trade_rows]
+        return LedgerPage(
+            trades=trades,
+            settlements=[SETTLEMENTS.decode(r) for r in settlement_rows],
+            levels={row["id"]: json.loads(row["levels"]) for row in trade_rows},
+            total=int(count_rows[0][0]) + int(count_rows[0][1]),
+        )
+
+    async def trade_by_id(self, trade_id: int) -> tuple[Trade, list[list[str]]] | None:
+        """One trade and its levels, or None."""
+        row = await self.db.read_one("SELECT * FROM trades WHERE id = ?", (trade_id,))
+        if row is None:
+            return None
+        return TRADES.decode(row), json.loads(row["levels"])
 
     async def trade_levels(self) -> dict[int, list[list[str]]]:
         """The book levels each trade filled at: trade id -> [[price, shares, fee], ...]."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 
 import aiosqlite
 
@@ -12,6 +14,27 @@ from prescientd.clock import iso_utc, parse_iso_utc
 from prescientd.models import JOB_CANCELLED_ERROR, JobOutcome
 from prescientd.store.connection import Tables
 from prescientd.store.rows import JOB_RUNS, JobRunRow
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigVersionRow:
+    """One recorded config version."""
+
+    version: int
+    loaded_at: datetime
+    source: str
+    changed_keys: tuple[str, ...]
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class PollValuation:
+    """The equity and cash a successful poll recorded with its job run (None: it recorded none)."""
+
+    run_row_id: int
+    finished_at: datetime
+    equity_usd: Decimal | None
+    cash_usd: Decimal | None
 
 
 class RunTables(Tables):
@@ -102,3 +125,51 @@ class RunTables(Tables):
         """The highest recorded config version."""
         row = await self.db.read_one("SELECT MAX(version) FROM config_versions")
         return None if row is None or row[0] is None else int(row[0])
+
+    async def config_versions(self) -> list[ConfigVersionRow]:
+        """Every config version, oldest first."""
+        rows = await self.db.read(
+            "SELECT version, loaded_at, source, changed_keys, sha256 FROM config_versions"
+            " ORDER BY version"
+        )
+        return [
+            ConfigVersionRow(
+                version=int(row["version"]),
+                loaded_at=parse_iso_utc(row["loaded_at"]),
+                source=row["source"],
+                changed_keys=tuple(json.loads(row["changed_keys"])),
+                sha256=row["sha256"],
+            )
+            for row in rows
+        ]
+
+    async def poll_valuations(self, after_id: int, limit: int) -> list[PollValuation]:
+        """Up to limit successful polls after job-run row after_id, in row order, with the equity
+        and cash each recorded in its counts; one index range, so paging through is cheap."""
+        rows = await self.db.read(
+            "SELECT id, finished_at, json_extract(counts, '$.equity_usd') AS equity,"
+            " json_extract(counts, '$.cash_usd') AS cash FROM job_runs"
+            " WHERE job = 'poll' AND outcome = 'ok' AND id > ? ORDER BY id LIMIT ?",
+            (after_id, limit),
+        )
+        return [
+            PollValuation(
+                int(row["id"]),
+                parse_iso_utc(row["finished_at"]),
+                _money(row["equity"]),
+                _money(row["cash"]),
+            )
+            for row in rows
+        ]
+
+
+def _money(value: object) -> Decimal | None:
+    """A money figure stored as text in a job run's counts; None when absent or not a number
+    (a poll with nothing tracked, or one recorded by an older version)."""
+    if not isinstance(value, str | int | float):
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None

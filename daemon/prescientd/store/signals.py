@@ -183,6 +183,11 @@ class SignalTables(Tables):
         rows.sort(key=lambda r: r.signal.status is not SignalStatus.ACTIONABLE)
         return evaluation, rows
 
+    async def latest_evaluation_id(self) -> int | None:
+        """The id of the most recent evaluation (a cheap check before re-reading its signals)."""
+        row = await self.db.read_one("SELECT MAX(id) FROM evaluations")
+        return None if row is None or row[0] is None else int(row[0])
+
     async def signal_archive(self, first_date: str, last_date: str) -> list[SignalRow]:
         """Every signal row whose local date lies in [first_date, last_date], in id order."""
         rows = await self.db.read(

@@ -66,7 +66,11 @@ class ReadModel(Protocol):
       `realized_pnl_usd`, `unrealized_pnl_usd`, `fees_usd`, `trade_count`, `open_positions`
       (a count), `settled_positions`, `win_rate` (null before the first settlement),
       `max_drawdown`, `last_poll_at`, `prices_age_s`, `jobs` (as in health, plus `error` and
-      `next_run_at`) and `warnings`.
+      `next_run_at`) and `warnings`. It also carries `check` ("ok" | "warning" | "critical"),
+      `daemon` (`running`, `pid`, ...), `capital_locked_usd`, `settled_wins`, `equity_series`,
+      `positions` (as positions() rows, worst unrealized P&L first) and `max_price_age_s`;
+      `warnings` items are `{"severity": "warning" | "critical", "code", "message"}`
+      (status.py `status_document` builds it; the README lists every key).
     - `portfolio()`: as trades/portfolio.json: the status money fields plus `positions`.
     - `positions(page)`: items as positions_current.csv rows: `market_id`, `question`, `outcome`,
       `token_id`, `shares`, `avg_entry_price`, `cost_usd`, `fees_usd`, `best_bid`,

@@ -145,12 +145,15 @@ def check_bearer(request: web.Request, token: str | None) -> None:
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: no sniffing, no framing, no caching of API data, a strict CSP."""
+    """on_response_prepare: no sniffing, no framing, no caching of API data (static assets are
+    revalidated), a strict CSP."""
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "no-referrer")
     if request.path == "/" or request.path.endswith(".html"):
         headers.setdefault("Content-Security-Policy", DASHBOARD_CSP)
-    if not request.path.startswith("/static/"):
-        headers.setdefault("Cache-Control", "no-store")
+    # static assets may be cached but are revalidated (a 304 is cheap), so an upgraded daemon's
+    # dashboard never runs yesterday's script
+    static = request.path.startswith("/static/")
+    headers.setdefault("Cache-Control", "no-cache" if static else "no-store")

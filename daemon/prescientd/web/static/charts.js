@@ -21,6 +21,22 @@
     return `${d.getUTCMonth() + 1}/${d.getUTCDate()}`;
   }
 
+  // A new daemon has one point, or a few seconds of them: show at least MIN_SPAN_S around them
+  // (uPlot would otherwise stretch a single point's axis over years).
+  const MIN_SPAN_S = 600;
+  function atLeast(min, max, span) {
+    if (min == null || max == null) return [min, max];
+    if (max - min >= span) return [min, max];
+    const mid = (min + max) / 2;
+    return [mid - span / 2, mid + span / 2];
+  }
+
+  // uPlot widens a single point's time axis before asking the range: use the data itself
+  function dataSpan(u, min, max) {
+    const xs = u.data && u.data[0];
+    return xs && xs.length ? [xs[0], xs[xs.length - 1]] : [min, max];
+  }
+
   function zeroRange(min, max) {
     const lo = Math.min(0, min == null ? 0 : min), hi = Math.max(0, max == null ? 0 : max);
     const pad = (hi - lo) * 0.08 || 1;
@@ -49,7 +65,12 @@
   function equity(el) {
     const draw = lazyChart(el, 260, (w, h) => ({
       width: w, height: h,
-      scales: {x: {time: true}, usd: {}, dd: {range: (u, min) => [Math.min(min, -0.01) * 1.1, 0]}},
+      scales: {
+        x: {time: true, range: (u, min, max) => atLeast(...dataSpan(u, min, max), MIN_SPAN_S)},
+        usd: {range: (u, min, max) => (max - min < 1 ? atLeast(min, max, 2 + Math.abs(max) * 0.02)
+                                                      : uPlot.rangeNum(min, max, 0.1, true))},
+        dd: {range: (u, min) => [Math.min(min, -0.01) * 1.1, 0]},
+      },
       axes: [
         {},
         {scale: "usd", values: (u, vals) => vals.map(usdShort), size: 60},
