@@ -70,6 +70,8 @@ T = TypeVar("T")
 # ids per batched look-up: Gamma returns at most 100 rows a page, and `condition_ids` is
 # documented up to 100 per request; 100 numeric ids keep the URL far below the ~8 KB limit
 BATCH_IDS: Final = 100
+# items parsed between two yields to the event loop (a page of 100 events takes ~50 ms)
+_YIELD_EVERY: Final = 10
 
 
 # -- item validation ----------------------------------------------------------------------------
@@ -540,7 +542,10 @@ class GammaClient:
             collected.pages += 1
             parsed: list[T] = []
             raw_kept: list[dict[str, Any]] = []
-            for raw in self._capped(path, collected.pages, items, collected.skipped):
+            for n, raw in enumerate(self._capped(path, collected.pages, items, collected.skipped)):
+                if n % _YIELD_EVERY == 0:
+                    # let the next page's request go out (and the loop breathe) while we parse
+                    await asyncio.sleep(0)
                 item_id = _raw_id(raw)
                 if item_id is not None:
                     if item_id in seen_ids:

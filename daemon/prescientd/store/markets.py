@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -40,41 +40,32 @@ _ELIGIBLE_EVENTS = (
 )
 
 
-def _market_rows(markets: Sequence[Market], at: str) -> list[dict[str, Any]]:
-    """The rows of markets (encoded before the transaction, which then only writes)."""
-    return [
-        {
+def _market_rows(
+    markets: Sequence[Market], at: str, refresh_id: int | None
+) -> Iterator[dict[str, Any]]:
+    """The rows of markets, encoded as SQLite takes them (never all held: 80,000 markets' JSON
+    is ~100 MB; the refresh transaction is a few seconds longer instead)."""
+    for m in markets:
+        yield {
             "market_id": m.market_id,
             "event_id": m.event_id,
             "condition_id": m.condition_id,
             "data": market_to_json(m),
             "updated_at": at,
+            "refresh_id": refresh_id,
         }
-        for m in markets
-    ]
 
 
 async def _upsert_markets(
     conn: aiosqlite.Connection, markets: Sequence[Market], at: str, refresh_id: int | None
 ) -> None:
     """Store markets; with a refresh id they become that refresh's eligible set."""
-    await _upsert_market_rows(conn, markets, _market_rows(markets, at), refresh_id)
-
-
-async def _upsert_market_rows(
-    conn: aiosqlite.Connection,
-    markets: Sequence[Market],
-    rows: list[dict[str, Any]],
-    refresh_id: int | None,
-) -> None:
     update = _DATA_UPDATE if refresh_id is None else _ELIGIBLE_UPDATE
-    await conn.executemany(
-        _MARKET_INSERT + update, [{**row, "refresh_id": refresh_id} for row in rows]
-    )
+    await conn.executemany(_MARKET_INSERT + update, _market_rows(markets, at, refresh_id))
     await conn.executemany(
         "INSERT INTO market_tokens (token_id, market_id, outcome_index) VALUES (?, ?, ?)"
         " ON CONFLICT (token_id) DO NOTHING",
-        [(t, m.market_id, i) for m in markets for i, t in enumerate(m.token_ids)],
+        ((t, m.market_id, i) for m in markets for i, t in enumerate(m.token_ids)),
     )
 
 
@@ -161,8 +152,6 @@ class MarketTables(Tables):
         """
         at = iso_utc(fetched_at)
         markets = [m for e in eligible_events for m in e.markets]
-        event_rows = [(e.event_id, event_to_json(e)) for e in eligible_events]
-        market_rows = _market_rows(markets, at)
         if raw_events_json is not None:
             raw_payload = await self._stage_whole(raw_events_json)
 
@@ -189,9 +178,9 @@ class MarketTables(Tables):
                 " VALUES (?, ?, ?, ?) ON CONFLICT (event_id) DO UPDATE SET data=excluded.data,"
                 " last_refresh_id=excluded.last_refresh_id,"
                 " eligible_refresh_id=excluded.eligible_refresh_id",
-                [(event_id, data, refresh_id, refresh_id) for event_id, data in event_rows],
+                ((e.event_id, event_to_json(e), refresh_id, refresh_id) for e in eligible_events),
             )
-            await _upsert_market_rows(conn, markets, market_rows, refresh_id)
+            await _upsert_markets(conn, markets, at, refresh_id)
             if raw_payload is not None:
                 await raw_payloads.swap_in(conn, raw_payload, refresh_id, at)
             return int(refresh_id)
