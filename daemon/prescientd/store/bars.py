@@ -16,7 +16,7 @@ from datetime import date, datetime
 import aiosqlite
 
 from prescientd.clock import iso_utc
-from prescientd.store.codec import opt_from_micro
+from prescientd.store.codec import price_from_micro
 from prescientd.store.connection import Tables
 from prescientd.store.poll_plan import PollPlan
 from prescientd.store.retention import DayPartitions, drop_expired, freelist_pages
@@ -59,19 +59,21 @@ _CARRIED_INSERT = (
 )
 
 
-def _folded(series: str) -> str:
+def _folded(series: str, n: int) -> str:
     # OHLC of the series' non-null values: SQLite's max()/min() of a NULL are NULL, hence COALESCE
+    # (?n is the new value)
     return (
-        f"{series}_open = COALESCE({series}_open, :{series}),"
-        f" {series}_high = COALESCE(max({series}_high, :{series}), {series}_high, :{series}),"
-        f" {series}_low = COALESCE(min({series}_low, :{series}), {series}_low, :{series}),"
-        f" {series}_close = COALESCE(:{series}, {series}_close)"
+        f"{series}_open = COALESCE({series}_open, ?{n}),"
+        f" {series}_high = COALESCE(max({series}_high, ?{n}), {series}_high, ?{n}),"
+        f" {series}_low = COALESCE(min({series}_low, ?{n}), {series}_low, ?{n}),"
+        f" {series}_close = COALESCE(?{n}, {series}_close)"
     )
 
 
+# parameters: (mid, display, bid, ask, local_date, token_key)
 _BAR_UPDATE = (
-    f"UPDATE price_bars SET {_folded('mid')}, {_folded('display')}, last_bid = :bid,"
-    " last_ask = :ask, snapshots = snapshots + 1 WHERE local_date = :d AND token_key = :k"
+    f"UPDATE price_bars SET {_folded('mid', 1)}, {_folded('display', 2)}, last_bid = ?3,"
+    " last_ask = ?4, snapshots = snapshots + 1 WHERE local_date = ?5 AND token_key = ?6"
 )
 _DAY_BARS = (
     f"SELECT t.token_id, {', '.join('b.' + c for c in BAR_COLUMNS)} FROM price_bars b"
@@ -133,7 +135,7 @@ class BarTables(Tables):
         await conn.executemany(
             _BAR_UPDATE,
             [
-                {"d": local_date, "k": key, "mid": mid, "display": disp, "bid": bid, "ask": ask}
+                (mid, disp, bid, ask, local_date, key)
                 for key, bid, ask, mid, disp, _ in plan.snapshots
                 if key not in new
             ],
@@ -149,10 +151,10 @@ class BarTables(Tables):
         bars = [
             PriceBar(
                 row[0],
-                Ohlc(*(opt_from_micro(row[i]) for i in range(1, 5))),
-                Ohlc(*(opt_from_micro(row[i]) for i in range(5, 9))),
-                opt_from_micro(row[9]),
-                opt_from_micro(row[10]),
+                Ohlc(*(price_from_micro(row[i]) for i in range(1, 5))),
+                Ohlc(*(price_from_micro(row[i]) for i in range(5, 9))),
+                price_from_micro(row[9]),
+                price_from_micro(row[10]),
                 int(row[11]),
             )
             for row in rows

@@ -96,24 +96,49 @@ def fingerprints(q: Quote) -> tuple[int, int]:
     return hash(price_values(q)), hash(content_values(q))
 
 
+# Prices sit on a tick grid, so a few thousand values recur in every poll: their micro-units are
+# remembered (bounded) instead of recomputed 160,000 x 8 times per poll.
+_PRICE_MICROS: dict[Decimal, int] = {}
+_PRICE_MICROS_MAX = 100_000
+
+
+def _price_micro(value: Decimal | None) -> int | None:
+    if value is None:
+        return None
+    found = _PRICE_MICROS.get(value)
+    if found is None:
+        found = round_micro(value)
+        if len(_PRICE_MICROS) < _PRICE_MICROS_MAX:
+            _PRICE_MICROS[value] = found
+    return found
+
+
+QuoteValues = tuple[Any, ...]  # the stored content, in CONTENT_COLUMNS order
+
+
+def quote_values(q: Quote) -> QuoteValues:
+    """The stored columns of a quote's content, in CONTENT_COLUMNS order (micro-units)."""
+    return (
+        q.book_timestamp_ms,
+        q.book_hash,
+        _price_micro(q.best_bid),
+        _price_micro(q.best_ask),
+        _price_micro(q.mid),
+        opt_micro(q.spread),
+        _price_micro(q.display),
+        _price_micro(q.last_trade),
+        round_micro(q.bid_depth_shares),
+        round_micro(q.bid_depth_usd),
+        round_micro(q.ask_depth_shares),
+        round_micro(q.ask_depth_usd),
+        _price_micro(q.tick_size),
+        opt_micro(q.min_order_size),
+    )
+
+
 def quote_columns(q: Quote) -> dict[str, Any]:
-    """The stored columns of a quote's content (micro-units; ISO time added by the caller)."""
-    return {
-        "book_ts_ms": q.book_timestamp_ms,
-        "book_hash": q.book_hash,
-        "best_bid": opt_micro(q.best_bid),
-        "best_ask": opt_micro(q.best_ask),
-        "mid": opt_micro(q.mid),
-        "spread": opt_micro(q.spread),
-        "display": opt_micro(q.display),
-        "last_trade": opt_micro(q.last_trade),
-        "bid_depth_shares": round_micro(q.bid_depth_shares),
-        "bid_depth_usd": round_micro(q.bid_depth_usd),
-        "ask_depth_shares": round_micro(q.ask_depth_shares),
-        "ask_depth_usd": round_micro(q.ask_depth_usd),
-        "tick_size": opt_micro(q.tick_size),
-        "min_order_size": opt_micro(q.min_order_size),
-    }
+    """quote_values by column name."""
+    return dict(zip(CONTENT_COLUMNS, quote_values(q), strict=True))
 
 
 @dataclass
@@ -121,8 +146,8 @@ class PollPlan:
     """The rows one poll writes; `known` and `live` are the store's state once it commits."""
 
     new_tokens: list[tuple[int, str]] = field(default_factory=list)  # (key, token id)
-    new_quotes: list[dict[str, Any]] = field(default_factory=list)  # rows of new tokens
-    changed_quotes: list[dict[str, Any]] = field(default_factory=list)  # ok rows to rewrite
+    new_quotes: list[tuple[int, QuoteValues]] = field(default_factory=list)  # new tokens' rows
+    changed_quotes: list[tuple[int, QuoteValues]] = field(default_factory=list)  # ok rows
     statuses: list[tuple[str, int]] = field(default_factory=list)  # (status, key) now not ok
     dropped: list[int] = field(default_factory=list)  # keys no longer polled (live -> 0)
     snapshots: list[tuple[int, int | None, int | None, int | None, int | None, int | None]] = field(
@@ -178,10 +203,11 @@ def _plan_quote(
     if entry is None:
         key = plan.next_key
         plan.next_key += 1
+        values = quote_values(quote)
         plan.new_tokens.append((key, token_id))
-        plan.new_quotes.append({"token_key": key, **quote_columns(quote)})
+        plan.new_quotes.append((key, values))
         plan.new_bars.append(key)
-        plan.snapshots.append(_snapshot(key, quote))
+        plan.snapshots.append(_snapshot(key, values))
         plan.known[token_id] = Known(key, price_fp, content_fp, OK, True)
         plan.live.add(key)
         return
@@ -189,21 +215,17 @@ def _plan_quote(
     plan.live.add(key)
     if key not in bar_keys:
         plan.carried_bars.append(key)  # the stored quote holds the last snapshot's prices
+    if entry.content_fp == content_fp and entry.status == OK and entry.live:
+        return  # a price change changes the content too
+    values = quote_values(quote)
     if entry.price_fp != price_fp:
-        plan.snapshots.append(_snapshot(key, quote))
-    if entry.content_fp != content_fp or entry.status != OK or not entry.live:
-        plan.changed_quotes.append({"token_key": key, **quote_columns(quote)})
-        plan.known[token_id] = Known(key, price_fp, content_fp, OK, True)
+        plan.snapshots.append(_snapshot(key, values))
+    plan.changed_quotes.append((key, values))
+    plan.known[token_id] = Known(key, price_fp, content_fp, OK, True)
 
 
 def _snapshot(
-    key: int, q: Quote
+    key: int, values: QuoteValues
 ) -> tuple[int, int | None, int | None, int | None, int | None, int | None]:
-    return (
-        key,
-        opt_micro(q.best_bid),
-        opt_micro(q.best_ask),
-        opt_micro(q.mid),
-        opt_micro(q.display),
-        opt_micro(q.last_trade),
-    )
+    # best_bid, best_ask, mid, display, last_trade
+    return (key, values[2], values[3], values[4], values[6], values[7])
