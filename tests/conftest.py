@@ -36,6 +36,10 @@ class FakeClock:
         """The fake monotonic time in seconds."""
         return self.mono_s
 
+    def real_seconds(self, clock_s: float) -> float:
+        """A fake second is a real second (waits are not scaled)."""
+        return clock_s
+
     def advance(self, seconds: float) -> None:
         """Let seconds pass."""
         self.mono_s += seconds

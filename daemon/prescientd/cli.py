@@ -14,6 +14,8 @@ import structlog
 from prescientd import __version__
 from prescientd.clock import SystemClock
 from prescientd.config import Config, ConfigError, find_config_path, load_config
+from prescientd.demo import DEFAULT_SPEED as DEFAULT_DEMO_SPEED
+from prescientd.demo import demo_now
 from prescientd.logs import close_logging, configure_logging
 from prescientd.permissions import apply_process_umask
 from prescientd.redact import redact_text
@@ -101,18 +103,23 @@ async def _run_once(config: Config, names: Sequence[str]) -> list[str]:
     failures = []
     async with start_session(config) as session:
         builder = MirrorBuilder(session.store, config)
+        requested: set[Mirror] = set()
 
         async def publish(mirrors: set[Mirror]) -> None:
-            await builder.write_many(mirrors, clock.now())
+            requested.update(mirrors)
 
         ctx = make_context(
             config, session.config_version, session.store, session.clients, clock, publish
         )
         for name in names:
             outcome = await jobs.run_job(name, ctx, jobs.JOB_BODIES[name])
+            # as the daemon does: one flush after the job
+            await builder.write_many(requested, clock.now(), workbook=False)
+            requested.clear()
             if not outcome.ok:
                 failures.append(f"{name} failed: {outcome.error}")
                 break
+        await builder.write_workbook(clock.now())  # once, after the last job
     return failures
 
 
@@ -169,15 +176,30 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     if hasattr(sys.stdout, "reconfigure"):  # a question the terminal cannot show is replaced
         sys.stdout.reconfigure(errors="replace")
-    return run_status(config, SystemClock().now(), options, sys.stdout, sys.stderr)
+    now = SystemClock().now()
+    now = demo_now(config.paths.data_dir, now) or now  # a demo's data: on the demo's clock
+    return run_status(config, now, options, sys.stdout, sys.stderr)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Offline demo: the built-in simulator plus the daemon on a fast schedule."""
+    """Offline demo: the built-in simulator plus the daemon on an accelerated clock."""
     from prescientd.demo import run_demo
 
     apply_process_umask()
-    return run_demo(Path(args.dir), duration_s=args.duration, events=args.events, seed=args.seed)
+    return run_demo(
+        Path(args.dir),
+        duration_s=args.duration,
+        events=args.events,
+        seed=args.seed,
+        speed=args.speed,
+    )
+
+
+def _speed(text: str) -> float:
+    value = float(text)
+    if not 1 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"{text}: between 1 (real time) and 100000")
+    return value
 
 
 def _width(text: str) -> int:
@@ -231,7 +253,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--dir", default="demo", help="directory for the demo's data (default ./demo)"
     )
-    demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    demo.add_argument(
+        "--duration", type=float, default=None, help="stop after this many real seconds"
+    )
+    demo.add_argument(
+        "--speed",
+        type=_speed,
+        default=DEFAULT_DEMO_SPEED,
+        help=f"simulated seconds per real second (default {DEFAULT_DEMO_SPEED:g}: one simulated"
+        " day every 17 s; 1 = real time)",
+    )
     demo.add_argument("--events", type=int, default=120, help="events in the simulated universe")
     demo.add_argument("--seed", type=int, default=7, help="simulator seed")
     demo.set_defaults(func=cmd_demo)

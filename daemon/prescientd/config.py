@@ -34,25 +34,16 @@ from pydantic import (
     model_validator,
 )
 
-from prescientd.models import Action, PriceSource
+from prescientd.models import DEFAULT_STRATEGY, Action, PriceSource
 
 DEFAULT_CONFIG_PATH = Path("config/prescientd.toml")
 CONFIG_ENV_VAR = "PRESCIENTD_CONFIG"
 
-# Keys whose new value only takes effect after a restart; a SIGHUP reports them as ignored.
-RESTART_ONLY_KEYS: tuple[str, ...] = (
-    "timezone",
-    "paths.",
-    "polymarket.",
-    "paper.starting_balance_usd",
-    "http.",
-)
-
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few KB; a bigger "config" is a mistake
-# A reload that changes more keys than this, or drops whole sections, must come from a complete
-# file (every section present): a truncated or half-saved file would reset the rest to defaults.
-RELOAD_MAX_PARTIAL_CHANGES = 8
+# A variant's name: it labels ledger rows, CSV cells and metrics, and prefixes idempotency keys
+# (so never a "|").
+STRATEGY_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
 class ConfigError(Exception):
@@ -215,6 +206,26 @@ class StrategyConfig(_Section):
         return self
 
 
+class VariantConfig(StrategyConfig):
+    """A `[strategies.NAME]` table: a strategy of its own with its own paper account.
+
+    Keys it leaves out are those of `[strategy]` (the file parser merges them in before
+    validation), so `threshold = 0.60` alone means "the default strategy, at 0.60".
+    """
+
+    # the deposit made when the variant first trades; None = paper.starting_balance_usd
+    starting_balance_usd: PositiveUsd | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StrategySpec:
+    """One active strategy: its name, its trading rule and the deposit of a new account."""
+
+    name: str
+    rule: StrategyConfig
+    starting_balance_usd: Decimal
+
+
 class PaperConfig(_Section):
     """The simulated account and fill realism."""
 
@@ -228,6 +239,9 @@ class MirrorsConfig(_Section):
 
     raw_events_backup: bool = True
     debounce_s: float = Field(default=1.0, ge=0)
+    # the workbook is rebuilt when its CSVs changed, at most this often (0 = at every change): at
+    # the full universe a rebuild is a minute of CPU, more than the poll it would follow
+    workbook_interval_s: float = Field(default=300.0, ge=0)
 
 
 class RecordConfig(_Section):
@@ -336,6 +350,7 @@ class Config(_Section):
     filters: FiltersConfig = FiltersConfig()
     prices: PricesConfig = PricesConfig()
     strategy: StrategyConfig = StrategyConfig()
+    strategies: dict[str, VariantConfig] = Field(default_factory=dict)
     paper: PaperConfig = PaperConfig()
     mirrors: MirrorsConfig = MirrorsConfig()
     record: RecordConfig = RecordConfig()
@@ -358,6 +373,30 @@ class Config(_Section):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {value!r}") from exc
         return value
+
+    @field_validator("strategies")
+    @classmethod
+    def _variant_names(cls, value: dict[str, VariantConfig]) -> dict[str, VariantConfig]:
+        for name in value:
+            if name == DEFAULT_STRATEGY:
+                raise ValueError(
+                    f"{name!r} is the name of [strategy]; give the variant another name"
+                )
+            if not STRATEGY_NAME.match(name):
+                raise ValueError(
+                    f"strategy name {name!r} must be 1-32 characters of a-z, 0-9, _ and -,"
+                    " starting with a letter"
+                )
+        return value
+
+    def strategy_specs(self) -> tuple[StrategySpec, ...]:
+        """Every active strategy: "default" ([strategy]) first, then the variants by name."""
+        specs = [StrategySpec(DEFAULT_STRATEGY, self.strategy, self.paper.starting_balance_usd)]
+        for name in sorted(self.strategies):
+            variant = self.strategies[name]
+            balance = variant.starting_balance_usd or self.paper.starting_balance_usd
+            specs.append(StrategySpec(name, variant, balance))
+        return tuple(specs)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -407,6 +446,22 @@ def _check_values(data: Any, prefix: str = "") -> None:
         raise ConfigError(prefix.rstrip("."), "a TOML date/time is not a valid value here")
 
 
+def _inherit_strategy(data: dict[str, Any]) -> dict[str, Any]:
+    """The data with each `[strategies.NAME]` table laid over a copy of `[strategy]`.
+
+    A variant is "the default strategy, except": the keys it leaves out are [strategy]'s (not
+    the built-in defaults). Anything malformed is left for validation to name.
+    """
+    variants, base = data.get("strategies"), data.get("strategy", {})
+    if not isinstance(variants, dict) or not isinstance(base, dict):
+        return data
+    merged = {
+        name: {**base, **table} if isinstance(table, dict) else table
+        for name, table in variants.items()
+    }
+    return {**data, "strategies": merged}
+
+
 def parse_config(text: str) -> Config:
     """Parse and validate TOML text; raise ConfigError naming the key on any problem."""
     try:
@@ -417,7 +472,7 @@ def parse_config(text: str) -> Config:
     try:
         # strict JSON-mode validation: a quoted "10" is not an int, "no" is not a bool, while
         # TOML ints pass for floats and strings for Decimals, paths and enum values
-        config = Config.model_validate_json(json.dumps(data), strict=True)
+        config = Config.model_validate_json(json.dumps(_inherit_strategy(data)), strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(_error_key(first), _describe(first)) from exc
@@ -469,98 +524,25 @@ def find_config_path(cli_path: Path | None) -> Path:
     return DEFAULT_CONFIG_PATH
 
 
-def flatten(config: Config) -> dict[str, Any]:
-    """Dotted key -> value for every leaf of the config (used to log reload diffs)."""
-    out: dict[str, Any] = {}
+def decision_inputs(config: Config) -> dict[str, Any]:
+    """Every key a trading decision depends on, as plain JSON data (recorded per config version).
 
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, BaseModel):
-            for name in type(value).model_fields:
-                walk(f"{prefix}{name}.", getattr(value, name))
-        else:
-            out[prefix.rstrip(".")] = value
-
-    walk("", config)
-    return out
-
-
-def is_restart_only(key: str) -> bool:
-    """True when key can only change with a restart."""
-    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in RESTART_ONLY_KEYS)
-
-
-def diff_configs(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
-    """Dotted keys whose values differ between old and new, with (old, new) values."""
-    before, after = flatten(old), flatten(new)
-    return {k: (before[k], after[k]) for k in before if before[k] != after[k]}
-
-
-def reload_refusal(old: Config, new: Config) -> ConfigError | None:
-    """Why a valid new file must still not be applied on reload, or None.
-
-    An empty (comment-only) file is refused: applied, it would reset every setting to its
-    default. A file that changes more than RELOAD_MAX_PARTIAL_CHANGES keys or drops sections
-    the old file had is applied only when it is complete (every section present). Start-up may
-    still use an empty file: that is documented to mean "all defaults".
+    Each active strategy's rule and deposit, and the shared keys that shape what the rules see
+    and how they fill: the price model, the staleness limit, slippage and fees, the filters. A
+    replay applies these at the points the versions were loaded.
     """
-    if not new.file_keys:
-        return ConfigError(
-            "(file)", "the file is empty or only comments; refusing to reset every key to default"
-        )
-    complete = frozenset(Config.model_fields)
-    missing = sorted(complete - new.file_keys)
-    if not missing:
-        return None
-    removed = sorted(old.file_keys - new.file_keys)
-    if removed:
-        return ConfigError(
-            "(file)",
-            f"the file leaves out {', '.join(removed)}, which the running config's file set;"
-            " only a complete config (every section) may drop sections",
-        )
-    changed = len(diff_configs(old, new))
-    if changed > RELOAD_MAX_PARTIAL_CHANGES:
-        return ConfigError(
-            "(file)",
-            f"the file changes {changed} keys (more than {RELOAD_MAX_PARTIAL_CHANGES}) but is"
-            f" not a complete config (missing {', '.join(missing)}); it looks truncated",
-        )
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class Reload:
-    """What a reload does: the config to run with and the diff, as {dotted key: (old, new)}."""
-
-    config: Config  # the new config, restart-only keys kept at their running values
-    applied: dict[str, tuple[Any, Any]]  # changes that take effect now
-    ignored: dict[str, tuple[Any, Any]]  # changes to restart-only keys, which need a restart
-
-
-def _value_at(model: BaseModel, path: list[str]) -> Any:
-    value: Any = model
-    for name in path:
-        value = getattr(value, name)
-    return value
-
-
-def _with_value_at(model: BaseModel, path: list[str], value: Any) -> Any:
-    """model with the value at path replaced (a copy; frozen models are never changed)."""
-    head, *rest = path
-    if rest:
-        value = _with_value_at(getattr(model, head), rest, value)
-    return model.model_copy(update={head: value})
-
-
-def merge_reload(old: Config, new: Config) -> Reload:
-    """Apply new over old, except every RESTART_ONLY_KEYS entry, which keeps its running value."""
-    changes = diff_configs(old, new)
-    merged: Config = new
-    for key in RESTART_ONLY_KEYS:
-        path = key.rstrip(".").split(".")
-        merged = _with_value_at(merged, path, _value_at(old, path))
-    return Reload(
-        config=merged,
-        applied={k: v for k, v in sorted(changes.items()) if not is_restart_only(k)},
-        ignored={k: v for k, v in sorted(changes.items()) if is_restart_only(k)},
-    )
+    return {
+        "strategies": {
+            spec.name: {
+                **StrategyConfig.model_validate(
+                    spec.rule.model_dump(exclude={"starting_balance_usd"})
+                ).model_dump(mode="json"),
+                "starting_balance_usd": str(spec.starting_balance_usd),
+            }
+            for spec in config.strategy_specs()
+        },
+        "paper": config.paper.model_dump(mode="json", exclude={"starting_balance_usd"}),
+        "prices": config.prices.model_dump(mode="json"),
+        "max_price_age_s": config.schedule.price_max_age_s,
+        "filters": config.filters.model_dump(mode="json"),
+    }

@@ -7,6 +7,10 @@ dashboard and metrics in the same event loop. Jobs that write share one lock, so
 overlap and a reload happens only between jobs. SIGTERM/SIGINT end the event streams, stop taking
 new work, let the running job finish (a transaction is never cut), stop the listener, close the
 store and the HTTP session and exit 0.
+
+Durations from the config and the schedule are clock seconds; every wait converts them with
+`clock.real_seconds` (the demo's clock runs faster than real time). The stop grace, the systemd
+watchdog's ping interval and everything HTTP stay real seconds.
 """
 
 from __future__ import annotations
@@ -16,20 +20,15 @@ import contextlib
 import signal
 import sqlite3
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import structlog
 
 from prescientd import jobs
-from prescientd.clock import Clock, iso_utc
-from prescientd.config import (
-    Config,
-    ConfigError,
-    load_config,
-    merge_reload,
-    reload_refusal,
-)
+from prescientd.clock import Clock, clock_seconds, iso_utc
+from prescientd.config import Config, ConfigError, load_config
 from prescientd.core import schedule
 from prescientd.cycle import CycleQueue
 from prescientd.jobs import JobContext, run_job
@@ -37,8 +36,15 @@ from prescientd.logs import configure_logging
 from prescientd.mirrors.build import Mirror, MirrorBuilder
 from prescientd.models import JobOutcome
 from prescientd.notify import Notifier
-from prescientd.runtime import Clients, Session, config_sha256, make_context, start_session
-from prescientd.scheduler import SCHEDULED_JOBS, Scheduler, ScheduleState
+from prescientd.reload import merge_reload, reload_refusal
+from prescientd.runtime import (
+    Clients,
+    Session,
+    make_context,
+    record_config_version,
+    start_session,
+)
+from prescientd.scheduler import MAX_SLEEP_S, SCHEDULED_JOBS, Scheduler, ScheduleState
 from prescientd.store.db import Store, StoreError
 from prescientd.web.reads import StoreReads
 from prescientd.web.server import Listening
@@ -104,21 +110,24 @@ class MirrorWriter:
 
     async def flush(self) -> None:
         """Rebuild everything requested so far, now (between jobs: mirrors see whole jobs)."""
-        async with self._job_lock:
-            dirty, self._dirty = self._dirty, set()
-            self._wake.clear()
-            if not dirty:
-                return
-            builder = MirrorBuilder(self._store, self._get_config())
-            now = self._clock.now()
-            pending = sorted(dirty)
-            try:
-                while pending:
-                    await builder.write(pending[0], now)
-                    pending.pop(0)
-            except BaseException:
-                self._dirty |= set(pending)  # cancelled mid-rebuild: the final flush redoes them
-                raise
+        builder = MirrorBuilder(self._store, self._get_config())
+        async with builder.flushing():  # one mirrors_written line
+            async with self._job_lock:
+                dirty, self._dirty = self._dirty, set()
+                self._wake.clear()
+                if not dirty:
+                    return
+                now = self._clock.now()
+                try:
+                    # groups whose source did not change are skipped
+                    await builder.write_many(dirty, now, workbook=False)
+                except BaseException:
+                    # cancelled mid-rebuild: the final flush redoes it (groups already written
+                    # are then skipped as unchanged)
+                    self._dirty |= dirty
+                    raise
+            # from the rows just written, without holding up the next job
+            await builder.write_workbook(now)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Loop until stop: wait for a request, let more arrive for debounce_s, rebuild."""
@@ -126,8 +135,9 @@ class MirrorWriter:
             await _wait_any(stop, self._wake, timeout=None)
             if stop.is_set():
                 break
+            debounce_s = self._clock.real_seconds(self._get_config().mirrors.debounce_s)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self._get_config().mirrors.debounce_s)
+                await asyncio.wait_for(stop.wait(), debounce_s)
             await self.flush()
         await self.flush()
 
@@ -168,10 +178,17 @@ class Daemon:
         self.refresh_lock = asyncio.Lock()  # one morning at a time (it holds job_lock briefly)
         self.progress = Progress(clock)
         self.started_at = clock.now()
-        # the job history is loaded into it at start-up; each outcome keeps it current
+        # the job history is loaded into it at start-up; each outcome keeps it current; it
+        # re-checks the wall clock every MAX_SLEEP_S real seconds whatever the clock's rate
         self.scheduler = Scheduler(
-            clock, lambda: self.config, ScheduleState(), started_at=self.started_at
+            clock,
+            lambda: self.config,
+            ScheduleState(),
+            started_at=self.started_at,
+            max_sleep_s=clock_seconds(clock, MAX_SLEEP_S),
         )
+        self._bootstrapping = False
+        self._poll_origin: float | None = None  # the poller's tick grid (clock monotonic)
         self._store: Store | None = None
         self._clients: Clients | None = None
         self._mirrors: MirrorWriter | None = None
@@ -201,7 +218,7 @@ class Daemon:
         """A job context with the current config; own_lock: the job takes the job lock itself,
         around its one swapping write (the morning)."""
         assert self._store is not None and self._clients is not None and self._mirrors is not None
-        return make_context(
+        context = make_context(
             self.config,
             self.config_version,
             self._store,
@@ -211,6 +228,21 @@ class Daemon:
             self.window.feed,
             exclusive=(lambda: self.job_lock) if own_lock else contextlib.nullcontext,
         )
+        return replace(context, plan_next=self.next_attempt)
+
+    def next_attempt(self, outcome: JobOutcome) -> datetime | None:
+        """When the loop that runs outcome's job will run it again (for its job_finished line)."""
+        now = self.clock.now()
+        if outcome.job == "poll":
+            if self._poll_origin is None:
+                return None
+            mono = self.clock.monotonic()
+            interval_s = self.config.schedule.poll_interval_s
+            tick = schedule.next_poll(self._poll_origin, interval_s, mono)
+            return now + timedelta(seconds=tick - mono)
+        if self._bootstrapping and outcome.job == "morning":
+            return now + timedelta(seconds=self.config.schedule.job_retry_s)
+        return self.scheduler.next_attempt(outcome)
 
     async def run(self) -> int:
         """Run until stopped; 0 on a clean stop (TokenFileError before anything starts)."""
@@ -325,9 +357,13 @@ class Daemon:
 
     def _set_watchdog_limits(self) -> None:
         # A loop is hung when it has not finished an iteration for this long: the longest
-        # legitimate gap plus room for a slow job (a big morning under rate limits).
+        # legitimate gap plus room for a slow job (a big morning under rate limits). The beats
+        # are clock seconds: the real-time allowances are converted.
         poll_s = self.config.schedule.poll_interval_s
-        self.progress.limits_s = {"scheduler": 1800.0, "poller": 3 * poll_s + 900}
+        self.progress.limits_s = {
+            "scheduler": clock_seconds(self.clock, 1800.0),
+            "poller": 3 * poll_s + clock_seconds(self.clock, 900.0),
+        }
 
     # ------------------------------------------------------------------------------------------
     async def run_job_now(self, name: str) -> JobOutcome:
@@ -372,28 +408,35 @@ class Daemon:
         await self.scheduler.run(self.run_job_now, self._scheduler_wait, self.stop, on_pass)
 
     async def _scheduler_wait(self, timeout_s: float) -> None:
-        """Sleep until timeout_s, a stop, or a reload (which may move the slots)."""
-        await _wait_any(self.stop, self.config_changed, timeout=timeout_s)
+        """Sleep until timeout_s (clock seconds), a stop, or a reload (which may move the slots)."""
+        timeout = self.clock.real_seconds(timeout_s)
+        await _wait_any(self.stop, self.config_changed, timeout=timeout)
         self.config_changed.clear()
 
     async def _bootstrap_refresh(self, store: Store) -> None:
         """A new database has nothing to poll: refresh at once, whatever the time of day, and
         retry every job_retry_s until one refresh has succeeded (or the daemon stops)."""
-        while not self.stop.is_set() and await store.latest_refresh() is None:
-            outcome = await self.run_job_now("morning")
-            self.scheduler.record(outcome)
-            # both loops are alive: the poller is only waiting for something to poll
-            self.progress.beat("scheduler")
-            self.progress.beat("poller")
-            if outcome.ok:
-                return
-            await _wait_any(self.stop, timeout=self.config.schedule.job_retry_s)
+        self._bootstrapping = True
+        try:
+            while not self.stop.is_set() and await store.latest_refresh() is None:
+                outcome = await self.run_job_now("morning")
+                self.scheduler.record(outcome)
+                # both loops are alive: the poller is only waiting for something to poll
+                self.progress.beat("scheduler")
+                self.progress.beat("poller")
+                if outcome.ok:
+                    return
+                retry_s = self.clock.real_seconds(self.config.schedule.job_retry_s)
+                await _wait_any(self.stop, timeout=retry_s)
+        finally:
+            self._bootstrapping = False
 
     async def _poller(self, first_pass: asyncio.Event) -> None:
         # Let the scheduler's start-up catch-up (a morning refresh) go first.
         await _wait_any(self.stop, first_pass, timeout=None)
         clock = self.clock
         origin = clock.monotonic()
+        self._poll_origin = origin
         while not self.stop.is_set():
             await self.run_job_now("poll")
             self.progress.beat("poller")
@@ -409,7 +452,7 @@ class Daemon:
                 await _wait_any(
                     self.stop,
                     self.poll_config_changed,
-                    timeout=max(0.0, next_at - clock.monotonic()),
+                    timeout=clock.real_seconds(max(0.0, next_at - clock.monotonic())),
                 )
                 if not self.poll_config_changed.is_set():
                     break
@@ -419,6 +462,7 @@ class Daemon:
         await self._mirrors.run(self.stop)
 
     async def _watchdog_loop(self) -> None:
+        # systemd's WatchdogSec is real time: the ping interval is not scaled
         interval_s = (self.notifier.watchdog_s or 0) / 2
         if interval_s <= 0:
             return
@@ -478,11 +522,8 @@ class Daemon:
             self.window.feed.config_reloaded("unchanged", old_version, old_version, [])
             return True
         try:
-            new_version = await self._store.record_config_version(
-                sha256=config_sha256(merged),
-                source="reload",
-                changed_keys=list(applied),
-                strategy_json=merged.strategy.model_dump_json(),
+            new_version = await record_config_version(
+                self._store, merged, source="reload", changed_keys=list(applied)
             )
         except (sqlite3.Error, StoreError) as exc:
             # the version could not be recorded: keep the old config; another HUP retries
@@ -510,6 +551,10 @@ class Daemon:
             previous_version=old_version,
             changed={k: [str(old), str(new)] for k, (old, new) in applied.items()},
         )
+        for name in reload.added:  # its account opens and it trades from the next poll
+            log.info("strategy_added", strategy=name, config_version=new_version)
+        for name in reload.retired:  # its positions are still marked and settled
+            log.warning("strategy_retired", strategy=name, config_version=new_version)
         self._set_watchdog_limits()
         self.notifier.ready(f"running; config v{new_version}")
         self.window.feed.config_reloaded("applied", new_version, old_version, list(applied))

@@ -20,20 +20,24 @@ from typing import Any
 
 import structlog
 
+from prescientd import joblog
 from prescientd.clock import Clock, iso_utc
 from prescientd.config import Config
-from prescientd.core import execution, filters, ledger, prices, resolution_watch, strategy
+from prescientd.core import accounts, filters, ledger, prices, resolution_watch
 from prescientd.core.schedule import local_instant
 from prescientd.mirrors.build import Mirror, MirrorBuilder
 from prescientd.models import (
+    DEFAULT_STRATEGY,
     JOB_CANCELLED_ERROR,
+    EvaluationBatch,
     JobOutcome,
     Market,
     Portfolio,
     Quote,
+    Settlement,
     SignalStatus,
 )
-from prescientd.observe import DEFAULT_STRATEGY, NO_OBSERVER, JobObserver, PricesPolled
+from prescientd.observe import NO_OBSERVER, JobObserver, PricesPolled
 from prescientd.polymarket.clob import BooksFetch, ClobClient
 from prescientd.polymarket.gamma import GammaClient
 from prescientd.polymarket.http import FetchError
@@ -42,11 +46,12 @@ from prescientd.portfolio import PortfolioService
 from prescientd.redact import redact_text
 from prescientd.store import retention
 from prescientd.store.bars import Retained
-from prescientd.store.db import Store
+from prescientd.store.db import ExecutionResult, Store
 
 log = structlog.get_logger(__name__)
 
 JOBS = ("morning", "poll", "evening")
+MAX_IDS_LOGGED = 50  # ids on one debug line at most
 
 
 class JobFailed(Exception):
@@ -59,6 +64,8 @@ class JobContext:
 
     `run_id` names one run: `run_job` gives each run its own copy of the context with a new one.
     `observer` is told what the jobs did (the daemon's live events and metrics).
+    `plan_next` tells the `job_finished` line of a failed run when it runs again (the daemon's
+    schedule; None: nothing retries it, as in `prescientd once`).
     """
 
     config: Config
@@ -70,6 +77,7 @@ class JobContext:
     publish: Callable[[set[Mirror]], Awaitable[None]]
     run_id: str = ""
     observer: JobObserver = NO_OBSERVER
+    plan_next: Callable[[JobOutcome], datetime | None] | None = None
     # Held around the one write that swaps the eligible set in: the daemon lets polls run while a
     # morning fetches and gives the morning its job lock only for the swap (nothing to hold when
     # jobs run one after another, as in `prescientd once`, or when the caller holds it already).
@@ -103,7 +111,10 @@ async def run_job(
     t0 = ctx.clock.monotonic()
     counts: Counts = {}
     error: str | None = None
-    with structlog.contextvars.bound_contextvars(job=name, run_id=run_id):
+    with (
+        structlog.contextvars.bound_contextvars(job=name, run_id=run_id),
+        joblog.tallying() as tally,
+    ):
         try:
             counts = await body(ctx)
         except (JobFailed, FetchError) as exc:
@@ -112,14 +123,16 @@ async def run_job(
             error = f"database: {exc}"
         except asyncio.CancelledError:
             # shielded: the record of a job cut short at shutdown must still be written
-            await asyncio.shield(_finish(ctx, name, started, t0, counts, JOB_CANCELLED_ERROR))
+            await asyncio.shield(
+                _finish(ctx, name, started, t0, {**counts, **tally}, JOB_CANCELLED_ERROR)
+            )
             raise
         except Exception as exc:  # the one broad except: the job boundary
             log.exception("job_crashed")
             error = f"{type(exc).__name__}: {exc}"
         if error is not None:  # stored and printed: one line, no credentials
             error = redact_text(" ".join(error.split()))
-        return await _finish(ctx, name, started, t0, counts, error)
+        return await _finish(ctx, name, started, t0, {**counts, **tally}, error)
 
 
 async def _finish(
@@ -131,15 +144,12 @@ async def _finish(
     error: str | None,
 ) -> JobOutcome:
     outcome = await _record(ctx, name, started, counts, error)
-    duration_s = ctx.clock.monotonic() - t0
-    log.info(
-        "job_finished",
-        outcome="ok" if error is None else "failed",
-        duration_s=round(duration_s, 3),
-        config_version=ctx.config_version,
-        error=error,
-        **counts,
-    )
+    next_at = None
+    if error is not None and error != JOB_CANCELLED_ERROR and ctx.plan_next is not None:
+        next_at = ctx.plan_next(outcome)
+    # duration in real seconds whatever the clock (the demo's runs faster)
+    duration_s = ctx.clock.real_seconds(ctx.clock.monotonic() - t0)
+    joblog.log_job_finished(outcome, duration_s=duration_s, next_attempt_at=next_at)
     ctx.observer.job_finished(outcome, duration_s)
     return outcome
 
@@ -216,10 +226,10 @@ async def morning(ctx: JobContext) -> Counts:
 # ----------------------------------------------------------------------------------------------
 # poll
 async def poll(ctx: JobContext) -> Counts:
-    """Fetch books, store prices, settle resolved positions, evaluate the strategy, paper-trade."""
+    """Fetch books, store prices, settle resolved positions, evaluate every strategy, trade."""
     cfg = ctx.config
-    portfolio = await ctx.portfolio.read()
-    tracked = await ctx.portfolio.tracked(portfolio)
+    portfolios = await _open_accounts(ctx)
+    tracked = await ctx.portfolio.tracked(*portfolios.values())
     by_id = tracked.by_id()
     tokens = sorted({t for m in by_id.values() if filters.is_binary(m) for t in m.token_ids})
     counts: Counts = {"markets": len(by_id), "tokens": len(tokens)}
@@ -232,38 +242,52 @@ async def poll(ctx: JobContext) -> Counts:
 
     # Settlement first, from Gamma: it needs no book (a resolved market's book is gone), it still
     # happens when the CLOB is down, and a resolved position frees its cash before new trades.
-    settled, pending = await settle_positions(ctx, portfolio, tracked.held)
-    counts.update(settled=settled, settlement_pending=pending)
+    settled, resolving = await settle_positions(ctx, portfolios, tracked.held)
+    counts.update(settled=settled, settlement_pending=len(resolving.pending))
     if settled:
-        portfolio = await ctx.portfolio.read()  # folds only the new settlements
+        portfolios = await ctx.portfolio.read_all()  # folds only the new settlements
         await ctx.publish({Mirror.PORTFOLIO})
 
     books_fetch, quotes = await _fetch_and_store_prices(ctx, by_id.values(), tokens, counts)
     vanished = sorted(
         m.market_id for m in tracked.held if any(t in books_fetch.missing for t in m.token_ids)
     )
-    ResolutionWatch.of(ctx.store).vanished = set(vanished)  # checked at every poll from now
+    # a held book that vanished is what a resolution does first: checked at every poll from now,
+    # and at once when it was not checked above (not due), so it may settle in this very poll
+    ResolutionWatch.of(ctx.store).vanished = set(vanished)
+    unchecked = [
+        m for m in tracked.held if m.market_id in vanished and m.market_id not in resolving.checked
+    ]
+    if unchecked:
+        more, also = await settle_positions(ctx, portfolios, unchecked)
+        resolving = resolving.merged(also)
+        settled += more
+        counts.update(settled=settled, settlement_pending=len(resolving.pending))
+        if more:
+            portfolios = await ctx.portfolio.read_all()
+            await ctx.publish({Mirror.PORTFOLIO})
     if vanished:
-        # resolution proposed or book closed: valued at the last known price, flagged
-        log.warning("held_book_vanished", markets=vanished)
+        # valued at the last known price, flagged; awaiting or past resolution that is the
+        # market's lifecycle, otherwise the poll is degraded (joblog.DEGRADING); ids at debug
+        counts["held_books_missing"] = sum(1 for m in vanished if m not in resolving.all)
+        log.debug("held_book_vanished", count=len(vanished), markets=vanished[:MAX_IDS_LOGGED])
 
     now = ctx.clock.now()
-    exits = execution.plan_exits(
-        portfolio,
+    exits = accounts.plan_exits(
+        cfg.strategy_specs(),
+        portfolios,
         books_fetch.books,
         by_id,
-        take_profit_price=cfg.strategy.take_profit_price,
-        stop_loss_price=cfg.strategy.stop_loss_price,
         max_slippage=cfg.paper.max_slippage,
         fees_enabled=cfg.paper.fees_enabled,
     )
     if exits:
         exit_trades, _ = await ctx.store.record_trades(exits, now)
         counts["exits"] = len(exit_trades)
-        portfolio = await ctx.portfolio.read()
+        portfolios = await ctx.portfolio.read_all()
 
     evaluated = await evaluate_and_trade(
-        ctx, tracked.eligible, quotes, books_fetch.books, portfolio, now
+        ctx, tracked.eligible, quotes, books_fetch.books, portfolios, now
     )
     counts.update(evaluated)
     await _value_after_poll(ctx, counts)
@@ -272,12 +296,29 @@ async def poll(ctx: JobContext) -> Counts:
 
 
 async def _value_after_poll(ctx: JobContext, counts: Counts) -> None:
-    """Mark the portfolio at the prices just stored: the poll's equity point (kept with the job
-    run, so the equity curve survives restarts) and the observer's figures."""
+    """Mark every strategy's portfolio at the prices just stored: the poll's equity point of the
+    default account (kept with the job run, so the equity curve survives restarts) and the
+    observer's figures for each strategy."""
     now = ctx.clock.now()
-    portfolio, valuation = await ctx.portfolio.valued(now, ctx.config.schedule.price_max_age_s)
-    counts.update(equity_usd=str(valuation.equity_usd), cash_usd=str(valuation.cash_usd))
-    ctx.observer.portfolio_valued(DEFAULT_STRATEGY, portfolio, valuation, now)
+    valued = await ctx.portfolio.valued_all(now, ctx.config.schedule.price_max_age_s)
+    for strategy, (portfolio, valuation) in valued.items():
+        if strategy == DEFAULT_STRATEGY:
+            counts.update(equity_usd=str(valuation.equity_usd), cash_usd=str(valuation.cash_usd))
+        ctx.observer.portfolio_valued(strategy, portfolio, valuation, now)
+
+
+async def _open_accounts(ctx: JobContext) -> dict[str, Portfolio]:
+    """Every strategy's portfolio, after opening an account (its deposit) for each active
+    strategy that has none yet: a variant added by a reload trades from its first poll."""
+    service = ctx.portfolio
+    balances = {s.name: s.starting_balance_usd for s in ctx.config.strategy_specs()}
+    missing = accounts.new_accounts(balances, await service.strategies())
+    if missing:
+        for name in await ctx.store.ensure_deposits(missing, ctx.clock.now()):
+            log.info(
+                "strategy_account_opened", strategy=name, starting_balance_usd=str(balances[name])
+            )
+    return await service.read_all()
 
 
 async def _fetch_and_store_prices(
@@ -312,10 +353,9 @@ async def _fetch_and_store_prices(
         requests=books_fetch.requests,
         snapshots=snapshots,
     )
-    if books_fetch.missing:
-        log.info(
-            "books_missing", count=len(books_fetch.missing), sample=sorted(books_fetch.missing)[:3]
-        )
+    if books_fetch.missing:  # counted on job_finished (`missing`); the ids only at debug
+        missing = sorted(books_fetch.missing)
+        log.debug("books_missing", count=len(missing), tokens=missing[:MAX_IDS_LOGGED])
     ctx.observer.prices_polled(
         PricesPolled(
             fetched_at=fetched_at,
@@ -335,40 +375,39 @@ async def evaluate_and_trade(
     markets: Sequence[Market],
     quotes: Mapping[str, Quote],
     books: Mapping[str, Any],
-    portfolio: Portfolio,
+    portfolios: Mapping[str, Portfolio],
     now: datetime,
 ) -> Counts:
-    """Run the strategy, size fills against the books and record signals and trades atomically."""
+    """Run every active strategy on the same quotes and books, size fills against the books and
+    record all their signals and trades in one transaction."""
     cfg = ctx.config
     # held markets carry fresh lifecycle flags from the settlement check: never buy a closed one
     tradable = [m for m in markets if filters.is_binary(m) and filters.is_tradable(m)]
-    signals = strategy.decide(
-        tradable, quotes, portfolio, cfg.strategy, cfg.schedule.price_max_age_s, now
-    )
-    plan = execution.plan_entries(
-        signals,
+    batches = accounts.evaluate(
+        cfg.strategy_specs(),
+        portfolios,
+        tradable,
+        quotes,
         books,
-        {m.market_id: m for m in tradable},
-        portfolio,
+        max_price_age_s=cfg.schedule.price_max_age_s,
         max_slippage=cfg.paper.max_slippage,
         fees_enabled=cfg.paper.fees_enabled,
-        cash_reserve_usd=cfg.strategy.cash_reserve_usd,
+        now=now,
     )
-    final = execution.with_skips(signals, plan.skipped)
-    result = await ctx.store.record_evaluation(
+    results = await ctx.store.record_evaluations(
         run_id=ctx.run_id,
         evaluated_at=now,
         local_date=ctx.local_date(now),
         config_version=ctx.config_version,
-        markets_considered=len(tradable),
-        signals=final,
-        intents=plan.intents,
+        batches=batches,
     )
-    for trade in result.trades:
+    for trade in (t for result in results for t in result.trades):
         log.info(
             "paper_trade",
+            strategy=trade.strategy,
             trade_id=trade.trade_id,
             market_id=trade.market_id,
+            question=trade.question,
             outcome=trade.outcome,
             side=trade.side.value,
             shares=str(trade.shares),
@@ -377,12 +416,46 @@ async def evaluate_and_trade(
             fees_usd=str(trade.fees_usd),
         )
         ctx.observer.paper_traded(trade)
+    counts = _evaluation_counts(batches, results)
+    if len(batches) > 1:
+        counts["strategies"] = {
+            b.strategy: _evaluation_counts([b], [r]) for b, r in zip(batches, results, strict=True)
+        }
+    return counts
+
+
+def _evaluation_counts(
+    batches: Sequence[EvaluationBatch], results: Sequence[ExecutionResult]
+) -> Counts:
+    signals = [s for b in batches for s in b.signals]
     return {
-        "signals": len(final),
-        "actionable": sum(1 for s in final if s.status is SignalStatus.ACTIONABLE),
-        "trades": len(result.trades),
-        "duplicate_trades": result.duplicates,
+        "signals": len(signals),
+        "actionable": sum(1 for s in signals if s.status is SignalStatus.ACTIONABLE),
+        "trades": sum(len(r.trades) for r in results),
+        "duplicate_trades": sum(r.duplicates for r in results),
     }
+
+
+@dataclass(frozen=True)
+class Resolving:
+    """Held markets whose resolution a poll found: awaiting it, or resolved."""
+
+    pending: frozenset[str] = frozenset()
+    resolved: frozenset[str] = frozenset()
+    checked: frozenset[str] = frozenset()  # every held market asked about in this poll
+
+    @property
+    def all(self) -> frozenset[str]:
+        """Both: markets whose book may be gone as part of their resolution."""
+        return self.pending | self.resolved
+
+    def merged(self, other: Resolving) -> Resolving:
+        """Both polls' findings together."""
+        return Resolving(
+            self.pending | other.pending,
+            self.resolved | other.resolved,
+            self.checked | other.checked,
+        )
 
 
 @dataclass
@@ -402,12 +475,15 @@ class ResolutionWatch:
 
 
 async def settle_positions(
-    ctx: JobContext, portfolio: Portfolio, held: Sequence[Market]
-) -> tuple[int, int]:
+    ctx: JobContext, portfolios: Mapping[str, Portfolio], held: Sequence[Market]
+) -> tuple[int, Resolving]:
     """Check the held markets whose resolution may have moved (batched on Gamma, then the CLOB
-    where Gamma says closed or resolving); settle those decided."""
+    where Gamma says closed or resolving); from each verdict, settle every strategy holding that
+    market (active or retired).
+
+    Returns how many positions settled and which held markets are resolving or resolved."""
     if not held:
-        return 0, 0
+        return 0, Resolving()
     watch = ResolutionWatch.of(ctx.store)
     checked_at = ctx.clock.now()
     due = resolution_watch.due_for_check(
@@ -421,27 +497,22 @@ async def settle_positions(
         [merged for merged, _ in results if merged != stored.get(merged.market_id)], now
     )
     intents = []
-    pending = 0
+    pending: set[str] = set()
+    resolved: set[str] = set()
     for merged, verdict in results:
         if verdict.status == "resolved":
-            intents.extend(ledger.settlement_intents(portfolio, verdict, merged.market_id))
-        elif verdict.status == "pending":
-            pending += 1
-            log.info("settlement_pending", market_id=merged.market_id, reason=verdict.reason)
+            resolved.add(merged.market_id)
+            intents += accounts.settlement_intents(portfolios.values(), verdict, merged.market_id)
+        elif verdict.status == "pending":  # counted on job_finished; which and why at debug
+            pending.add(merged.market_id)
+            log.debug("settlement_pending", market_id=merged.market_id, reason=verdict.reason)
     settlements = await ctx.store.record_settlements(intents, now)
-    questions = {merged.market_id: merged.question for merged, _ in results}
-    for s in settlements:
-        log.info(
-            "position_settled",
-            market_id=s.market_id,
-            outcome=s.outcome,
-            shares=str(s.shares),
-            payout_usd=str(s.payout_usd),
-            realized_pnl_usd=str(s.realized_pnl_usd),
-            resolution=s.resolution,
-        )
-        ctx.observer.position_settled(s, questions.get(s.market_id, ""))
-    return len(settlements), pending
+    markets = {merged.market_id: merged for merged, _ in results}
+    _log_settlements(settlements, markets)
+    for settlement in settlements:
+        ctx.observer.position_settled(settlement, markets[settlement.market_id].question)
+    checked = frozenset(m.market_id for m in due)
+    return len(settlements), Resolving(frozenset(pending), frozenset(resolved), checked)
 
 
 async def _check_resolutions(
@@ -452,16 +523,27 @@ async def _check_resolutions(
         return []
     # only the record of this very market (id, condition, tokens) may settle it
     fetched = await ctx.gamma.fetch_markets_by_id(due)
-    log.info(
+    # on the job_finished line: how many held markets were asked about, in how many requests
+    joblog.tally("settlement_checked", len(due))
+    joblog.tally("settlement_requests", fetched.requests)
+    log.debug(
         "settlement_checks",
         due=len(due),
         found=len(fetched.found),
         rejected=len(fetched.problems),
         requests=fetched.requests,
     )
-    for market_id, problem in sorted(fetched.problems.items()):
-        # one market's failed check must not stop the others; it stays due next poll
-        log.warning("settlement_check_failed", market_id=market_id, error=problem)
+    if fetched.problems:  # one market's failed check must not stop the others; it stays due
+        first = min(fetched.problems)
+        joblog.tally("settlement_checks_failed", len(fetched.problems))
+        log.warning(
+            "settlement_checks_failed",
+            count=len(fetched.problems),
+            first_error=fetched.problems[first],
+            first_market_id=first,
+        )
+        for market_id, problem in sorted(fetched.problems.items()):
+            log.debug("settlement_check_failed", market_id=market_id, error=problem)
 
     async def check(market: Market, fresh: Market) -> tuple[Market, ledger.ResolutionCheck]:
         merged = _with_lifecycle(market, fresh)
@@ -487,6 +569,22 @@ async def _check_resolutions(
     return [t.result() for t in tasks]
 
 
+def _log_settlements(settlements: Iterable[Settlement], markets: Mapping[str, Market]) -> None:
+    for s in settlements:
+        market = markets.get(s.market_id)
+        log.info(
+            "position_settled",
+            strategy=s.strategy,
+            market_id=s.market_id,
+            question=market.question if market is not None else None,
+            outcome=s.outcome,
+            shares=str(s.shares),
+            payout_usd=str(s.payout_usd),
+            realized_pnl_usd=str(s.realized_pnl_usd),
+            resolution=s.resolution,
+        )
+
+
 def _with_lifecycle(market: Market, fresh: Market) -> Market:
     """The stored market with the lifecycle fields of a fresh GET /markets/{id} record.
 
@@ -507,16 +605,20 @@ def _with_lifecycle(market: Market, fresh: Market) -> Market:
 # ----------------------------------------------------------------------------------------------
 # evening
 async def evening(ctx: JobContext) -> Counts:
-    """Daily prices, the portfolio snapshot and the month's signal archive."""
+    """Daily prices, every strategy's portfolio snapshot and the month's signal archive."""
     now = ctx.clock.now()
     builder = ctx.mirrors
     today = now.astimezone(ctx.config.tz).date()
-    portfolio, valuation = await ctx.portfolio.valued(now, ctx.config.schedule.price_max_age_s)
-    snap = ledger.snapshot(portfolio, valuation, today.isoformat(), now)
-    inserted = await ctx.store.append_portfolio_snapshot(snap)
-    ctx.observer.portfolio_valued(DEFAULT_STRATEGY, portfolio, valuation, now)
-    if not inserted:
+    valued = await ctx.portfolio.valued_all(now, ctx.config.schedule.price_max_age_s)
+    snaps = [
+        ledger.snapshot(portfolio, valuation, today.isoformat(), now)
+        for portfolio, valuation in valued.values()
+    ]
+    added = await ctx.store.append_portfolio_snapshots(snaps)
+    if added < len(snaps):
         log.info("portfolio_snapshot_exists", date=today.isoformat())
+    for strategy, (portfolio, valuation) in valued.items():
+        ctx.observer.portfolio_valued(strategy, portfolio, valuation, now)
     ok = await builder.write_daily_prices(today)
     retained = await retain_price_history(ctx, today)
     # the previous month's file too: signals after its last evening belong to it
@@ -527,14 +629,19 @@ async def evening(ctx: JobContext) -> Counts:
     await ctx.publish({Mirror.HISTORY, Mirror.PORTFOLIO})
     if not ok:
         raise JobFailed("evening files could not be written (see mirror_write_failed)")
-    return {
-        "date": today.isoformat(),
-        "snapshot_added": inserted,
-        "equity_usd": str(valuation.equity_usd),
-        "open_positions": len(valuation.positions),
-        "taken_at": iso_utc(now),
-        "snapshot_days_dropped": len(retained.dropped),
-    }
+    counts: Counts = {"date": today.isoformat(), "snapshot_added": added > 0}
+    if DEFAULT_STRATEGY in valued:
+        _, default_valuation = valued[DEFAULT_STRATEGY]
+        counts["equity_usd"] = str(default_valuation.equity_usd)
+        counts["open_positions"] = len(default_valuation.positions)
+    counts["taken_at"] = iso_utc(now)
+    counts["snapshot_days_dropped"] = len(retained.dropped)
+    if len(valued) > 1:
+        counts["strategies"] = {
+            name: {"equity_usd": str(v.equity_usd), "open_positions": len(v.positions)}
+            for name, (_, v) in valued.items()
+        }
+    return counts
 
 
 async def retain_price_history(ctx: JobContext, today: date) -> Retained:

@@ -15,6 +15,8 @@ from typing import Any
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
+# The strategy of `[strategy]`: the one account a database made before several strategies had.
+DEFAULT_STRATEGY = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +204,7 @@ class Signal:
     skip_reason: SkipReason | None
     idempotency_key: str
     liquidity_usd: Decimal = ZERO
+    strategy: str = DEFAULT_STRATEGY
 
 
 class Side(StrEnum):
@@ -250,6 +253,17 @@ class TradeIntent:
     question: str
     fill: Fill
     reason: str
+    strategy: str = DEFAULT_STRATEGY
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationBatch:
+    """One strategy's part of a poll's evaluation: what it considered, signalled and enters."""
+
+    strategy: str
+    markets_considered: int
+    signals: tuple[Signal, ...]
+    intents: tuple[TradeIntent, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +284,7 @@ class Trade:
     notional_usd: Decimal
     fees_usd: Decimal
     reason: str
+    strategy: str = DEFAULT_STRATEGY
 
     @property
     def cash_delta_usd(self) -> Decimal:
@@ -296,6 +311,7 @@ class Settlement:
     cost_basis_usd: Decimal
     realized_pnl_usd: Decimal
     resolution: str
+    strategy: str = DEFAULT_STRATEGY
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +348,7 @@ class Portfolio:
     settled_positions: int
     settled_wins: int
     last_seq: int = 0  # the ledger entry this portfolio is replayed up to
+    strategy: str = DEFAULT_STRATEGY  # whose paper account this is
 
     def held_markets(self) -> frozenset[str]:
         """Markets with an open position."""
@@ -393,6 +410,7 @@ class SettlementIntent:
     cost_basis_usd: Decimal
     realized_pnl_usd: Decimal
     resolution: str
+    strategy: str = DEFAULT_STRATEGY
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,6 +456,7 @@ class PortfolioSnapshot:
     open_positions: int
     settled_positions: int
     settled_wins: int
+    strategy: str = DEFAULT_STRATEGY
 
 
 JOB_CANCELLED_ERROR = "cancelled at shutdown"  # a job cut short by a stop: not a failure to retry

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from prescientd.models import JobOutcome, Portfolio, Settlement, Trade, Valuation
+from prescientd.models import DEFAULT_STRATEGY, JobOutcome, Portfolio, Settlement, Trade, Valuation
 
-DEFAULT_STRATEGY = "default"
+__all__ = ["DEFAULT_STRATEGY", "NO_OBSERVER", "HttpObserver", "JobObserver", "PricesPolled"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -18,7 +19,7 @@ import aiohttp
 import structlog
 
 from prescientd.clock import Clock
-from prescientd.config import Config, PathsConfig
+from prescientd.config import Config, PathsConfig, decision_inputs
 from prescientd.jobs import JobContext
 from prescientd.mirrors.build import Mirror
 from prescientd.mirrors.files import sweep_temp_files
@@ -40,26 +41,66 @@ class AlreadyRunning(Exception):
     """Another prescientd process holds the data directory's or the database's lock."""
 
 
-@contextlib.contextmanager
-def _exclusive_lock(path: Path, what: str) -> Iterator[None]:
-    """Hold an exclusive flock on path (0640, holding our pid) or raise AlreadyRunning."""
-    make_dirs(path.parent)
-    handle: IO[str] = os.fdopen(open_private(path, os.O_RDWR), "r+", encoding="utf-8")
+LOCK_ATTEMPTS = 20  # a lock file replaced this many times in a row while we take it: give up
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether path still names the file open on fd (followed, as open() follows it)."""
     try:
+        linked = path.stat()
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (linked.st_dev, linked.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _lock_file(path: Path, what: str) -> IO[str]:
+    """Open path (creating it 0640) and hold an exclusive flock on the file path names.
+
+    A clean exit removes the lock file while still holding it, so a starter that opened it just
+    before may get the lock on a file that is no longer linked: it checks that path still names
+    its file and starts over if not. Only a holder removes the file, so the file a process holds
+    after the check stays the one at path until it exits. A crash leaves the file behind,
+    unlocked: it is taken over (its pid overwritten).
+    """
+    make_dirs(path.parent)
+    for _ in range(LOCK_ATTEMPTS):
+        handle: IO[str] = os.fdopen(open_private(path, os.O_RDWR), "r+", encoding="utf-8")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
+            handle.close()
             raise AlreadyRunning(
                 f"another prescientd (pid {holder}) is using {what}; stop it or send it SIGHUP"
             ) from exc
+        except BaseException:
+            handle.close()
+            raise
+        if _same_file(handle.fileno(), path):
+            return handle
+        handle.close()  # removed or replaced by a writer that exited meanwhile: again
+    raise AlreadyRunning(
+        f"the lock file {path} keeps being replaced; is another prescientd starting?"
+    )
+
+
+@contextlib.contextmanager
+def _exclusive_lock(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive flock on path (0640, holding our pid) or raise AlreadyRunning; on exit
+    remove the file (while still holding it), so a lock file exists only while its holder runs."""
+    handle = _lock_file(path, what)
+    try:
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
         handle.flush()
         yield
     finally:
+        with contextlib.suppress(OSError):  # a read-only directory: the file stays, unlocked
+            if _same_file(handle.fileno(), path):
+                path.unlink()
         handle.close()
 
 
@@ -92,6 +133,20 @@ def writer_lock(paths: PathsConfig) -> Iterator[None]:
 def config_sha256(config: Config) -> str:
     """A digest of the effective configuration (what a version number stands for)."""
     return hashlib.sha256(config.model_dump_json().encode("utf-8")).hexdigest()
+
+
+async def record_config_version(
+    store: Store, config: Config, *, source: str, changed_keys: list[str]
+) -> int:
+    """Record config as a version with every key a decision of any strategy depends on (so a
+    replay can apply each version where it was loaded); an unchanged start keeps the number."""
+    return await store.record_config_version(
+        sha256=config_sha256(config),
+        source=source,
+        changed_keys=changed_keys,
+        strategy_json=config.strategy.model_dump_json(),
+        decision_inputs_json=json.dumps(decision_inputs(config), sort_keys=True),
+    )
 
 
 @dataclass
@@ -228,10 +283,5 @@ async def start_session(
         removed = sweep_temp_files(config.paths.data_dir)
         if removed:
             log.info("temp_files_removed", count=len(removed))
-        version = await store.record_config_version(
-            sha256=config_sha256(config),
-            source="start",
-            changed_keys=[],
-            strategy_json=config.strategy.model_dump_json(),
-        )
+        version = await record_config_version(store, config, source="start", changed_keys=[])
         yield Session(store=store, clients=clients, config_version=version)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 from typing import NamedTuple
 
@@ -86,6 +86,34 @@ class Scheduler:
     def record(self, outcome: JobOutcome) -> None:
         """Keep the state current with a job's outcome (whoever ran the job)."""
         self.state.record(outcome)
+
+    def next_attempt(self, outcome: JobOutcome) -> datetime | None:
+        """When this loop will run outcome's job again once it has recorded outcome (UTC).
+
+        A failed daily job: the end of its back-off (`job_retry_s`) or the next slot; a job run
+        every N seconds: one interval after this run began. None for a job it does not run.
+        """
+        every_s, daily = self._plan()
+        now = self._clock.now()
+        if outcome.job in every_s:
+            mono = self._clock.monotonic()
+            started = self._interval_started.get(outcome.job, mono)
+            return now + timedelta(seconds=max(0.0, started + every_s[outcome.job] - mono))
+        if outcome.job not in daily:
+            return None
+        state = ScheduleState(dict(self.state.last_ok), dict(self.state.failed_at))
+        state.record(outcome)
+        config = self._get_config()
+        cfg = config.schedule
+        return schedule.next_daily_run(
+            now,
+            config.tz,
+            daily[outcome.job],
+            state.last_ok.get(outcome.job),
+            state.failed_at.get(outcome.job),
+            cfg.job_retry_s,
+            None if cfg.startup_catch_up else self.started_at,
+        )
 
     def _plan(self) -> tuple[dict[str, float], dict[str, dt_time]]:
         """Which jobs run every N seconds and which once a day at a local time."""

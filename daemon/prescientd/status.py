@@ -25,10 +25,10 @@ from zoneinfo import ZoneInfo
 from prescientd import liveness
 from prescientd.clock import iso_utc
 from prescientd.config import Config, PathsConfig
-from prescientd.core import alerts, schedule, standing
+from prescientd.core import accounts, alerts, schedule, standing
 from prescientd.jobs import JOBS
 from prescientd.mirrors import rows
-from prescientd.models import JOB_CANCELLED_ERROR
+from prescientd.models import DEFAULT_STRATEGY, JOB_CANCELLED_ERROR
 from prescientd.portfolio import PortfolioService
 from prescientd.redact import redact_text
 from prescientd.runtime import LOCK_NAME, db_lock_path
@@ -64,7 +64,7 @@ async def account_figures(store: Store, config: Config, now: datetime) -> Accoun
     and the open positions (worst unrealized P&L first)."""
     max_age_s = config.schedule.price_max_age_s
     portfolio, valuation = await PortfolioService.of(store).valued(now, max_age_s)
-    snapshots = await store.portfolio_snapshots()
+    snapshots = await store.portfolio_snapshots(DEFAULT_STRATEGY)
     start = portfolio.starting_balance_usd
     equity = valuation.equity_usd
     today = now.astimezone(config.tz).date().isoformat()
@@ -202,6 +202,24 @@ def _facts(
     )
 
 
+async def strategy_rows(store: Store, config: Config, now: datetime) -> list[dict[str, Any]]:
+    """Every strategy's account side by side (the rows of strategies.csv), active or retired."""
+    valued = await PortfolioService.of(store).valued_all(now, config.schedule.price_max_age_s)
+    snapshots = await store.portfolio_snapshots()
+    active = [spec.name for spec in config.strategy_specs()]
+    return [
+        rows.strategy_row(
+            accounts.figures(
+                portfolio,
+                valuation,
+                [s for s in snapshots if s.strategy == name],
+                accounts.status(name, active),
+            )
+        )
+        for name, (portfolio, valuation) in valued.items()
+    ]
+
+
 async def status_document(
     store: Store, config: Config, now: datetime, probe: liveness.LockProbe
 ) -> dict[str, Any]:
@@ -227,6 +245,7 @@ async def status_document(
         "check": alerts.overall([a.severity for a in found]),
         "daemon": _daemon_json(probe, facts.last_activity_at),
         **account.fields,
+        "strategies": await strategy_rows(store, config, now),
         "jobs": {job: _job_json(runs.get(job), now, nexts.get(job)) for job in JOBS},
         "last_poll_at": iso_utc(last_poll_at) if last_poll_at else None,
         "prices_age_s": round((now - last_poll_at).total_seconds(), 1) if last_poll_at else None,

@@ -227,7 +227,7 @@ def _mark(row: Mapping[str, Any]) -> str:
     text = "–" if mark is None else f"{mark:.3f}"
     if row.get("book_missing"):
         return text + "!"
-    return text + ("*" if row.get("price_stale") else " ")
+    return text + ("*" if row.get("stale") else " ")
 
 
 def sorted_positions(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -287,12 +287,39 @@ def _positions(doc: Doc, width: int, max_rows: int, color: bool) -> list[str]:
     notes = []
     if len(shown) < len(rows):
         notes.append(f"… {len(rows) - len(shown)} more (prescientd status --all)")
-    if any(r.get("price_stale") and not r.get("book_missing") for r in shown):
+    if any(r.get("stale") and not r.get("book_missing") for r in shown):
         notes.append("* stale price")
     if any(r.get("book_missing") for r in shown):
         notes.append("! book gone: last known price")
     if notes:
         lines.append(fit("  " + " · ".join(notes), width))
+    return lines
+
+
+def _strategies(doc: Doc, width: int) -> list[str]:
+    """The strategies side by side (strategies.csv's figures), when there is more than one;
+    status, fees and capital locked only where the width allows."""
+    rows = doc.get("strategies") or []
+    if len(rows) < 2:
+        return []
+    wide = width >= 100
+    name_w = max(8, min(16, max(cells(str(r.get("strategy", ""))) for r in rows)))
+    head = f"  {'strategy':<{name_w}} {'equity':>12} {'return':>8} {'max DD':>8} {'win':>7}"
+    head += f" {'trades':>6}" + (f" {'status':<8} {'fees':>9} {'locked':>11}" if wide else "")
+    lines = ["Strategies", head]
+    for r in rows:
+        line = (
+            f"  {fit(str(r.get('strategy', '')), name_w):<{name_w}}"
+            f" {usd(r.get('equity_usd')):>12} {percent(r.get('cumulative_return'), sign=True):>8}"
+            f" {percent(r.get('max_drawdown'), sign=True):>8} {percent(r.get('win_rate')):>7}"
+            f" {r.get('trade_count', 0):>6}"
+        )
+        if wide:
+            line += (
+                f" {r.get('status', '')!s:<8} {usd(r.get('fees_usd')):>9}"
+                f" {usd(r.get('capital_locked_usd')):>11}"
+            )
+        lines.append(line)
     return lines
 
 
@@ -391,6 +418,7 @@ def render_status(
             ),
         ],
         _account(doc, width, color),
+        _strategies(doc, width),
         _equity(doc, width, now, tz, color),
         _positions(doc, width, max_positions, color),
         [*_jobs(doc, width, now, tz, color), *_prices(doc, width, tz)],

@@ -307,6 +307,8 @@ async def worker_fetch(config_path: Path, sim_url: str) -> dict[str, Any]:
 
 async def worker_poll(config_path: Path, sim_url: str) -> dict[str, Any]:
     """(b) the whole poll job twice (daemon-style: mirrors requested, rebuilt after the job)."""
+    import structlog.testing
+
     from prescientd import jobs
     from prescientd.clock import SystemClock
     from prescientd.mirrors.build import Mirror, MirrorBuilder
@@ -323,14 +325,18 @@ async def worker_poll(config_path: Path, sim_url: str) -> dict[str, Any]:
         async def publish(mirrors: set[Mirror]) -> None:
             requested.update(mirrors)
 
-        async def rebuild() -> None:
+        async def rebuild() -> dict[str, Any]:
+            """One flush as the daemon's; returns its mirrors_written line."""
             builder = MirrorBuilder(store, config)
-            now = SystemClock().now()
-            for mirror in sorted(requested):
-                await builder.write(mirror, now)
+            with structlog.testing.capture_logs() as logs:
+                await builder.write_many(requested, SystemClock().now())
             requested.clear()
+            lines = [e for e in logs if e["event"] == "mirrors_written"]
+            return dict(lines[0]) if lines else {}
 
         ctx = await _context(config, store, clients, publish)
+        # as the daemon does at start-up: every fixed mirror and the workbook (not timed)
+        await MirrorBuilder(store, config).write_fixed(SystemClock().now())
         out["rss_before_mb"] = peak_rss_mb()
         for label in ("first", "second"):
             wait_for_fresh_step(PRICE_STEP_S)
@@ -339,7 +345,7 @@ async def worker_poll(config_path: Path, sim_url: str) -> dict[str, Any]:
                 outcome = await jobs.run_job("poll", ctx, jobs.poll)
             rss_job = peak_rss_mb()
             with timed() as mirrors:
-                await rebuild()
+                flushed = await rebuild()
             out["polls"].append(
                 {
                     "label": label,
@@ -349,6 +355,8 @@ async def worker_poll(config_path: Path, sim_url: str) -> dict[str, Any]:
                     **job.as_dict(),
                     "mirrors_wall_s": mirrors.wall_s,
                     "mirrors_cpu_s": mirrors.cpu_s,
+                    "mirrors_files": flushed.get("files", {}),
+                    "mirrors_unchanged": flushed.get("unchanged", []),
                     "peak_rss_after_job_mb": rss_job,
                     "peak_rss_after_mirrors_mb": peak_rss_mb(),
                     "sim_requests": request_summary(sim_url),
@@ -618,6 +626,9 @@ def _orchestrate(args: argparse.Namespace, root: Path, url: str) -> int:
             "mirror rebuild after it (daemon: debounced)",
             f"{p['mirrors_wall_s']:.3f} s / {p['mirrors_cpu_s']:.3f} s CPU",
         )
+        for name, size in sorted(p["mirrors_files"].items()):
+            _line(f"  wrote {name}", f"{size:,} bytes")
+        _line("  unchanged (not written)", ", ".join(p["mirrors_unchanged"]) or "-")
         _line(
             "job + mirrors (= `prescientd once poll` work)",
             f"{p['wall_s'] + p['mirrors_wall_s']:.3f} s wall",

@@ -18,6 +18,8 @@ from e2e.demo import DemoProcess, running_demo
 
 from .cdp import Browser, find_chromium
 
+SLOW_SPEED = 600.0  # the demo's clock: an hourly poll every 6 s
+
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 TILES = (
@@ -98,7 +100,9 @@ async def test_the_demo_dashboard_shows_the_status_figures(tmp_path: Path) -> No
     """Equity and the other tiles, the positions table and the trades table of the live page
     equal /api/v1/status (and the ledger routes); a screenshot is saved in the test's tmp dir."""
     find_chromium()  # skip (or fail under CI) before starting the demo
-    with running_demo(tmp_path / "run") as demo:
+    # slow enough (a poll every 6 real seconds) that the page and the API can be compared at a
+    # moment when neither moves
+    with running_demo(tmp_path / "run", speed=SLOW_SPEED) as demo:
         async with Browser(tmp_path / "profile") as browser:
             await browser.goto(demo.url)
             await browser.wait_for(READY, timeout_s=30)
@@ -130,8 +134,10 @@ async def test_the_demo_dashboard_shows_the_status_figures(tmp_path: Path) -> No
         f"{t['kind']}-{t.get('trade_id', t.get('settlement_id'))}" for t in trades["items"]
     ]
     assert dom["trade_ids"] == expected_ids
+    # the trades table lists every strategy's ledger (each row names its strategy); a fresh
+    # ledger numbers trades 1, 2, 3 ... across strategies
     newest_trade = max(t["trade_id"] for t in trades["items"] if t["kind"] == "trade")
-    assert newest_trade == status["trade_count"]  # a fresh ledger numbers trades 1, 2, 3 ...
+    assert newest_trade == sum(s["trade_count"] for s in status["strategies"])
     assert dom["equity_points"] == min(equity["total"], 5000) > 0
     assert shot.stat().st_size > 20_000
     assert not [line for line in console if "exception" in line]

@@ -54,9 +54,10 @@ EXPORT_CSVS = (
     "portfolio_history.csv",
     "positions_current.csv",
     "performance_daily.csv",
+    "strategies.csv",  # DESIGN.md §10
 )
 # Fields computed from the clock at write time, not from the database.
-CLOCK_FIELDS = frozenset({"generated_at", "age_s"})
+CLOCK_FIELDS = frozenset({"generated_at", "age_s", "as_of"})  # as_of: when a CSV was written
 # Mirrors built from the market rows of the morning refresh.
 EVENT_MIRRORS = (
     "events/filtered_events.json",
@@ -93,8 +94,10 @@ def read_json(path: Path) -> Any:
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    """Header and rows of a CSV mirror; fails on a ragged row."""
-    reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"), newline=""))
+    """Header and rows of a CSV mirror (it starts with a BOM); fails on a ragged row."""
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("\ufeff"), f"{path} has no BOM"
+    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
     rows = list(reader)
     header = list(reader.fieldnames or [])
     for row in rows:

@@ -75,16 +75,18 @@ class DemoProcess:
 
 
 @contextmanager
-def running_demo(workdir: Path, *, events: int = 60) -> Iterator[DemoProcess]:
-    """Start `prescientd demo --dir workdir/demo`, wait for its URL and first poll; always
-    stopped (killed if it does not exit) at the end."""
+def running_demo(
+    workdir: Path, *, events: int = 60, speed: float | None = None
+) -> Iterator[DemoProcess]:
+    """Start `prescientd demo --dir workdir/demo` (at `--speed` when given), wait for its URL and
+    first poll; always stopped (killed if it does not exit) at the end."""
     workdir.mkdir(parents=True, exist_ok=True)
     out_path = workdir / "demo.out"
     env = {k: v for k, v in os.environ.items() if k != "PRESCIENTD_CONFIG"}
     args = [sys.executable, "-m", "prescientd", "demo", "--dir", str(workdir / "demo")]
     with out_path.open("wb") as out:
         proc = subprocess.Popen(
-            [*args, "--events", str(events)],
+            [*args, "--events", str(events), *(["--speed", str(speed)] if speed else [])],
             cwd=workdir,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -1,4 +1,8 @@
-"""SIGKILL at chosen moments, restart, repeat: the ledger never duplicates and the mirrors agree."""
+"""SIGKILL at chosen moments, restart, repeat: the ledger never duplicates and the mirrors agree.
+
+Two strategies trade side by side (the default and a variant at another threshold), so every
+invariant holds per strategy: its own keys, cash, positions and settlements.
+"""
 
 from __future__ import annotations
 
@@ -92,8 +96,8 @@ def _resolve_held(sim: SimProcess, db: Path, count: int) -> None:
     """Resolve count markets the (stopped) daemon holds, so the next run settles them."""
     held = db_query(
         db,
-        "SELECT DISTINCT market_id FROM trades WHERE side = 'buy'"
-        " AND token_id NOT IN (SELECT token_id FROM settlements) ORDER BY market_id",
+        "SELECT DISTINCT market_id FROM trades t WHERE side = 'buy' AND token_id NOT IN"
+        " (SELECT token_id FROM settlements s WHERE s.strategy = t.strategy) ORDER BY market_id",
     )
     resolved = 0
     for (market_id,) in held:
@@ -103,6 +107,11 @@ def _resolve_held(sim: SimProcess, db: Path, count: int) -> None:
             sim.resolve(str(market_id), "no" if resolved % 2 else "yes")
             resolved += 1
     assert resolved == count, f"only {resolved} held markets to resolve"
+
+
+def _by_strategy(db: Path, sql: str) -> dict[str, int]:
+    """strategy -> amount (micro-dollars) from a two-column query."""
+    return {str(row[0]): int(row[1]) for row in db_query(db, sql)}
 
 
 def _kill_at(point: KillPoint, daemon: DaemonProcess) -> None:
@@ -125,13 +134,15 @@ def test_sigkill_restarts_never_duplicate(
     setup_factory: Callable[..., Setup],
     daemon_factory: Callable[[Setup], DaemonProcess],
 ) -> None:
-    """20 SIGKILLs at chosen log lines: no duplicate trade, cash and mirrors match the ledger."""
+    """20 SIGKILLs at chosen log lines: no duplicate trade, each strategy's cash and the mirrors
+    match the ledger."""
     sim = sim_factory(seed=5, events=120, resolve_interval_s=4)
     setup = setup_factory(
         sim.url,
         schedule={"poll_interval_s": 1, "morning_every_s": 2, "evening_every_s": 1},
         strategy={"max_positions_per_market": 1, "max_open_positions": 60},
         mirrors={"debounce_s": 0.2},
+        **{"strategies.c60": {"threshold": 0.6, "starting_balance_usd": 5000}},
     )
     runs = []
     for point in KILL_POINTS:
@@ -165,36 +176,55 @@ def test_sigkill_restarts_never_duplicate(
     )
     assert not db_query(
         db,
-        "SELECT market_id, COUNT(*) FROM trades WHERE side = 'buy' GROUP BY 1 HAVING COUNT(*) > 1",
-    ), "a market was bought twice with max_positions_per_market = 1"
+        "SELECT strategy, market_id, COUNT(*) FROM trades WHERE side = 'buy' GROUP BY 1, 2"
+        " HAVING COUNT(*) > 1",
+    ), "a strategy bought a market twice with max_positions_per_market = 1"
     assert not db_query(
-        db, "SELECT token_id, COUNT(*) FROM settlements GROUP BY 1 HAVING COUNT(*) > 1"
+        db,
+        "SELECT strategy, token_id, COUNT(*) FROM settlements GROUP BY 1, 2 HAVING COUNT(*) > 1",
     ), "a position was settled twice"
-    trades = db_query(db, "SELECT id, seq, idempotency_key, shares, side FROM trades ORDER BY seq")
-    settlements = db_query(
-        db, "SELECT id, seq, idempotency_key, shares, token_id FROM settlements ORDER BY seq"
+    trades = db_query(
+        db, "SELECT id, seq, idempotency_key, shares, side, strategy FROM trades ORDER BY seq"
     )
-    assert trades, "no trade in 20 runs: the test exercised nothing"
+    settlements = db_query(
+        db,
+        "SELECT id, seq, idempotency_key, shares, token_id, strategy FROM settlements ORDER BY seq",
+    )
+    assert {t["strategy"] for t in trades} == {"default", "c60"}, "a strategy never traded"
     assert settlements, "no settlement in 20 runs: raise resolve frequency or run time"
-    bought = {r[0] for r in db_query(db, "SELECT token_id FROM trades WHERE side = 'buy'")}
-    assert {s["token_id"] for s in settlements} <= bought
+    bought = {
+        (r[0], r[1]) for r in db_query(db, "SELECT strategy, token_id FROM trades WHERE side='buy'")
+    }
+    assert {(s["strategy"], s["token_id"]) for s in settlements} <= bought
 
-    # cash: the deposit plus every trade and settlement, and the mirror says the same
+    # cash, per strategy: the deposit plus its trades and settlements, the database's running
+    # balance, and the mirrors all say the same
     portfolio = read_json(setup.data_dir / "trades/portfolio.json")
-    (flows,) = db_query(db, "SELECT SUM(amount) FROM cash_flows")
-    (deposit,) = db_query(db, "SELECT SUM(amount) FROM cash_flows WHERE kind = 'deposit'")
-    cash = Decimal(str(portfolio["cash_usd"]))
-    assert abs(cash - _usd(flows[0])) <= EPS
-    assert abs(Decimal(str(portfolio["starting_balance_usd"])) - _usd(deposit[0])) <= EPS
+    accounts = {a["strategy"]: a for a in portfolio["strategies"]}
+    assert set(accounts) == {"default", "c60"} and portfolio["strategy"] == "default"
+    flows = _by_strategy(db, "SELECT strategy, SUM(amount) FROM cash_flows GROUP BY 1")
+    running = _by_strategy(db, "SELECT strategy, balance FROM cash_balances")
+    deposits = _by_strategy(db, "SELECT strategy, amount FROM cash_flows WHERE kind = 'deposit'")
+    assert flows == running and deposits == {"default": 10_000_000_000, "c60": 5_000_000_000}
     entries = read_json(setup.data_dir / "trades/paper_trades.json")
-    deltas = sum((Decimal(str(e["cash_delta_usd"])) for e in entries), Decimal(0))
-    assert abs(_usd(deposit[0]) + deltas - cash) <= EPS * len(entries) + EPS
+    for name, account in accounts.items():
+        cash = Decimal(str(account["cash_usd"]))
+        assert cash >= 0 and abs(cash - _usd(flows[name])) <= EPS
+        assert abs(Decimal(str(account["starting_balance_usd"])) - _usd(deposits[name])) <= EPS
+        own = [e for e in entries if e["strategy"] == name]
+        deltas = sum((Decimal(str(e["cash_delta_usd"])) for e in own), Decimal(0))
+        assert abs(_usd(deposits[name]) + deltas - cash) <= EPS * len(own) + EPS
+    cash = Decimal(str(portfolio["cash_usd"]))
+    assert cash == Decimal(str(accounts["default"]["cash_usd"]))
 
     # paper_trades.json is exactly the ledger, in seq order
     ledger = sorted(
-        [("trade", r["id"], r["seq"], r["idempotency_key"], r["shares"]) for r in trades]
+        [
+            ("trade", r["id"], r["seq"], r["idempotency_key"], r["shares"], r["strategy"])
+            for r in trades
+        ]
         + [
-            ("settlement", r["id"], r["seq"], r["idempotency_key"], r["shares"])
+            ("settlement", r["id"], r["seq"], r["idempotency_key"], r["shares"], r["strategy"])
             for r in settlements
         ],
         key=lambda row: row[2],
@@ -206,19 +236,24 @@ def test_sigkill_restarts_never_duplicate(
             e["seq"],
             e["idempotency_key"],
             int(Decimal(str(e["shares"])) * MICRO),
+            e["strategy"],
         )
         for e in entries
     ]
     assert mirrored == ledger
 
-    # portfolio.json: equity = cash + positions, positions = bought and not settled
-    values = [Decimal(str(p["value_usd"])) for p in portfolio["positions"]]
-    positions_value = Decimal(str(portfolio["positions_value_usd"]))
-    assert abs(positions_value - sum(values, Decimal(0))) <= EPS * (len(values) + 1)
-    assert abs(Decimal(str(portfolio["equity_usd"])) - (cash + positions_value)) <= EPS
-    open_tokens = bought - {s["token_id"] for s in settlements}
-    assert {p["token_id"] for p in portfolio["positions"]} == open_tokens
-    assert portfolio["trade_count"] == len(trades)
+    # each account in portfolio.json: equity = cash + positions, positions = bought, not settled
+    settled = {(s["strategy"], s["token_id"]) for s in settlements}
+    for name, account in accounts.items():
+        values = [Decimal(str(p["value_usd"])) for p in account["positions"]]
+        positions_value = Decimal(str(account["positions_value_usd"]))
+        assert abs(positions_value - sum(values, Decimal(0))) <= EPS * (len(values) + 1)
+        cash = Decimal(str(account["cash_usd"]))
+        assert abs(Decimal(str(account["equity_usd"])) - (cash + positions_value)) <= EPS
+        open_tokens = {t for s, t in bought - settled if s == name}
+        assert {p["token_id"] for p in account["positions"]} == open_tokens
+        assert account["trade_count"] == sum(1 for t in trades if t["strategy"] == name)
+    assert portfolio["positions"] == accounts["default"]["positions"]
 
     # current_signals.json is the latest evaluation
     signals = read_json(setup.data_dir / "trades/current_signals.json")

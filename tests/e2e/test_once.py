@@ -149,7 +149,9 @@ def test_once_cycle_and_status_export(sim: SimProcess, setup_factory: SetupFacto
     mirrors = mirror_contents(data)
     shutil.rmtree(data / "exports")
     _ok(setup.cli("export"))
-    assert sorted(p.name for p in (data / "exports").iterdir()) == sorted(EXPORT_CSVS)
+    assert sorted(p.name for p in (data / "exports").iterdir()) == sorted(
+        [*EXPORT_CSVS, "prescientd.xlsx"]
+    )
     rebuilt = mirror_contents(data)
     assert rebuilt.keys() == mirrors.keys()
     for name, content in mirrors.items():

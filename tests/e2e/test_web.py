@@ -66,7 +66,7 @@ def _consistent_scrape(demo: DemoProcess) -> tuple[Samples, dict[str, Any], int]
 def test_demo_metrics_on_loopback_only(tmp_path: Path) -> None:
     """During the demo, a curl of /metrics shows every DESIGN §8 metric with sane values and the
     listener is bound to 127.0.0.1 only."""
-    with running_demo(tmp_path) as demo:
+    with running_demo(tmp_path, speed=600.0) as demo:
         samples, status, trades = _consistent_scrape(demo)
         addresses = listening_addresses(demo.port)
         code, _ = demo.terminate()
@@ -79,7 +79,12 @@ def test_demo_metrics_on_loopback_only(tmp_path: Path) -> None:
     assert equity == pytest.approx(
         samples[("prescientd_cash_usd", default)] + status["positions_value_usd"], abs=1e-5
     )
-    assert samples[("prescientd_trades_total", default)] == trades == status["trade_count"] > 0
+    assert samples[("prescientd_trades_total", default)] == status["trade_count"] > 0
+    # the ledger (and /api/v1/trades) holds every strategy's trades, each counted under its label
+    per_strategy = {s["strategy"]: s["trade_count"] for s in status["strategies"]}
+    for name, count in per_strategy.items():
+        assert samples[("prescientd_trades_total", (("strategy", name),))] == count
+    assert sum(per_strategy.values()) == trades
     assert samples[("prescientd_open_positions", default)] == status["open_positions"]
     assert samples[("prescientd_job_runs_total", (("job", "poll"), ("outcome", "ok")))] >= 1
     assert 0 <= samples[("prescientd_prices_age_seconds", ())] < 15  # the demo's max price age

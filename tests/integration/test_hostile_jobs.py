@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from structlog.testing import capture_logs
-from test_jobs import Env, make_config
 
 from conftest import RawJson, in_keyset_reply, proxy
+from job_env import Env, make_config
 from prescientd.runtime import open_clients, open_store
 from prescientd.sim import running_simulator
 

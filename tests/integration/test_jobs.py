@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,73 +12,20 @@ from typing import Any
 import pytest
 import structlog
 
+from job_env import job_env, make_config, read_csv, snapshot_files
 from prescientd import jobs
 from prescientd.clock import SystemClock
-from prescientd.config import Config, parse_config
+from prescientd.config import Config
 from prescientd.mirrors.build import Mirror, MirrorBuilder
-from prescientd.models import JobOutcome
-from prescientd.runtime import Clients, make_context, open_clients, open_store, start_session
-from prescientd.sim import MALFORMED_EVENT_COUNT, running_simulator
+from prescientd.runtime import start_session
+from prescientd.sim import MALFORMED_EVENT_COUNT
 from prescientd.sim.state import SimState
 from prescientd.status import collect_status
-from prescientd.store.db import BUSY_TIMEOUT_MS, Store, connect_sync
+from prescientd.store.db import Store, connect_sync
 from store_checks import integrity_check, ledger_digest
 
 EVENT_FILES = ("filtered_events.json", "filtered_markets.json", "raw_events_backup.json")
 EVENT_CSVS = ("events_filtered.csv", "markets_extracted.csv")
-
-
-def make_config(tmp_path: Path, url: str, extra: str = "") -> Config:
-    """A config pointing at the simulator, with quick retries and paths in tmp_path."""
-    text = f"""
-[polymarket]
-gamma_url = "{url}"
-clob_url = "{url}"
-backoff_base_s = 0.01
-backoff_max_s = 0.05
-max_attempts = 3
-{extra}
-"""
-    return parse_config(text).resolve_paths(tmp_path)
-
-
-@dataclass
-class Env:
-    """A store, clients and builder for running jobs in-process."""
-
-    config: Config
-    store: Store
-    clients: Clients
-    sim: SimState
-
-    async def run(self, name: str) -> JobOutcome:
-        """Run one job the way `prescientd once` does (mirrors written at once)."""
-        builder = MirrorBuilder(self.store, self.config)
-        clock = SystemClock()
-
-        async def publish(mirrors: set[Mirror]) -> None:
-            await builder.write_many(mirrors, clock.now())
-
-        ctx = make_context(self.config, 1, self.store, self.clients, clock, publish)
-        return await jobs.run_job(name, ctx, jobs.JOB_BODIES[name])
-
-
-@asynccontextmanager
-async def job_env(
-    tmp_path: Path,
-    *,
-    n_events: int,
-    extra: str = "",
-    seed: int = 3,
-    busy_timeout_ms: int = BUSY_TIMEOUT_MS,
-) -> AsyncIterator[Env]:
-    """The simulator (prices frozen at one step) and everything a job needs."""
-    frozen = datetime.now(UTC).timestamp()
-    async with running_simulator(seed=seed, n_events=n_events, clock=lambda: frozen) as sim:
-        config = make_config(tmp_path, sim.url, extra)
-        store_cm = open_store(config, busy_timeout_ms=busy_timeout_ms)
-        async with store_cm as store, open_clients(config) as clients:
-            yield Env(config, store, clients, sim.state)
 
 
 def expected_eligible(sim: SimState, config: Config, now: datetime) -> set[str]:
@@ -103,19 +46,6 @@ def expected_eligible(sim: SimState, config: Config, now: datetime) -> set[str]:
             continue
         out.add(m.id)
     return out
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    """Rows of a mirror CSV."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
-def snapshot_files(root: Path) -> dict[str, bytes]:
-    """Every file under root with its bytes."""
-    return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-    }
 
 
 async def test_morning_pages_2000_events_and_matches_ground_truth(tmp_path: Path) -> None:
@@ -261,9 +191,14 @@ async def test_outage_marks_prices_stale_and_keeps_good_files(tmp_path: Path) ->
         assert changed <= {"prescient.db", "prescient.db-wal", "prescient.db-shm"}
         later = datetime.now(UTC) + timedelta(seconds=120)
         builder = MirrorBuilder(env.store, env.config)
-        await builder.write_prices(later)
+        assert await builder.write_prices(later) is True
+        assert (data / "markets" / "market_cache.json").read_bytes() == before[
+            "markets/market_cache.json"
+        ]  # nothing new was polled: nothing to rewrite
+        await builder.write_prices(later, force=True)
         cache = json.loads((data / "markets" / "market_cache.json").read_text())
-        assert cache["tokens"] and all(t["stale"] for t in cache["tokens"].values())
+        stale = cache["columns"].index("stale")
+        assert cache["tokens"] and all(t[stale] for t in cache["tokens"].values())
 
 
 async def test_paper_trading_settlement_and_evening(tmp_path: Path) -> None:
@@ -283,12 +218,9 @@ async def test_paper_trading_settlement_and_evening(tmp_path: Path) -> None:
         held = trades[0]
         env.sim.resolve(held["market_id"], "no")  # NO (outcome 1) wins: the held token pays 1
         portfolio_before = json.loads((data / "trades" / "portfolio.json").read_text())
-        # resolved without a proposal first: this poll finds the book gone, the next one checks
-        # Gamma (a held market is checked every poll once its book vanished)
+        # resolved without a proposal first: the poll finds the held book gone and checks it then
         third = await env.run("poll")
-        assert third.ok and third.counts["settled"] == 0, third
-        fourth = await env.run("poll")
-        assert fourth.ok and fourth.counts["settled"] == 1, fourth
+        assert third.ok and third.counts["settled"] == 1, third
         entries = json.loads((data / "trades" / "paper_trades.json").read_text())
         assert entries[: len(trades)] == trades  # append-only
         (settlement,) = [e for e in entries if e["kind"] == "settlement"]

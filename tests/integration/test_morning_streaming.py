@@ -13,8 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from test_jobs import job_env
-
+from job_env import job_env
 from prescientd.clock import SystemClock
 from prescientd.daemon import Daemon, MirrorWriter
 from prescientd.notify import Notifier

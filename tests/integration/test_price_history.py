@@ -368,3 +368,79 @@ async def test_v1_snapshots_are_collapsed_into_bars_then_dropped_whole(tmp_path:
         assert len(await store.daily_bars(newest.isoformat())) == len(model.bars(newest))
     finally:
         await store.close()
+
+
+V2_FIXTURE = Path(__file__).parents[1] / "fixtures" / "db" / "ledger_v2.sql"
+# The v2 evening's queries (store/prices.py before schema 4): the oracle for recorded data.
+V2_CARRIED = (
+    "SELECT s.token_id, s.mid, s.display, s.best_bid, s.best_ask FROM ("
+    " SELECT (SELECT p.id FROM price_snapshots p WHERE p.token_id = t.token_id"
+    "  AND p.fetched_at < ? ORDER BY p.id DESC LIMIT 1) AS sid FROM ("
+    "  SELECT token_id FROM quote_status WHERE fetched_at >= ?"
+    "  UNION SELECT token_id FROM price_snapshots WHERE fetched_at >= ? AND fetched_at < ?"
+    " ) t) c JOIN price_snapshots s ON s.id = c.sid"
+)
+V2_DAY = (
+    "SELECT token_id, mid, display, best_bid, best_ask FROM price_snapshots"
+    " WHERE fetched_at >= ? AND fetched_at < ? ORDER BY id"
+)
+
+
+def v2_evening_bars(conn: sqlite3.Connection, day: date) -> dict[str, tuple[object, ...]]:
+    """The bars the v2 evening computed for a UTC day (its algorithm, rewritten here)."""
+    lo = iso_utc(datetime.combine(day, time(0), tzinfo=UTC))
+    hi = iso_utc(datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC))
+    carried = conn.execute(V2_CARRIED, (lo, lo, lo, hi)).fetchall()
+    rows = conn.execute(V2_DAY, (lo, hi)).fetchall()
+    series: dict[str, list[tuple[object, ...]]] = {}
+    for row in [*carried, *rows]:
+        series.setdefault(row[0], []).append(row[1:])
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row[0]] = counts.get(row[0], 0) + 1
+
+    def dec(v: object) -> Decimal | None:
+        return None if v is None else Decimal(str(v)) / 10**6
+
+    out: dict[str, tuple[object, ...]] = {}
+    for token, values in series.items():
+        mids = [d for v in values if (d := dec(v[0])) is not None]
+        disps = [d for v in values if (d := dec(v[1])) is not None]
+        last = values[-1]
+        out[token] = (*ohlc(mids), *ohlc(disps), dec(last[2]), dec(last[3]), counts.get(token, 0))
+    return out
+
+
+async def test_a_recorded_v2_database_keeps_its_quotes_and_daily_bars(tmp_path: Path) -> None:
+    """The recorded v2 file: after migration 4 every current quote reads back the same, and its
+    day's bars (collapsed at start-up) equal what the v2 evening computed from its snapshots."""
+    path = tmp_path / "prescient.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(V2_FIXTURE.read_text(encoding="utf-8"))
+    day = date(2026, 12, 3)
+    expected = v2_evening_bars(conn, day)
+    old_quotes = {
+        row[0]: row[1:]
+        for row in conn.execute(
+            "SELECT token_id, fetched_at, status, best_bid, best_ask, display, book_hash,"
+            " bid_depth_usd FROM quote_status"
+        )
+    }
+    conn.close()
+    assert expected and old_quotes
+
+    store = await Store.open(path)
+    try:
+        await store.collapse_legacy_snapshots(ZoneInfo("UTC"))
+        assert bar_tuples(await store.daily_bars(day.isoformat())) == expected
+        latest = await store.latest_quotes()
+        assert set(latest) == set(old_quotes)
+        for token, (at_text, status, bid, ask, disp, book_hash, depth) in old_quotes.items():
+            quote = latest[token].quote
+            assert (iso_utc(quote.fetched_at), latest[token].status) == (at_text, status)
+            assert (quote.best_bid, quote.best_ask, quote.display) == tuple(
+                None if v is None else Decimal(v) / 10**6 for v in (bid, ask, disp)
+            )
+            assert (quote.book_hash, quote.bid_depth_usd) == (book_hash, Decimal(depth) / 10**6)
+    finally:
+        await store.close()

@@ -19,9 +19,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 from structlog.testing import capture_logs
-from test_jobs import job_env
 
 from conftest import serve
+from job_env import job_env
 from prescientd.jobs import ResolutionWatch
 from prescientd.polymarket.gamma import GammaClient, parse_market
 from prescientd.polymarket.http import HostClient, make_session
@@ -189,11 +189,13 @@ async def test_held_markets_are_checked_when_due_not_every_poll(tmp_path: Path) 
         watch.last_checked[held[0]] -= timedelta(seconds=env.config.schedule.settlement_sweep_s)
         (swept,) = await poll_checks()
         assert swept["due"] == 1
-        env.sim.propose(held[1])  # the book vanishes first...
-        assert await poll_checks() == []
-        for _ in range(2):  # ...then the market is checked at every poll
+        env.sim.propose(held[1])  # the book vanishes: checked in that very poll...
+        (line,) = await poll_checks()
+        assert line["due"] == 1 and line["requests"] == 1
+        for _ in range(2):  # ...and then at every poll, before the books
             (line,) = await poll_checks()
             assert line["due"] == 1
         env.sim.resolve(held[1], "no")
         settled = await env.run("poll")
         assert settled.ok and settled.counts["settled"] == 1, settled
+        assert settled.counts["settlement_checked"] == 1

@@ -188,13 +188,15 @@ def build(
 
 
 HOLD = """
-import sys, time
+import os, sys, time
 from pathlib import Path
 from prescientd.runtime import data_dir_lock
 with data_dir_lock(Path(sys.argv[1])):
     print("held", flush=True)
     if sys.argv[2] == "hold":
         sys.stdin.read()  # until the test closes stdin
+    elif sys.argv[2] == "crash":
+        os._exit(0)  # no clean-up: the lock file stays behind, as after a crash
 """
 
 
@@ -226,7 +228,7 @@ def holder(setup: Setup) -> Iterator[subprocess.Popen[str]]:
 def stale_lock(setup: Setup) -> int:
     """A process that took the lock and died: its pid stays in the lock file."""
     done = subprocess.run(
-        [sys.executable, "-c", HOLD, str(setup.data_dir), "exit"],
+        [sys.executable, "-c", HOLD, str(setup.data_dir), "crash"],
         capture_output=True,
         text=True,
         check=True,

@@ -8,16 +8,9 @@ from typing import Any
 
 import pytest
 
-from conftest import load_fixture
-from prescientd.core import performance
-from prescientd.core.filters import event_row, market_row
 from prescientd.mirrors.columns import (
     EVENTS_FILTERED,
     EXPORTS,
-    MARKETS_EXTRACTED,
-    PERFORMANCE_DAILY,
-    PORTFOLIO_HISTORY,
-    VOCABULARY_RENAMES,
     Column,
     Export,
     Kind,
@@ -26,9 +19,8 @@ from prescientd.mirrors.columns import (
     order_columns,
     resolve_columns,
 )
-from prescientd.models import PortfolioSnapshot
-from prescientd.polymarket.gamma import parse_event
 
+RETIRED_NAMES = {"fees_paid_usd", "trades", "price_stale", "fee_usd", "display"}  # see Changelog
 TOKEN = "89972346417086440659189114668296975440208562769200022591480064439842896371398"
 
 
@@ -144,8 +136,9 @@ def test_workbook_header_says_utc_for_times() -> None:
     assert Column("x", Kind.TEXT, header="X").workbook_header() == "X"
 
 
-def test_exports_are_the_eight_csvs_of_the_design() -> None:
-    """The specs cover exactly the CSV exports DESIGN.md §3 names, each a valid sheet name."""
+def test_exports_are_the_csvs_of_the_design() -> None:
+    """The specs cover exactly the CSV exports DESIGN.md §3 and §10 name, each a valid sheet
+    name."""
     assert sorted(e.filename for e in EXPORTS) == sorted(
         [
             "events_filtered.csv",
@@ -156,6 +149,7 @@ def test_exports_are_the_eight_csvs_of_the_design() -> None:
             "portfolio_history.csv",
             "positions_current.csv",
             "performance_daily.csv",
+            "strategies.csv",
         ]
     )
     for export in EXPORTS:
@@ -168,48 +162,5 @@ def test_export_specs_are_ordered_unique_and_use_the_vocabulary(export: Export) 
     names = [c.name for c in export.columns]
     assert len(set(names)) == len(names)
     assert order_columns(export.columns) == list(export.columns)
-    assert not set(names) & set(VOCABULARY_RENAMES)
+    assert not set(names) & RETIRED_NAMES
     assert export.columns[0].kind is not Kind.ID
-
-
-def _snapshot() -> PortfolioSnapshot:
-    return PortfolioSnapshot(
-        local_date="2026-10-06",
-        taken_at=datetime(2026, 10, 6, 22, 0, tzinfo=UTC),
-        cash_usd=Decimal(9900),
-        positions_value_usd=Decimal("101.5"),
-        equity_usd=Decimal("10001.5"),
-        realized_pnl_usd=Decimal(0),
-        unrealized_pnl_usd=Decimal("1.5"),
-        fees_usd=Decimal("0.2"),
-        trade_count=1,
-        open_positions=1,
-        settled_positions=0,
-        settled_wins=0,
-    )
-
-
-def _current_keys(export: Export) -> set[str]:
-    """The keys today's row builders produce for one export (pure builders only)."""
-    if export in (EVENTS_FILTERED, MARKETS_EXTRACTED):
-        event, _ = parse_event(load_fixture("gamma_events_list_negrisk_2_markets.json")[0])
-        rows = (
-            [event_row(event)]
-            if export is EVENTS_FILTERED
-            else [market_row(event, event.markets[0])]
-        )
-    elif export is PORTFOLIO_HISTORY:
-        rows = [performance.history_entry(_snapshot())]
-    else:
-        rows = performance.performance_rows([_snapshot()], Decimal(10000))
-    return {VOCABULARY_RENAMES.get(k, k) for row in rows for k in row}
-
-
-@pytest.mark.parametrize(
-    "export",
-    [EVENTS_FILTERED, MARKETS_EXTRACTED, PORTFOLIO_HISTORY, PERFORMANCE_DAILY],
-    ids=lambda e: e.name,
-)
-def test_specs_cover_every_key_the_current_builders_produce(export: Export) -> None:
-    """After the vocabulary renames, no key of today's rows is missing from the proposed spec."""
-    assert _current_keys(export) <= {c.name for c in export.columns}

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from prescientd.config import ConfigError, load_config, merge_reload, parse_config
+from prescientd.config import ConfigError, load_config, parse_config
+from prescientd.reload import merge_reload
 
 SHIPPED = Path(__file__).parents[2] / "config" / "prescientd.toml"
 

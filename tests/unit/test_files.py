@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from decimal import Decimal
@@ -14,10 +12,10 @@ import pytest
 from prescientd.mirrors.files import (
     dumps_json,
     escape_cell,
-    render_csv,
     sweep_temp_files,
     write_atomic,
     write_json,
+    write_json_streamed,
 )
 
 
@@ -39,35 +37,6 @@ from prescientd.mirrors.files import (
 def test_escape_cell_neutralises_formula_leads(text: str, expected: str) -> None:
     """Every OWASP leading character gets a quote prefix; ordinary text is unchanged."""
     assert escape_cell(text) == expected
-
-
-def test_csv_round_trip_escapes_text_but_keeps_numbers() -> None:
-    """Outside text is escaped and survives quotes, commas and newlines; numbers stay numbers."""
-    titles = ['=cmd|" /C calc"!A0', "+x", "-y", "@z", "\tt", "\rr", "\nn", 'a,"b";\nc']
-    rows = [
-        {"market_id": str(i), "question": t, "realized_pnl_usd": -12.5, "shares": Decimal("3.10")}
-        for i, t in enumerate(titles)
-    ]
-    data = render_csv(rows, ("market_id",))
-    parsed = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
-    assert [r["question"] for r in parsed] == [
-        ("'" + t) if t[0] in "=+-@\t\r\n" else t for t in titles
-    ]
-    assert all(r["realized_pnl_usd"] == "-12.5" for r in parsed)
-    assert all(r["shares"] == "3.1" for r in parsed)
-    assert list(parsed[0]) == ["market_id", "question", "realized_pnl_usd", "shares"]
-
-
-def test_csv_columns_come_from_the_data_with_declared_columns_first() -> None:
-    """Columns are every key seen, declared columns first, then first-seen order."""
-    data = render_csv([{"b": 1, "a": 2}, {"c": 3, "a": 4}], ("a",))
-    header = data.decode().splitlines()[0]
-    assert header == "a,b,c"
-
-
-def test_empty_csv_still_has_a_header() -> None:
-    """With no rows the declared columns form the header."""
-    assert render_csv([], ("x", "y")).decode().strip() == "x,y"
 
 
 def test_write_atomic_replaces_and_sets_group_readable_mode(tmp_path: Path) -> None:
@@ -113,3 +82,14 @@ def test_json_mirror_rejects_nan() -> None:
     """A NaN never reaches a mirror: serialising one is an error."""
     with pytest.raises(ValueError):
         dumps_json({"x": float("nan")})
+
+
+@pytest.mark.parametrize(("count", "chunk"), [(0, 3), (1, 3), (3, 3), (7, 3), (10, 100)])
+def test_streamed_json_is_the_compact_encoding(tmp_path: Path, count: int, chunk: int) -> None:
+    """Encoding the big mapping in chunks writes exactly what one compact encode writes."""
+    head = {"generated_at": "2026-12-01T00:00:00.000000Z", "columns": ["a", "b"]}
+    items = {f"{i:077d}": [str(i), Decimal("0.5"), None, True, "Atlético"] for i in range(count)}
+    path = tmp_path / "market_cache.json"
+    size = write_json_streamed(path, head, "tokens", iter(items.items()), chunk=chunk)
+    assert path.read_bytes() == dumps_json({**head, "tokens": items}, compact=True)
+    assert size == path.stat().st_size and oct(path.stat().st_mode & 0o777) == "0o640"

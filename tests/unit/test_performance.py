@@ -97,6 +97,7 @@ def test_row_values_types_and_rounding() -> None:
     """Money is a number rounded to 6 decimals (an int when whole, never -0.0); counts are ints."""
     (row,) = performance_rows([_snap("2026-03-01", "10000.25", cash="4000", trades=7)], START)
     assert list(row) == [
+        "strategy",
         "date",
         "equity_usd",
         "cash_usd",
@@ -141,6 +142,7 @@ def test_history_entry() -> None:
     eastern = timezone(timedelta(hours=-5))
     entry = history_entry(replace(snap, taken_at=datetime(2026, 3, 1, 18, 0, tzinfo=eastern)))
     assert entry == {
+        "strategy": "default",
         "date": "2026-03-01",
         "taken_at": "2026-03-01T23:00:00.000000Z",
         "cash_usd": 9000.0,

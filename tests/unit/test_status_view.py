@@ -43,7 +43,7 @@ def position(question: str, pnl: float, outcome: str = "No", **kw: Any) -> dict[
         "mark_price": 0.41 + pnl / 100,
         "value_usd": 41.0 + pnl,
         "unrealized_pnl_usd": pnl,
-        "price_stale": False,
+        "stale": False,
         "book_missing": False,
         **kw,
     }
@@ -93,8 +93,8 @@ def make_doc(**overrides: Any) -> dict[str, Any]:
         "positions": [
             position(SENATE.format("Iowa"), -1.5),
             position("Fed decision in December?", 7.25, outcome="Yes"),
-            position(SENATE.format("Ohio"), -12.34, price_stale=True),
-            position(SENATE.format("North Carolina"), 0.0, book_missing=True, price_stale=True),
+            position(SENATE.format("Ohio"), -12.34, stale=True),
+            position(SENATE.format("North Carolina"), 0.0, book_missing=True, stale=True),
             position("Will Bitcoin be above $100,000 on December 31, 2026?", 3.1),
         ],
         "jobs": {

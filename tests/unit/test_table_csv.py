@@ -106,6 +106,59 @@ def test_csv_percent_columns_are_fractions(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("export", EXPORTS, ids=lambda e: e.name)
 def test_empty_csv_has_the_spec_header_after_a_bom(export: Any) -> None:
-    """With no rows a file still has its BOM and the spec's header."""
+    """With no rows a file still has its BOM and the spec's header, optional columns aside."""
     text = render_table_csv(export.columns, []).decode("utf-8")
-    assert text == "\ufeff" + ",".join(c.name for c in export.columns) + "\r\n"
+    required = [c.name for c in export.columns if not c.optional]
+    assert text == "\ufeff" + ",".join(required) + "\r\n"
+
+
+def test_an_optional_column_takes_its_declared_place_once_rows_carry_it() -> None:
+    """`strategy` is left out until rows name it; then it is the first column, as declared."""
+    rows = position_rows(2)
+    without = render_table_csv(POSITIONS_CURRENT.columns, rows).decode("utf-8-sig")
+    assert "strategy" not in without.splitlines()[0].split(",")
+    with_strategy = [{**r, "strategy": "default"} for r in rows]
+    text = render_table_csv(POSITIONS_CURRENT.columns, with_strategy).decode("utf-8-sig")
+    assert text.splitlines()[0].split(",")[0] == "strategy"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        0.0,
+        -0.0,
+        5.0,
+        -5.0,
+        100.0,
+        0.5,
+        0.515,
+        1e-06,
+        1.5e-07,
+        123456.789012,
+        -12.345678,
+        1234567.123457,
+        0.1 + 0.2,
+        1e16,
+        2.5e-05,
+        99999999.5,
+        float("inf"),
+        -7.0000001,
+    ],
+)
+@pytest.mark.parametrize("kind", [Kind.USD, Kind.PERCENT, Kind.PRICE, Kind.SHARES, Kind.NUMBER])
+def test_float_cells_spell_as_their_decimal(kind: Kind, value: float) -> None:
+    """The fast float spelling is the Decimal one: 6 decimals half-even, no exponent, no -0."""
+    column = Column("c", kind)
+    assert csv_cell(column, value) == csv_cell(column, Decimal(repr(value)))
+    assert "e" not in csv_cell(column, value)
+
+
+@pytest.mark.parametrize("kind", [Kind.USD, Kind.INT, Kind.SHARES])
+def test_int_cells_are_plain_integers(kind: Kind) -> None:
+    """Whole numbers stay whole in every numeric column, negative ones too."""
+    assert [csv_cell(Column("c", kind), v) for v in (0, 7, -12, 10**20)] == [
+        "0",
+        "7",
+        "-12",
+        "100000000000000000000",
+    ]

@@ -11,14 +11,18 @@ from typing import Any
 import pytest
 
 from conftest import T0, make_market
+from prescientd.core.accounts import StrategyFigures, figures
 from prescientd.core.filters import event_row, market_row
+from prescientd.core.ledger import replay, value
 from prescientd.core.performance import history_entry, performance_rows
+from prescientd.mirrors.columns import EXPORT_BY_FILENAME
 from prescientd.mirrors.rows import (
-    CSV_COLUMNS,
     market_current_row,
     position_row,
     signal_row,
+    strategy_row,
     trade_summary_rows,
+    with_as_of,
 )
 from prescientd.models import (
     Action,
@@ -127,26 +131,53 @@ def _snapshot() -> PortfolioSnapshot:
     return PortfolioSnapshot("2026-10-06", T0, D(1), D(2), D(3), D(0), D(0), D(0), 1, 1, 0, 0)
 
 
+def _figures() -> StrategyFigures:
+    portfolio = replay(D(1000), [_trade()], [])
+    valuation = value(portfolio, {}, {"t1": D("0.5")}, T0, 60)
+    return figures(portfolio, valuation, [_snapshot()], "active")
+
+
+def _as_of(row: dict[str, Any]) -> dict[str, Any]:
+    """The CSV row of a snapshot file: the JSON row plus its as-of instant."""
+    (csv_row,) = with_as_of([row], T0)
+    return csv_row
+
+
+# Each CSV's rows, built as the mirror builder builds them.
 ROW_BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
-    "events_filtered.csv": lambda: event_row(_event()),
-    "markets_extracted.csv": lambda: market_row(_event(), make_market("1")),
-    "markets_current.csv": lambda: market_current_row(make_market("1"), {}, T0, 60),
+    "events_filtered.csv": lambda: _as_of(event_row(_event())),
+    "markets_extracted.csv": lambda: _as_of(market_row(_event(), make_market("1"))),
+    "markets_current.csv": lambda: _as_of(market_current_row(make_market("1"), {}, T0, 60)),
     "signals_current.csv": lambda: signal_row(_signal_row()),
-    "positions_current.csv": lambda: position_row(_position()),
-    "trades_summary.csv": lambda: trade_summary_rows(D(1000), [_trade()], [])[0],
+    "positions_current.csv": lambda: _as_of(position_row(_position())),
+    "trades_summary.csv": lambda: trade_summary_rows([_trade()], [])[0],
     "portfolio_history.csv": lambda: history_entry(_snapshot()),
     "performance_daily.csv": lambda: performance_rows([_snapshot()], D(1000))[0],
+    "strategies.csv": lambda: strategy_row(_figures()),
 }
 
 
 def test_every_csv_has_a_row_builder() -> None:
     """Each declared CSV is checked below, and nothing else claims to be a CSV."""
-    assert set(ROW_BUILDERS) == set(CSV_COLUMNS)
+    assert set(ROW_BUILDERS) == set(EXPORT_BY_FILENAME)
 
 
-@pytest.mark.parametrize("name", sorted(CSV_COLUMNS))
+@pytest.mark.parametrize("name", sorted(EXPORT_BY_FILENAME))
 def test_csv_rows_carry_exactly_the_declared_columns(name: str) -> None:
-    """The rows a CSV is written from have the declared columns, no more and no fewer."""
-    columns = CSV_COLUMNS[name]
-    assert len(set(columns)) == len(columns)
-    assert sorted(ROW_BUILDERS[name]()) == sorted(columns)
+    """The rows a CSV is written from have its declared columns (optional ones aside), no more."""
+    columns = EXPORT_BY_FILENAME[name].columns
+    names = [c.name for c in columns]
+    required = {c.name for c in columns if not c.optional}
+    assert len(set(names)) == len(names)
+    keys = set(ROW_BUILDERS[name]())
+    assert required <= keys <= set(names), (sorted(required - keys), sorted(keys - set(names)))
+
+
+def test_a_position_is_stale_exactly_when_status_flags_it() -> None:
+    """positions_current's `stale` is set by an old price or by a vanished book, as in status."""
+    base = _position()
+    for price_stale, book_missing in [(False, False), (True, False), (False, True), (True, True)]:
+        marked = MarkedPosition(
+            base.position, D("0.5"), D("0.52"), D("0.5"), D(5), D(1), price_stale, book_missing
+        )
+        assert position_row(marked)["stale"] is (price_stale or book_missing)

@@ -62,7 +62,7 @@ def _positions() -> list[JsonObject]:
                 "mark_price": mark,
                 "value_usd": round(shares * mark, 2),
                 "unrealized_pnl_usd": pnl,
-                "price_stale": i == 2,
+                "stale": i == 2,
                 "opened_at": iso(T0 - timedelta(days=3 - i)),
             }
         )

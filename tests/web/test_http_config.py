@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from prescientd.config import ConfigError, load_config, merge_reload, parse_config
+from prescientd.config import ConfigError, load_config, parse_config
+from prescientd.reload import merge_reload
 
 ROOT = Path(__file__).parents[2]
 

@@ -106,18 +106,17 @@ SettlementRow = Settlement | TaggedSettlement
 
 
 def tag_trade(row: TradeRow) -> TaggedTrade:
-    """A trade row with its strategy: its tag, else Trade.strategy once it exists, else default."""
+    """A trade row with its strategy: its tag, else the strategy the ledger row names."""
     if isinstance(row, TaggedTrade):
         return row
-    # Trade will gain a `strategy` field (several strategies); read it once it exists.
-    return TaggedTrade(row, str(getattr(row, "strategy", DEFAULT_STRATEGY)))
+    return TaggedTrade(row, row.strategy)
 
 
 def tag_settlement(row: SettlementRow) -> TaggedSettlement:
     """A settlement row with its strategy, as tag_trade."""
     if isinstance(row, TaggedSettlement):
         return row
-    return TaggedSettlement(row, str(getattr(row, "strategy", DEFAULT_STRATEGY)))
+    return TaggedSettlement(row, row.strategy)
 
 
 @dataclass(frozen=True, slots=True)

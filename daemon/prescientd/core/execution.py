@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from prescientd.core.fills import DEFAULT_MIN_ORDER_SIZE, NoFill, simulate_buy, simulate_sell
+from prescientd.core.keys import idempotency_key
 from prescientd.models import (
+    DEFAULT_STRATEGY,
     ZERO,
     Book,
     FeeSchedule,
@@ -38,14 +39,16 @@ class Plan:
     skipped: tuple[Skip, ...]
 
 
-def exit_key(token_id: str, entry_number: int, held_shares: Decimal) -> str:
+def exit_key(
+    token_id: str, entry_number: int, held_shares: Decimal, strategy: str = DEFAULT_STRATEGY
+) -> str:
     """Idempotency key of an exit: the token, its market's entry count and the shares then held.
 
     The held shares make a later exit of what a partial fill left behind a new trade, while a
     replay of the same exit decision (same holding) maps to the same key.
     """
     text = f"exit|{token_id}|entry{entry_number}|shares{format(held_shares.normalize(), 'f')}"
-    return hashlib.sha256(text.encode()).hexdigest()
+    return idempotency_key(text, strategy)
 
 
 def min_order_size(book: Book, market: Market | None) -> Decimal:
@@ -118,6 +121,7 @@ def plan_entries(
                 question=signal.question,
                 fill=fill,
                 reason=signal.reason,
+                strategy=signal.strategy,
             )
         )
     return Plan(intents=tuple(intents), skipped=tuple(skipped))
@@ -185,7 +189,9 @@ def plan_exits(
         entry_number = portfolio.entries_by_market.get(position.market_id, 0)
         intents.append(
             TradeIntent(
-                idempotency_key=exit_key(position.token_id, entry_number, position.shares),
+                idempotency_key=exit_key(
+                    position.token_id, entry_number, position.shares, portfolio.strategy
+                ),
                 market_id=position.market_id,
                 event_id=position.event_id,
                 token_id=position.token_id,
@@ -193,6 +199,7 @@ def plan_exits(
                 question=position.question,
                 fill=fill,
                 reason=reason,
+                strategy=portfolio.strategy,
             )
         )
     return tuple(intents)

@@ -10,14 +10,15 @@ realized + unrealized == equity - starting balance holds exactly.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Literal
 
+from prescientd.core.keys import idempotency_key
 from prescientd.models import (
+    DEFAULT_STRATEGY,
     ONE,
     ZERO,
     ClobMarket,
@@ -53,10 +54,11 @@ class ResolutionCheck:
     reason: str
 
 
-def settlement_key(market_id: str, token_id: str, entry_number: int) -> str:
+def settlement_key(
+    market_id: str, token_id: str, entry_number: int, strategy: str = DEFAULT_STRATEGY
+) -> str:
     """Idempotency key of the settlement of a position opened by the given entry of a market."""
-    text = f"settle|{market_id}|{token_id}|entry{entry_number}"
-    return hashlib.sha256(text.encode()).hexdigest()
+    return idempotency_key(f"settle|{market_id}|{token_id}|entry{entry_number}", strategy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +114,9 @@ def buy_outcomes(
     return out
 
 
-def opening(starting_balance_usd: Decimal) -> Portfolio:
-    """The portfolio before the first ledger entry: the deposit, all cash."""
-    return _State(starting_balance_usd).portfolio()
+def opening(starting_balance_usd: Decimal, strategy: str = DEFAULT_STRATEGY) -> Portfolio:
+    """The portfolio of a strategy before its first ledger entry: the deposit, all cash."""
+    return _State(starting_balance_usd, strategy=strategy).portfolio()
 
 
 def advance(
@@ -137,9 +139,10 @@ def replay(
     starting_balance_usd: Decimal,
     trades: Sequence[Trade],
     settlements: Sequence[Settlement],
+    strategy: str = DEFAULT_STRATEGY,
 ) -> Portfolio:
-    """Fold the ledger, in seq order, into cash, open positions and realized P&L."""
-    return advance(opening(starting_balance_usd), trades, settlements)
+    """Fold one strategy's ledger, in seq order, into cash, open positions and realized P&L."""
+    return advance(opening(starting_balance_usd, strategy), trades, settlements)
 
 
 class _State:
@@ -148,7 +151,14 @@ class _State:
     Per-buy lots (for buy_outcomes) are tracked only when asked: a Portfolio does not carry them.
     """
 
-    def __init__(self, starting_balance_usd: Decimal, *, track_lots: bool = False) -> None:
+    def __init__(
+        self,
+        starting_balance_usd: Decimal,
+        *,
+        track_lots: bool = False,
+        strategy: str = DEFAULT_STRATEGY,
+    ) -> None:
+        self.strategy = strategy
         self.starting_balance_usd = starting_balance_usd
         self.last_seq = 0
         self.track_lots = track_lots
@@ -169,7 +179,7 @@ class _State:
     @classmethod
     def resume(cls, portfolio: Portfolio) -> _State:
         """A state that continues from portfolio (whose mappings are copied, never changed)."""
-        state = cls(portfolio.starting_balance_usd)
+        state = cls(portfolio.starting_balance_usd, strategy=portfolio.strategy)
         state.last_seq = portfolio.last_seq
         state.cash_usd = portfolio.cash_usd
         state.positions = dict(portfolio.positions)
@@ -194,6 +204,7 @@ class _State:
             settled_positions=self.settled_positions,
             settled_wins=self.settled_wins,
             last_seq=self.last_seq,
+            strategy=self.strategy,
         )
 
     def apply_all(self, entries: Sequence[Trade | Settlement]) -> None:
@@ -445,7 +456,8 @@ def _clob_conflict(
 def settlement_intents(
     portfolio: Portfolio, check: ResolutionCheck, market_id: str
 ) -> list[SettlementIntent]:
-    """The settlements that close every open position of a resolved market."""
+    """The settlements that close every open position the portfolio's strategy holds in a
+    resolved market (each strategy settles from the same verdict, under its own keys)."""
     if check.status != "resolved":
         return []
     entry_number = portfolio.entries_by_market.get(market_id, 0)
@@ -457,7 +469,9 @@ def settlement_intents(
         payout_usd = position.shares * payout_per_share
         intents.append(
             SettlementIntent(
-                idempotency_key=settlement_key(market_id, position.token_id, entry_number),
+                idempotency_key=settlement_key(
+                    market_id, position.token_id, entry_number, portfolio.strategy
+                ),
                 market_id=market_id,
                 token_id=position.token_id,
                 outcome=position.outcome,
@@ -467,6 +481,7 @@ def settlement_intents(
                 cost_basis_usd=position.cost_usd,
                 realized_pnl_usd=payout_usd - position.cost_usd,
                 resolution=check.reason,
+                strategy=portfolio.strategy,
             )
         )
     return intents
@@ -489,4 +504,5 @@ def snapshot(
         open_positions=len(portfolio.positions),
         settled_positions=portfolio.settled_positions,
         settled_wins=portfolio.settled_wins,
+        strategy=portfolio.strategy,
     )

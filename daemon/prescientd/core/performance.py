@@ -17,7 +17,10 @@ def _ratio(numerator: Decimal, denominator: Decimal) -> Decimal | None:
 def performance_rows(
     snapshots: Sequence[PortfolioSnapshot], starting_balance_usd: Decimal
 ) -> list[dict[str, object]]:
-    """One row per snapshot in date order: equity, returns, drawdown and trade counts."""
+    """One row per snapshot in date order: equity, returns, drawdown and trade counts.
+
+    The snapshots are one strategy's, and starting_balance_usd that strategy's deposit.
+    """
     rows: list[dict[str, object]] = []
     previous_equity = starting_balance_usd
     peak_equity = starting_balance_usd
@@ -38,6 +41,7 @@ def performance_rows(
         )
         rows.append(
             {
+                "strategy": snap.strategy,
                 "date": snap.local_date,
                 "equity_usd": number(equity),
                 "cash_usd": number(snap.cash_usd),
@@ -66,6 +70,7 @@ def history_entry(snapshot: PortfolioSnapshot) -> dict[str, object]:
     if snapshot.taken_at.tzinfo is None:
         raise ValueError("snapshot.taken_at must be timezone-aware")
     return {
+        "strategy": snapshot.strategy,
         "date": snapshot.local_date,
         "taken_at": iso_utc(snapshot.taken_at),
         "cash_usd": number(snapshot.cash_usd),

@@ -8,7 +8,6 @@ actionable or skipped with one reason, checked in a fixed order so a replay give
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,8 +15,10 @@ from decimal import Decimal
 
 from prescientd.config import StrategyConfig
 from prescientd.core.filters import id_key, is_binary
+from prescientd.core.keys import idempotency_key
 from prescientd.core.prices import is_stale
 from prescientd.models import (
+    DEFAULT_STRATEGY,
     Action,
     Market,
     Portfolio,
@@ -28,10 +29,15 @@ from prescientd.models import (
 )
 
 
-def entry_key(action: Action | str, market_id: str, token_id: str, entry_number: int) -> str:
-    """Deterministic idempotency key (hex sha256) of one entry into one market."""
-    text = f"{action}|{market_id}|{token_id}|entry{entry_number}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def entry_key(
+    action: Action | str,
+    market_id: str,
+    token_id: str,
+    entry_number: int,
+    strategy: str = DEFAULT_STRATEGY,
+) -> str:
+    """Deterministic idempotency key (hex sha256) of one strategy's Nth entry into one market."""
+    return idempotency_key(f"{action}|{market_id}|{token_id}|entry{entry_number}", strategy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +222,11 @@ def _signal(cand: _Candidate, portfolio: Portfolio, cfg: StrategyConfig) -> Sign
         status=SignalStatus.ACTIONABLE if cand.skip is None else SignalStatus.SKIPPED,
         reason=reason,
         skip_reason=cand.skip,
-        idempotency_key=entry_key(cfg.action, market.market_id, cand.token_id, entry_number),
+        idempotency_key=entry_key(
+            cfg.action, market.market_id, cand.token_id, entry_number, portfolio.strategy
+        ),
         liquidity_usd=market.liquidity_usd,
+        strategy=portfolio.strategy,
     )
 
 
@@ -229,7 +238,11 @@ def decide(
     max_price_age_s: float,
     now: datetime,
 ) -> list[Signal]:
-    """Signals for markets whose YES price crosses the threshold: actionable first, then skipped."""
+    """Signals for markets whose YES price crosses the threshold: actionable first, then skipped.
+
+    The portfolio is the account of one strategy (`portfolio.strategy`): its holdings, cash and
+    entry counts decide the skips, and its name scopes the signals' idempotency keys.
+    """
     candidates: list[_Candidate] = []
     seen: set[str] = set()
     for market in markets:

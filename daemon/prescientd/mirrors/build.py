@@ -1,63 +1,49 @@
-"""Every JSON/CSV mirror of DESIGN.md §3, rebuilt from SQLite (never read back).
+"""Every JSON/CSV mirror of DESIGN.md §3 and the workbook of §7, rebuilt from SQLite.
 
-Each `write_*` function reads the store and replaces its files atomically. A failure to write one
-file (disk full, permissions) is logged and leaves the old file in place; the next rebuild retries.
+Cost follows work: each group of files is rewritten only when what it is made from changed (the
+ledger's last seq, the latest poll, evaluation, refresh or snapshot; `MirrorState`), and the
+append-only ledger file and the monthly signal archive grow by their new entries instead of being
+encoded again (`mirrors.arrays`). Rows are built and files encoded, written and fsynced in a worker
+thread, so the event loop (watchdog, HTTP) stays responsive during a big write. Each flush logs
+one `mirrors_written` line with the files, bytes and seconds. A failure to write one group (disk
+full, permissions) is logged and leaves its old files in place; the next flush retries it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+import time as time_module
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import date, datetime, time, timedelta
-from enum import StrEnum
-from pathlib import Path
-from typing import Any, ParamSpec
+from typing import ParamSpec, TypeVar
 
 import structlog
 
-from prescientd.clock import iso_utc
 from prescientd.config import Config
-from prescientd.core import filters, performance
+from prescientd.core import accounts
 from prescientd.core.schedule import local_instant
-from prescientd.mirrors import rows
-from prescientd.mirrors.files import write_csv, write_json, write_json_append_only
+from prescientd.mirrors import arrays, columns, rows
 from prescientd.mirrors.raw_backup import write_raw_backup
-from prescientd.models import Market
+from prescientd.mirrors.state import Flush, Layout, Mirror, MirrorState, Row
+from prescientd.mirrors.workbook import Sheet
+from prescientd.mirrors.writers import FileWriter, Written, write_export
+from prescientd.models import DEFAULT_STRATEGY, Market
 from prescientd.portfolio import PortfolioService
 from prescientd.store.db import Store
 
+__all__ = ["Layout", "Mirror", "MirrorBuilder", "Written", "write_export"]
 log = structlog.get_logger(__name__)
 P = ParamSpec("P")
-
-
-class Mirror(StrEnum):
-    """Groups of files rebuilt together."""
-
-    EVENTS = "events"
-    PRICES = "prices"
-    SIGNALS = "signals"
-    PORTFOLIO = "portfolio"
-    HISTORY = "history"
-
-
-class Layout:
-    """Where each mirror lives under data_dir."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.events_dir = data_dir / "events"
-        self.markets_dir = data_dir / "markets"
-        self.trades_dir = data_dir / "trades"
-        self.history_dir = data_dir / "history"
-        self.exports_dir = data_dir / "exports"
-
-    def daily_prices(self, day: date) -> Path:
-        """markets/daily_prices_YYYY-MM-DD.json."""
-        return self.markets_dir / f"daily_prices_{day.isoformat()}.json"
-
-    def signals_archive(self, month: str) -> Path:
-        """history/signals_archive_YYYY-MM.json."""
-        return self.history_dir / f"signals_archive_{month}.json"
+T = TypeVar("T")
+GROUP_EXPORTS: dict[Mirror, tuple[str, ...]] = {
+    Mirror.EVENTS: ("events_filtered.csv", "markets_extracted.csv"),
+    Mirror.PRICES: ("markets_current.csv",),
+    Mirror.SIGNALS: ("signals_current.csv",),
+    Mirror.PORTFOLIO: ("positions_current.csv", "trades_summary.csv", "strategies.csv"),
+    Mirror.HISTORY: ("portfolio_history.csv", "performance_daily.csv"),
+}
 
 
 def _guard(
@@ -92,42 +78,86 @@ class MirrorBuilder:
         self.config = config
         self.layout = Layout(config.paths.data_dir)
         self.portfolio = PortfolioService.of(store)
-
-    def _write_csv(self, name: str, csv_rows: Sequence[Mapping[str, Any]]) -> None:
-        write_csv(self.layout.exports_dir / name, csv_rows, rows.CSV_COLUMNS[name])
+        self.state = MirrorState.of(store)
+        self.files = FileWriter(self.layout, self.state, config.timezone)
+        self._flush: Flush | None = None
 
     # ------------------------------------------------------------------------------------------
-    async def write(self, mirror: Mirror, now: datetime) -> bool:
-        """Rebuild one group of mirrors; False if a file could not be written."""
-        if mirror is Mirror.EVENTS:
-            return await self.write_events()
-        if mirror is Mirror.PRICES:
-            return await self.write_prices(now)
-        if mirror is Mirror.SIGNALS:
-            return await self.write_signals()
-        if mirror is Mirror.PORTFOLIO:
-            return await self.write_portfolio(now)
-        return await self.write_history()
+    @contextlib.asynccontextmanager
+    async def flushing(self) -> AsyncIterator[Flush]:
+        """One flush: everything written inside it is counted in one mirrors_written line.
 
-    async def write_many(self, mirrors: set[Mirror], now: datetime) -> bool:
-        """Rebuild several groups, in a fixed order; False if any file could not be written."""
-        ok = True
-        for mirror in sorted(mirrors):
-            ok = await self.write(mirror, now) and ok
-        return ok
+        The daemon opens one around its whole flush (groups under the job lock, the workbook after
+        it); the public writers below open their own when called outside one.
+        """
+        if self._flush is not None:  # nested in an outer flush: counted there
+            yield self._flush
+            return
+        flush = self._flush = Flush(self.layout.data_dir)
+        try:
+            yield flush
+        finally:
+            self._flush = None
+            if flush.files or flush.unchanged:  # a flush with nothing to do says nothing
+                log.info("mirrors_written", **flush.summary())
+
+    async def _offload(self, fn: Callable[P, Written], *args: P.args, **kwargs: P.kwargs) -> None:
+        """Run fn (build rows, encode, write, fsync) in a worker thread; count what it wrote."""
+        written = await asyncio.to_thread(fn, *args, **kwargs)
+        if self._flush is not None:
+            for path, size in written:
+                self._flush.wrote(path, size)
+
+    def _skip(self, group: str, source: object, force: bool) -> bool:
+        if force or self.state.changed(group, source):
+            self.state.sources.pop(group, None)
+            return False
+        if self._flush is not None:
+            self._flush.unchanged.append(group)
+        return True
+
+    # ------------------------------------------------------------------------------------------
+    async def write(self, mirror: Mirror, now: datetime, *, force: bool = False) -> bool:
+        """Rebuild one group of mirrors if its source changed; False if a file failed."""
+        async with self.flushing():
+            return await self._write_group(mirror, now, force)
+
+    async def _write_group(self, mirror: Mirror, now: datetime, force: bool) -> bool:
+        if mirror is Mirror.EVENTS:
+            return await self.write_events(force=force)
+        if mirror is Mirror.PRICES:
+            return await self.write_prices(now, force=force)
+        if mirror is Mirror.SIGNALS:
+            return await self.write_signals(force=force)
+        if mirror is Mirror.PORTFOLIO:
+            return await self.write_portfolio(now, force=force)
+        return await self.write_history(force=force)
+
+    async def write_many(
+        self, mirrors: set[Mirror], now: datetime, *, force: bool = False, workbook: bool = True
+    ) -> bool:
+        """One flush: the groups whose source changed (in a fixed order), then the workbook."""
+        async with self.flushing():
+            ok = True
+            for mirror in sorted(mirrors):
+                ok = await self._write_group(mirror, now, force) and ok
+            if workbook:
+                ok = await self.write_workbook(now, force=force) and ok
+            return ok
 
     async def write_all(self, now: datetime) -> bool:
-        """Rebuild every mirror, including every dated file that has data."""
-        ok = await self.write_fixed(now)
-        for month in await self.store.signal_months():
-            ok = await self.write_signals_archive(month, date.max) and ok
-        for day in await self._price_days():
-            ok = await self.write_daily_prices(day) and ok
-        return ok
+        """Rebuild every mirror, including every dated file that has data (`export`)."""
+        async with self.flushing():
+            ok = await self.write_many(set(Mirror), now, force=True)
+            for month in await self.store.signal_months():
+                ok = await self.write_signals_archive(month, date.max, full=True) and ok
+            for day in await self._price_days():
+                ok = await self.write_daily_prices(day) and ok
+            return ok
 
     async def write_fixed(self, now: datetime) -> bool:
-        """Rebuild every fixed-name mirror (all groups; not the dated files)."""
-        return await self.write_many(set(Mirror), now)
+        """Rebuild every fixed-name mirror and the workbook (start-up; not the dated files)."""
+        return await self.write_many(set(Mirror), now, force=True)
 
     async def _price_days(self) -> list[date]:
         days = {snap.local_date for snap in await self.store.portfolio_snapshots()}
@@ -136,73 +166,59 @@ class MirrorBuilder:
     # ------------------------------------------------------------------------------------------
     # morning
     @_guard("events")
-    async def write_events(self) -> None:
+    async def write_events(self, *, force: bool = False) -> None:
         """filtered_events.json, filtered_markets.json, raw backup, events/markets CSVs."""
+        refresh = await self.store.latest_refresh()
+        backup = self.config.mirrors.raw_events_backup
+        source = (refresh.refresh_id if refresh else None, backup)
+        if self._skip("events", source, force):
+            return
         events = await self.store.eligible_events()
-        market_rows = [filters.market_row(e, m) for e in events for m in e.markets]
-        event_rows = [filters.event_row(e) for e in events]
-        events_json = [
-            {**row, "markets": [filters.market_row(e, m) for m in e.markets]}
-            for row, e in zip(event_rows, events, strict=True)
-        ]
-        layout = self.layout
-        write_json(layout.events_dir / "filtered_events.json", events_json)
-        write_json(layout.events_dir / "filtered_markets.json", market_rows)
-        if self.config.mirrors.raw_events_backup:
-            await write_raw_backup(self.store, layout.events_dir / "raw_events_backup.json")
-        self._write_csv("events_filtered.csv", event_rows)
-        self._write_csv("markets_extracted.csv", market_rows)
+        as_of = refresh.fetched_at if refresh else None
+        await self._offload(self.files.events_files, events, None, as_of)
+        if backup:  # streamed from the stored chunks, and only when its content changed
+            path = self.layout.events_dir / "raw_events_backup.json"
+            size = await write_raw_backup(self.store, path)
+            if size is not None and self._flush is not None:
+                self._flush.wrote(path, size)
+        self.state.written("events", source)
 
     # ------------------------------------------------------------------------------------------
     # prices
     async def _tracked_markets(self) -> list[Market]:
-        tracked = await self.portfolio.tracked(await self.portfolio.read())
+        tracked = await self.portfolio.tracked()  # eligible, and held by any strategy
         return list(tracked.by_id().values())
 
     @_guard("prices")
-    async def write_prices(self, now: datetime) -> None:
-        """market_cache.json and markets_current.csv."""
+    async def write_prices(self, now: datetime, *, force: bool = False) -> None:
+        """market_cache.json and markets_current.csv, when the quotes or the tracked set changed."""
+        portfolio = await self.portfolio.read()
+        refresh = await self.store.latest_refresh()
+        last_poll = await self.store.last_poll()
+        max_age_s = self.config.schedule.price_max_age_s
+        source = (
+            refresh.refresh_id if refresh else None,
+            tuple(sorted(portfolio.held_markets())),
+            last_poll[0] if last_poll else None,
+            max_age_s,
+        )
+        if self._skip("prices", source, force):
+            return
         markets = sorted(await self._tracked_markets(), key=lambda m: (m.event_id, m.market_id))
         quotes = await self.store.latest_quotes([t for m in markets for t in m.token_ids])
-        max_age_s = self.config.schedule.price_max_age_s
-        cache = {
-            token: rows.token_cache_entry(market, index, quotes.get(token), now, max_age_s)
-            for market in markets
-            for index, token in enumerate(market.token_ids)
-        }
-        write_json(
-            self.layout.markets_dir / "market_cache.json",
-            {"generated_at": iso_utc(now), "max_price_age_s": max_age_s, "tokens": cache},
-            compact=True,
-        )
-        self._write_csv(
-            "markets_current.csv",
-            [rows.market_current_row(m, quotes, now, max_age_s) for m in markets],
-        )
+        await self._offload(self.files.prices_files, markets, quotes, now, max_age_s)
+        self.state.written("prices", source)
 
     @_guard("daily_prices")
     async def write_daily_prices(self, day: date) -> None:
-        """markets/daily_prices_YYYY-MM-DD.json for one local date."""
-        tz = self.config.tz
-        start = local_instant(day, time(0, 0), tz)
-        end = local_instant(day + timedelta(days=1), time(0, 0), tz)
-        bars = await self.store.daily_bars(day.isoformat())
-        token_markets = await self._token_index([b.token_id for b in bars])
-        tokens = {
-            bar.token_id: rows.price_bar_row(bar, *token_markets.get(bar.token_id, (None, "")))
-            for bar in bars
-        }
-        write_json(
-            self.layout.daily_prices(day),
-            {
-                "date": day.isoformat(),
-                "timezone": self.config.timezone,
-                "prices": "open/high/low/close: mid; display_price_*: Polymarket display price",
-                "from": iso_utc(start),
-                "to": iso_utc(end),
-                "tokens": tokens,
-            },
-        )
+        """markets/daily_prices_YYYY-MM-DD.json for one local date (always written)."""
+        async with self.flushing():
+            tz = self.config.tz
+            start = local_instant(day, time(0, 0), tz)
+            end = local_instant(day + timedelta(days=1), time(0, 0), tz)
+            bars = await self.store.daily_bars(day.isoformat())
+            token_markets = await self._token_index([b.token_id for b in bars])
+            await self._offload(self.files.daily_prices_file, day, start, end, bars, token_markets)
 
     async def _token_index(self, tokens: Iterable[str]) -> dict[str, tuple[Market, str]]:
         wanted = set(tokens)
@@ -218,65 +234,139 @@ class MirrorBuilder:
     # ------------------------------------------------------------------------------------------
     # signals
     @_guard("signals")
-    async def write_signals(self) -> None:
-        """current_signals.json and signals_current.csv from the latest evaluation."""
-        latest = await self.store.latest_evaluation()
-        if latest is None:
-            payload: dict[str, Any] = {"evaluated_at": None, "config_version": None, "signals": []}
-            signal_rows: list[rows.Row] = []
-        else:
-            evaluation, signals = latest
-            signal_rows = [rows.signal_row(s) for s in signals]
-            payload = {
-                "evaluation_id": evaluation.evaluation_id,
-                "evaluated_at": iso_utc(evaluation.evaluated_at),
-                "config_version": evaluation.config_version,
-                "markets_considered": evaluation.markets_considered,
-                "actionable": evaluation.actionable,
-                "skipped": evaluation.signals - evaluation.actionable,
-                "signals": signal_rows,
-            }
-        write_json(self.layout.trades_dir / "current_signals.json", payload)
-        self._write_csv("signals_current.csv", signal_rows)
+    async def write_signals(self, *, force: bool = False) -> None:
+        """current_signals.json and signals_current.csv from the latest poll's evaluation: every
+        strategy's signals, each naming its strategy."""
+        source = await self.store.latest_evaluation_id()
+        if self._skip("signals", source, force):
+            return
+        latest = await self.store.latest_evaluations()
+        await self._offload(self.files.signals_files, latest)
+        self.state.written("signals", source)
 
     @_guard("signals_archive")
-    async def write_signals_archive(self, month: str, through: date) -> None:
-        """history/signals_archive_YYYY-MM.json: the month's signals up to `through`."""
-        first = f"{month}-01"
-        last = min(through, _month_end(month)).isoformat()
-        signals = await self.store.signal_archive(first, last)
-        write_json(self.layout.signals_archive(month), rows.archive_entries(signals))
+    async def write_signals_archive(self, month: str, through: date, *, full: bool = False) -> None:
+        """history/signals_archive_YYYY-MM.json: the month's signals up to `through`.
+
+        Only the file's last day (the one day that may have grown since) and the days after it
+        are read and encoded; the earlier days are copied as they are (mirrors.arrays.splice).
+        """
+        async with self.flushing():
+            path = self.layout.signals_archive(month)
+            first = f"{month}-01"
+            last = min(through, _month_end(month)).isoformat()
+            found = None if full else await asyncio.to_thread(arrays.last_day, path)
+            if found is not None and first <= found[0] <= last:
+                day, keep = found
+                entries = rows.archive_entries(await self.store.signal_archive(day, last))
+                await self._offload(self.files.splice, path, keep, entries)
+                return
+            signals = await self.store.signal_archive(first, last)
+            await self._offload(self.files.archive_file, path, signals)
 
     # ------------------------------------------------------------------------------------------
     # portfolio
     @_guard("portfolio")
-    async def write_portfolio(self, now: datetime) -> None:
-        """paper_trades.json, portfolio.json, positions_current.csv, trades_summary.csv."""
+    async def write_portfolio(self, now: datetime, *, force: bool = False) -> None:
+        """paper_trades.json and trades_summary.csv when the ledger grew; portfolio.json,
+        positions_current.csv and strategies.csv when the ledger, the prices or the set of
+        active strategies changed.
+
+        portfolio.json's top level is the default strategy's account (as with one strategy);
+        its `strategies` list holds every account, active or retired, with its positions.
+        """
         max_age_s = self.config.schedule.price_max_age_s
-        portfolio, valuation = await self.portfolio.valued(now, max_age_s)
+        valued = await self.portfolio.valued_all(now, max_age_s)
+        if DEFAULT_STRATEGY not in valued:  # a ledger without its deposit: an empty account
+            valued = {DEFAULT_STRATEGY: await self.portfolio.valued(now, max_age_s), **valued}
+        seq = max(portfolio.last_seq for portfolio, _ in valued.values())
+        if not self._skip("ledger", seq, force):
+            await self._write_ledger(seq)
+            self.state.written("ledger", seq)
+        last_poll = await self.store.last_poll()
+        active = tuple(spec.name for spec in self.config.strategy_specs())
+        source = (seq, last_poll[0] if last_poll else None, max_age_s, active)
+        if self._skip("valuation", source, force):
+            return
+        document = rows.portfolio_document(now, valued, active)
+        snapshots = await self.store.portfolio_snapshots()
+        figures = [
+            accounts.figures(
+                portfolio,
+                valuation,
+                [s for s in snapshots if s.strategy == name],
+                accounts.status(name, active),
+            )
+            for name, (portfolio, valuation) in valued.items()
+        ]
+        await self._offload(self.files.valuation_files, document, figures, now)
+        self.state.written("valuation", source)
+
+    async def _write_ledger(self, seq: int) -> None:
+        """paper_trades.json (its new entries appended when this process wrote it last) and
+        trades_summary.csv (whose statuses can change with any settlement: rewritten)."""
+        state = self.state
         trades, settlements = await self.store.ledger()
-        levels = await self.store.trade_levels()
-        entries = rows.ledger_entries(trades, settlements, levels)
-        write_json_append_only(self.layout.trades_dir / "paper_trades.json", entries)
-        positions = [rows.position_row(mp) for mp in valuation.positions]
-        summary = rows.portfolio_summary(portfolio, valuation)
-        write_json(
-            self.layout.trades_dir / "portfolio.json",
-            {"generated_at": iso_utc(now), **summary, "mark": "best_bid", "positions": positions},
-        )
-        self._write_csv("positions_current.csv", positions)
-        start = portfolio.starting_balance_usd
-        self._write_csv("trades_summary.csv", rows.trade_summary_rows(start, trades, settlements))
+        known, after = state.ledger_file, state.ledger_seq
+        state.ledger_file = None  # until this write is done
+        path = self.layout.trades_dir / "paper_trades.json"
+        new: list[Row] | None = None
+        if known is not None and after <= seq and arrays.file_key(path) == known.key:
+            new_trades = [t for t in trades if t.seq > after]
+            new_settlements = [s for s in settlements if s.seq > after]
+            levels = await self.store.trade_levels(after_seq=after)
+            new = rows.ledger_entries(new_trades, new_settlements, levels)
+        else:
+            levels = await self.store.trade_levels()
+        await self._offload(self.files.ledger_files, known, new, trades, settlements, levels)
+        # what the file now reaches (the ledger read may have gone past seq)
+        state.ledger_seq = max([seq, *(t.seq for t in trades), *(s.seq for s in settlements)])
 
     @_guard("history")
-    async def write_history(self) -> None:
-        """portfolio_history.json, portfolio_history.csv and performance_daily.csv."""
+    async def write_history(self, *, force: bool = False) -> None:
+        """portfolio_history.json, portfolio_history.csv and performance_daily.csv: every
+        strategy's evening snapshots (each row names its strategy)."""
         snapshots = await self.store.portfolio_snapshots()
-        start = await self.store.starting_balance()
-        history = [performance.history_entry(s) for s in snapshots]
-        write_json_append_only(self.layout.history_dir / "portfolio_history.json", history)
-        self._write_csv("portfolio_history.csv", history)
-        self._write_csv("performance_daily.csv", performance.performance_rows(snapshots, start))
+        source = (len(snapshots), snapshots[-1].taken_at if snapshots else None)
+        if self._skip("history", source, force):
+            return
+        balances = await self.store.starting_balances()
+        await self._offload(self.files.history_files, snapshots, balances)
+        self.state.written("history", source)
+
+    # ------------------------------------------------------------------------------------------
+    # workbook
+    @_guard("workbook")
+    async def write_workbook(self, now: datetime, *, force: bool = False) -> None:
+        """data/exports/prescientd.xlsx from the rows the CSVs were written from, when they changed
+        (and mirrors.workbook_interval_s has passed since the last build, unless forced).
+
+        Groups this process has not written yet (e.g. `once poll`) are written first, so every
+        sheet has its rows.
+        """
+        async with self.flushing() as flush:
+            state = self.state
+            path = self.layout.workbook
+            if not force and (not state.tables or (state.workbook_current and path.exists())):
+                return  # no CSV written by this process since the last build: nothing new
+            interval_s = self.config.mirrors.workbook_interval_s
+            since_s = time_module.monotonic() - state.workbook_built_s
+            if not force and path.exists() and since_s < interval_s:
+                flush.unchanged.append("workbook (interval)")
+                return
+            for group, names in GROUP_EXPORTS.items():
+                if any(name not in state.tables for name in names):
+                    await self._write_group(group, now, True)
+            if not all(name in state.tables for name in columns.EXPORT_BY_FILENAME):
+                raise RuntimeError("some exports could not be built; the workbook waits for them")
+            sheets = [Sheet(e, state.tables[e.filename]) for e in columns.EXPORTS]
+            state.workbook_current = True  # a table written from now on makes it out of date
+            try:
+                await self._offload(self.files.workbook_file, path, sheets, list(state.equity), now)
+            except BaseException:
+                state.workbook_current = False
+                raise
+            state.workbook_built_s = time_module.monotonic()
 
 
 def _month_end(month: str) -> date:

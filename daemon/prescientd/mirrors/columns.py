@@ -3,7 +3,9 @@
 A `Column` names a quantity in the shared vocabulary (DESIGN.md §7) and says what kind of value it
 holds; the CSV writer (`files.render_table_csv`) and the workbook (`workbook.write_workbook`) both
 format a cell from its kind, so a token id is text and a timestamp a date-time in both. `EXPORTS`
-holds the proposed column order of each CSV export: human columns first, long ids last.
+is the one declaration of each CSV export's columns, in order: human columns first, long ids last.
+The row builders (`mirrors.rows`, `core.filters`, `core.performance`) produce exactly these keys; a
+test checks it.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class Column:
     kind: Kind
     width: int | None = None  # characters; None = fitted from the data
     header: str | None = None  # the workbook's header; None = the name (plus "(UTC)" for times)
+    optional: bool = False  # shown only when rows carry it (an empty file leaves it out)
 
     @property
     def long_id(self) -> bool:
@@ -111,10 +114,11 @@ def resolve_columns(specs: Sequence[Column], rows: Sequence[Mapping[str, Any]]) 
 
     A spec column no row has is left out (columns come from the data, DESIGN.md §3); a key no spec
     lists is kept with an inferred kind, so new data is never dropped silently. With no rows the
-    specs alone make the header, so an empty file still says what it would hold.
+    specs alone make the header (less the optional columns, which only rows can bring), so an
+    empty file still says what it would hold.
     """
     if not rows:
-        return order_columns(specs)
+        return order_columns(c for c in specs if not c.optional)
     seen: dict[str, Any] = {}
     for row in rows:
         for key, value in row.items():
@@ -203,18 +207,23 @@ def coerce(column: Column, value: Any) -> Cell:
 
 
 def _cols(spec: str) -> tuple[Column, ...]:
-    """Columns from "name:kind" words (compact data for the tables below)."""
-    return tuple(Column(n, Kind(k)) for n, k in (word.split(":") for word in spec.split()))
+    """Columns from "name:kind" words, "name:kind?" for an optional one (the tables below)."""
+    columns = []
+    for word in spec.split():
+        name, kind = word.split(":")
+        columns.append(Column(name, Kind(kind.rstrip("?")), optional=kind.endswith("?")))
+    return tuple(columns)
 
 
-# The eight CSV exports of DESIGN.md §3, each in its proposed order. Names follow the vocabulary of
+# The eight CSV exports of DESIGN.md §3, each in its order. Names follow the vocabulary of
 # DESIGN.md §7 (`fees_usd`, `display_price`, `trade_count`, `open_positions` as a count); `as_of`
-# is the instant a snapshot file describes; `strategy` appears once rows carry it (DESIGN.md §10).
+# is the instant a snapshot file describes (the write for prices and positions, the morning refresh
+# for events and markets); `strategy` appears once rows carry it (DESIGN.md §10).
 EVENTS_FILTERED = Export(
     "events_filtered",
     "Events that passed the filters at the last morning refresh.",
     _cols(
-        "strategy:text title:text end_date:datetime market_count:int liquidity_usd:usd "
+        "title:text end_date:datetime market_count:int liquidity_usd:usd "
         "volume_usd:usd volume_24h_usd:usd neg_risk:bool tags:text slug:text as_of:datetime "
         "event_id:id"
     ),
@@ -244,7 +253,7 @@ SIGNALS_CURRENT = Export(
     "signals_current",
     "The signals of the latest strategy evaluation: what would be bought, or why not.",
     _cols(
-        "strategy:text question:text status:text action:text outcome:text yes_price:price "
+        "strategy:text? question:text status:text action:text outcome:text yes_price:price "
         "threshold:price confidence:price stake_usd:usd skip_reason:text reason:text "
         "liquidity_usd:usd price_source:text config_version:int evaluated_at:datetime "
         "market_id:id event_id:id token_id:id idempotency_key:id"
@@ -254,7 +263,7 @@ TRADES_SUMMARY = Export(
     "trades_summary",
     "Every paper trade, with its status and the realized P&L attributed to it.",
     _cols(
-        "strategy:text time:datetime question:text outcome:text side:text status:text "
+        "strategy:text? time:datetime question:text outcome:text side:text status:text "
         "shares:shares avg_price:price cost_usd:usd proceeds_usd:usd fees_usd:usd "
         "realized_pnl_usd:usd open_shares:shares settlement_payout_per_share:price "
         "settled_at:datetime trade_id:id market_id:id token_id:id"
@@ -264,7 +273,7 @@ PORTFOLIO_HISTORY = Export(
     "portfolio_history",
     "The evening snapshot of each day: cash, positions, equity, P&L.",
     _cols(
-        "strategy:text date:date equity_usd:usd cash_usd:usd positions_value_usd:usd "
+        "strategy:text? date:date equity_usd:usd cash_usd:usd positions_value_usd:usd "
         "realized_pnl_usd:usd unrealized_pnl_usd:usd fees_usd:usd trade_count:int "
         "open_positions:int settled_positions:int settled_wins:int taken_at:datetime"
     ),
@@ -273,7 +282,7 @@ POSITIONS_CURRENT = Export(
     "positions_current",
     "Open positions marked at the best bid, with unrealized P&L.",
     _cols(
-        "strategy:text question:text outcome:text unrealized_pnl_usd:usd value_usd:usd "
+        "strategy:text? question:text outcome:text unrealized_pnl_usd:usd value_usd:usd "
         "cost_usd:usd shares:shares avg_entry_price:price mark_price:price "
         "display_price:price best_bid:price value_at_display_usd:usd fees_usd:usd stale:bool "
         "book_missing:bool opened_at:datetime as_of:datetime market_id:id event_id:id "
@@ -284,27 +293,33 @@ PERFORMANCE_DAILY = Export(
     "performance_daily",
     "Daily performance from the evening snapshots: returns, drawdown, win rate.",
     _cols(
-        "strategy:text date:date equity_usd:usd daily_return:percent cumulative_return:percent "
+        "strategy:text? date:date equity_usd:usd daily_return:percent cumulative_return:percent "
         "drawdown:percent max_drawdown:percent win_rate:percent realized_pnl_usd:usd "
         "unrealized_pnl_usd:usd fees_usd:usd cash_usd:usd positions_value_usd:usd "
         "trade_count:int open_positions:int settled_positions:int"
     ),
 )
-# Keys the current row builders spell differently from the vocabulary: the wiring renames them (in
-# the JSON mirrors too), so that one quantity has one name everywhere.
-VOCABULARY_RENAMES: dict[str, str] = {
-    "fees_paid_usd": "fees_usd",
-    "trades": "trade_count",
-    "price_stale": "stale",
-}
+STRATEGIES = Export(
+    "strategies",
+    "Every strategy's paper account side by side: equity, return, drawdown, win rate, fees.",
+    _cols(
+        "strategy:text status:text equity_usd:usd cumulative_return:percent "
+        "max_drawdown:percent win_rate:percent trade_count:int fees_usd:usd "
+        "capital_locked_usd:usd total_pnl_usd:usd realized_pnl_usd:usd unrealized_pnl_usd:usd "
+        "starting_balance_usd:usd cash_usd:usd positions_value_usd:usd open_positions:int "
+        "settled_positions:int settled_wins:int"
+    ),
+)
 # Workbook sheet order: what an operator looks at first.
 EXPORTS: tuple[Export, ...] = (
     POSITIONS_CURRENT,
     TRADES_SUMMARY,
     PERFORMANCE_DAILY,
+    STRATEGIES,
     PORTFOLIO_HISTORY,
     SIGNALS_CURRENT,
     MARKETS_CURRENT,
     MARKETS_EXTRACTED,
     EVENTS_FILTERED,
 )
+EXPORT_BY_FILENAME: dict[str, Export] = {e.filename: e for e in EXPORTS}

@@ -12,18 +12,19 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
 
-from prescientd.mirrors.columns import CSV_DECIMALS, Cell, Column, coerce, resolve_columns
+from prescientd.mirrors.columns import CSV_DECIMALS, Cell, Column, Kind, coerce, resolve_columns
 from prescientd.permissions import FILE_MODE, make_dirs
-from prescientd.vocabulary import number, plain
+from prescientd.vocabulary import plain
 
 TEMP_PREFIX = ".prescientd-"
 TEMP_SUFFIX = ".tmp"
@@ -66,10 +67,14 @@ def atomic_path(path: Path, *, mode: int = FILE_MODE) -> Iterator[Path]:
     _fsync_dir(path.parent)
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = FILE_MODE) -> None:
-    """Replace path with data atomically (temp file in the same directory, fsync, rename)."""
+def write_atomic(path: Path, data: bytes, *, mode: int = FILE_MODE) -> int:
+    """Replace path with data atomically (temp file in the same directory, fsync, rename).
+
+    Returns the bytes written.
+    """
     with atomic_path(path, mode=mode) as tmp:
         tmp.write_bytes(data)
+    return len(data)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -120,9 +125,39 @@ def dumps_json(data: Any, *, compact: bool = False) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
-def write_json(path: Path, data: Any, *, compact: bool = False) -> None:
-    """Write data as a JSON mirror, atomically."""
-    write_atomic(path, dumps_json(data, compact=compact))
+def write_json(path: Path, data: Any, *, compact: bool = False) -> int:
+    """Write data as a JSON mirror, atomically; returns the bytes written."""
+    return write_atomic(path, dumps_json(data, compact=compact))
+
+
+def write_json_streamed(
+    path: Path,
+    head: Mapping[str, Any],
+    name: str,
+    items: Iterable[tuple[str, Any]],
+    *,
+    chunk: int = 2000,
+) -> int:
+    """Write {**head, name: dict(items)} compactly, atomically; returns the bytes written.
+
+    The same bytes as write_json(..., compact=True), but items are taken and encoded `chunk` at
+    a time, never all held at once: the C encoder (and freeing a huge structure) holds the GIL for
+    a whole call, which would stop the event loop running beside this worker thread.
+    """
+    document = dumps_json({**head, name: {}}, compact=True)
+    closing = b"}}\n"
+    if not document.endswith(closing):
+        raise ValueError(f"{name!r} must be the last key of the document")
+    pending = iter(items)
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        handle.write(document[: -len(closing)])  # ends with the opening "{" of items
+        separator = b""
+        while part := dict(itertools.islice(pending, chunk)):
+            handle.write(separator + dumps_json(part, compact=True)[1:-2])  # no "{", "}\n"
+            separator = b","
+        handle.write(closing)
+        size = handle.tell()
+    return size
 
 
 def _file_key(path: Path) -> tuple[int, int, int] | None:
@@ -148,7 +183,7 @@ def held_entries(path: Path) -> int | None:
     return len(data) if isinstance(data, list) else None
 
 
-def write_json_append_only(path: Path, entries: Sequence[Any]) -> None:
+def write_json_append_only(path: Path, entries: Sequence[Any]) -> int:
     """Replace an append-only JSON array mirror, refusing to drop entries it holds.
 
     Such a file promises that each version begins with the entries of the previous one; a
@@ -160,10 +195,11 @@ def write_json_append_only(path: Path, entries: Sequence[Any]) -> None:
         raise AppendOnlyViolation(
             f"{path} holds {held} entries; refusing to replace it with {len(entries)}"
         )
-    write_atomic(path, dumps_json(entries))
+    size = write_atomic(path, dumps_json(entries))
     key = _file_key(path)
     if key is not None:
         _append_only_written[path] = (key, len(entries))
+    return size
 
 
 def escape_cell(text: str) -> str:
@@ -173,57 +209,10 @@ def escape_cell(text: str) -> str:
     return text
 
 
-def _csv_value(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return value
-    if isinstance(value, Decimal):
-        return number(value) if value.is_finite() else ""
-    if isinstance(value, (datetime, date)):
-        return plain(value)
-    if isinstance(value, (list, tuple)):
-        value = ";".join(str(v) for v in value)
-    return escape_cell(str(value))
-
-
-def csv_columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = ()) -> list[str]:
-    """The declared columns, then any other key of the rows in first-seen order."""
-    found: dict[str, None] = dict.fromkeys(columns)
-    for row in rows:
-        for key in row:
-            found.setdefault(key, None)
-    return list(found)
-
-
-def render_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = ()) -> bytes:
-    """CSV bytes with a header row; every text cell is formula-escaped.
-
-    Text from outside (titles, questions, slugs, outcomes, even ids) is attacker-controllable, so
-    every text cell goes through escape_cell (our own text never starts like a formula, so it is
-    unchanged). Numbers stay numbers, so a negative P&L is still a number in Excel. The header is
-    the declared columns (so an empty file still says what it would hold), then any other key the
-    rows carry.
-    """
-    header = csv_columns(rows, columns)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_csv_value(row.get(col)) for col in header])
-    # No BOM: scripts read these with csv.DictReader; Excel users import them as UTF-8.
-    return buffer.getvalue().encode("utf-8")
-
-
-def write_csv(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
-    """Write rows as a CSV mirror with the declared columns first, atomically."""
-    write_atomic(path, render_csv(rows, columns))
-
-
 # Spreadsheet-friendly CSV (DESIGN.md §7), driven by column specs -------------------------------
 
+_TEXT_KINDS = frozenset({Kind.TEXT, Kind.ID})
+_INT_KINDS = frozenset({Kind.INT, *CSV_DECIMALS})
 BOM = "\ufeff"  # Excel reads a BOM-less CSV in the system codepage and garbles accented text
 CSV_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # UTC; Excel and Calc read it as a date-time
 
@@ -237,8 +226,35 @@ def _decimal_text(number: Decimal, places: int) -> str:
     return format(number.normalize(), "f")
 
 
+def _float_text(value: float, places: int) -> str | None:
+    """A float's CSV spelling when its shortest repr already has at most `places` decimals.
+
+    The same text as the Decimal path below, without it (most cells of a big export are such
+    floats, already rounded by `vocabulary.number`); None = take the Decimal path.
+    """
+    text = repr(value)
+    if "e" in text or "n" in text:  # exponent, nan, inf
+        return None
+    whole, _, fraction = text.partition(".")
+    if len(fraction) > places:
+        return None
+    fraction = fraction.rstrip("0")
+    if not fraction:
+        return "0" if whole in ("0", "-0") else whole
+    return f"{whole}.{fraction}"
+
+
 def csv_cell(column: Column, value: Any) -> str:
     """One CSV cell: the value coerced to its column's kind and spelled for spreadsheets."""
+    value_type = type(value)
+    if value_type is str and column.kind in _TEXT_KINDS:
+        return escape_cell(value)
+    if value_type is float and column.kind in CSV_DECIMALS:
+        text = _float_text(value, CSV_DECIMALS[column.kind])
+        if text is not None:
+            return text
+    elif value_type is int and column.kind in _INT_KINDS:
+        return str(value)
     cell: Cell = coerce(column, value)
     if cell is None:
         return ""
@@ -278,10 +294,14 @@ def _write_table(
         writer.writerow([csv_cell(c, row.get(c.name)) for c in columns])
 
 
-def write_table_csv(path: Path, specs: Sequence[Column], rows: Sequence[Mapping[str, Any]]) -> None:
+def write_table_csv(path: Path, specs: Sequence[Column], rows: Sequence[Mapping[str, Any]]) -> int:
     """Write rows as a spreadsheet-friendly CSV mirror (render_table_csv), atomically.
 
     Streamed into the temporary file, so a big export never sits in memory as one string.
+    Returns the bytes written.
     """
-    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
-        _write_table(handle, specs, rows)
+    with atomic_path(path) as tmp:
+        with tmp.open("w", encoding="utf-8", newline="") as handle:
+            _write_table(handle, specs, rows)
+        size = tmp.stat().st_size
+    return size

@@ -40,14 +40,17 @@ def _file_digest(path: Path, size: int) -> str | None:
     return digest.hexdigest()
 
 
-async def write_raw_backup(store: Store, path: Path) -> bool:
-    """Write the stored raw events payload to path unless it already holds it; True if written."""
+async def write_raw_backup(store: Store, path: Path) -> int | None:
+    """Write the stored raw events payload to path unless it already holds it.
+
+    Returns the bytes written, None when nothing was (no payload, or the file holds it).
+    """
     stored = await store.raw_events_digest()
     if stored is None:
-        return False
+        return None
     sha256, size = stored
     if sha256 and await asyncio.to_thread(_file_digest, path, size) == sha256:
-        return False
+        return None
     with atomic_path(path) as tmp:
         handle = await asyncio.to_thread(tmp.open, "wb")
         try:
@@ -57,7 +60,7 @@ async def write_raw_backup(store: Store, path: Path) -> bool:
             await asyncio.to_thread(os.fsync, handle.fileno())
         finally:
             handle.close()
+    stat = await asyncio.to_thread(path.stat)
     if sha256:
-        stat = await asyncio.to_thread(path.stat)
         _verified[path] = (stat.st_size, stat.st_mtime_ns, sha256)
-    return True
+    return stat.st_size

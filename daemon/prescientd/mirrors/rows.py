@@ -1,8 +1,11 @@
-"""The rows the mirrors are made of, and each CSV's columns, declared once.
+"""The rows the mirrors are made of: pure functions of store values, shared by every output.
 
 A row is a dict of plain values (numbers through `vocabulary.number`, timestamps through
 `vocabulary.timestamp`) named as in the README's Vocabulary table; `prescientd status --json`
-shows the same position rows, and the HTTP API will show these rows too.
+shows the same position rows, and the HTTP API will show these rows too. Every row of a ledger,
+signal, position or snapshot names its `strategy`. Each CSV's columns are declared once, in
+`mirrors.columns.EXPORTS`; the rows here carry exactly those keys (a test checks it), so adding a
+field to a row means adding its column there.
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from prescientd.core import ledger
+from prescientd.core import accounts, ledger
+from prescientd.core.accounts import StrategyFigures
 from prescientd.models import (
+    DEFAULT_STRATEGY,
+    ZERO,
     MarkedPosition,
     Market,
     Portfolio,
-    Quote,
     Settlement,
     Side,
     Trade,
@@ -29,100 +34,63 @@ from prescientd.vocabulary import number, timestamp
 Row = dict[str, Any]
 
 
-def _columns(names: str) -> tuple[str, ...]:
-    return tuple(names.split())
-
-
-# Every CSV export's columns, in order: the human columns first, long ids last. A test checks that
-# the rows each CSV is written from carry exactly these keys.
-CSV_COLUMNS: dict[str, tuple[str, ...]] = {
-    "events_filtered.csv": _columns(
-        "event_id slug title tags end_date liquidity_usd volume_usd volume_24h_usd neg_risk"
-        " market_count"
-    ),
-    "markets_extracted.csv": _columns(
-        "event_id market_id question condition_id slug event_title outcome_yes outcome_no"
-        " yes_token_id no_token_id tick_size min_order_size fee_rate fee_exponent fees_enabled"
-        " end_date liquidity_usd volume_usd volume_24h_usd neg_risk tags"
-    ),
-    "markets_current.csv": _columns(
-        "market_id question event_id outcome_yes outcome_no yes_bid yes_ask yes_mid no_bid no_ask"
-        " no_mid display_price spread yes_bid_depth_usd yes_ask_depth_usd no_ask_depth_usd age_s"
-        " stale"
-    ),
-    "signals_current.csv": _columns(
-        "evaluated_at market_id question status reason config_version event_id skip_reason"
-        " action token_id outcome price_source yes_price threshold confidence stake_usd"
-        " liquidity_usd idempotency_key"
-    ),
-    "positions_current.csv": _columns(
-        "market_id question outcome shares token_id event_id avg_entry_price cost_usd fees_usd"
-        " best_bid display_price mark_price value_usd value_at_display_usd unrealized_pnl_usd"
-        " price_stale book_missing opened_at"
-    ),
-    "trades_summary.csv": _columns(
-        "time market_id question outcome side trade_id shares avg_price fees_usd cost_usd"
-        " proceeds_usd status open_shares realized_pnl_usd settlement_payout_per_share"
-        " settled_at token_id"
-    ),
-    "portfolio_history.csv": _columns(
-        "date taken_at cash_usd positions_value_usd equity_usd realized_pnl_usd"
-        " unrealized_pnl_usd fees_usd trade_count open_positions settled_positions settled_wins"
-    ),
-    "performance_daily.csv": _columns(
-        "date equity_usd cash_usd positions_value_usd daily_return cumulative_return drawdown"
-        " max_drawdown realized_pnl_usd unrealized_pnl_usd fees_usd trade_count open_positions"
-        " settled_positions win_rate"
-    ),
-}
-
-
 def _outcome(market: Market, index: int) -> str:
     return market.outcomes[index] if index < len(market.outcomes) else ""
 
 
-def quote_row(quote: Quote, now: datetime, max_age_s: float) -> Row:
-    """A token's current prices and depth in market_cache.json."""
-    age_s = quote.age_s(now)
+# market_cache.json: one array per token, its values in this order (the file lists them once as
+# "columns"). Static facts (question, outcome, tick size...) live in events/filtered_markets.json.
+CACHE_COLUMNS = (
+    "market_id",
+    "status",
+    "best_bid",
+    "best_ask",
+    "mid",
+    "spread",
+    "display_price",
+    "last_trade",
+    "bid_depth_shares",
+    "bid_depth_usd",
+    "ask_depth_shares",
+    "ask_depth_usd",
+    "book_time",
+    "fetched_at",
+    "stale",
+)
+
+
+def token_cache_row(
+    market_id: str, row: QuoteRow | None, now: datetime, max_age_s: float
+) -> list[Any]:
+    """One token of market_cache.json, valued as CACHE_COLUMNS: its fetch status and prices."""
+    if row is None:
+        return [market_id, "never_fetched", *([None] * 12), True]
+    q = row.quote
     book_time = None
-    if quote.book_timestamp_ms:
-        book_time = datetime.fromtimestamp(quote.book_timestamp_ms / 1000, tz=now.tzinfo)
-    return {
-        "best_bid": number(quote.best_bid),
-        "best_ask": number(quote.best_ask),
-        "mid": number(quote.mid),
-        "spread": number(quote.spread),
-        "display_price": number(quote.display),
-        "last_trade": number(quote.last_trade),
-        "bid_depth_shares": number(quote.bid_depth_shares),
-        "bid_depth_usd": number(quote.bid_depth_usd),
-        "ask_depth_shares": number(quote.ask_depth_shares),
-        "ask_depth_usd": number(quote.ask_depth_usd),
-        "tick_size": number(quote.tick_size),
-        "min_order_size": number(quote.min_order_size),
-        "book_time": timestamp(book_time),
-        "book_hash": quote.book_hash,
-        "fetched_at": timestamp(quote.fetched_at),
-        "age_s": round(age_s, 3),
-        "stale": age_s > max_age_s,
-    }
+    if q.book_timestamp_ms:
+        book_time = datetime.fromtimestamp(q.book_timestamp_ms / 1000, tz=now.tzinfo)
+    return [
+        market_id,
+        row.status,
+        number(q.best_bid),
+        number(q.best_ask),
+        number(q.mid),
+        number(q.spread),
+        number(q.display),
+        number(q.last_trade),
+        number(q.bid_depth_shares),
+        number(q.bid_depth_usd),
+        number(q.ask_depth_shares),
+        number(q.ask_depth_usd),
+        timestamp(book_time),
+        timestamp(q.fetched_at),
+        row.status != "ok" or q.age_s(now) > max_age_s,
+    ]
 
 
-def token_cache_entry(
-    market: Market, index: int, row: QuoteRow | None, now: datetime, max_age_s: float
-) -> Row:
-    """One token of market_cache.json: its market, fetch status and (when fetched) its prices."""
-    entry: Row = {
-        "market_id": market.market_id,
-        "question": market.question,
-        "outcome": _outcome(market, index),
-        "status": "never_fetched" if row is None else row.status,
-    }
-    if row is not None:
-        entry.update(quote_row(row.quote, now, max_age_s))
-    if row is None or row.status != "ok":
-        entry["stale"] = True
-    return entry
+def with_as_of(rows: Sequence[Row], as_of: datetime | None) -> list[Row]:
+    """rows with the instant the snapshot describes as their `as_of` column (the CSV's view)."""
+    return [{**row, "as_of": as_of} for row in rows]
 
 
 def market_current_row(
@@ -181,6 +149,7 @@ def signal_row(row: SignalRow) -> Row:
     """One signal of current_signals.json and signals_current.csv."""
     s = row.signal
     return {
+        "strategy": s.strategy,
         "evaluated_at": timestamp(row.evaluated_at),
         "config_version": row.config_version,
         "market_id": s.market_id,
@@ -207,13 +176,15 @@ def archive_entries(signals: Sequence[SignalRow]) -> list[Row]:
 
     A market above the threshold signals at every poll; listing each of those would make the archive
     hundreds of MB a month, so repeated identical verdicts are counted instead of repeated.
+    `date` stays the first key: the monthly file is extended by date (`mirrors.arrays`).
     """
     entries = []
     for row in signals:
         s = row.signal
         entries.append(
             {
-                "date": row.local_date,
+                "date": row.local_date,  # first: see the docstring
+                "strategy": s.strategy,
                 "market_id": s.market_id,
                 "event_id": s.event_id,
                 "question": s.question,
@@ -242,6 +213,7 @@ def _trade_entry(t: Trade, levels: list[list[str]]) -> Row:
     return {
         "seq": t.seq,
         "kind": "trade",
+        "strategy": t.strategy,
         "trade_id": t.trade_id,
         "time": timestamp(t.executed_at),
         "market_id": t.market_id,
@@ -272,6 +244,7 @@ def _settlement_entry(s: Settlement) -> Row:
     return {
         "seq": s.seq,
         "kind": "settlement",
+        "strategy": s.strategy,
         "settlement_id": s.settlement_id,
         "time": timestamp(s.settled_at),
         "market_id": s.market_id,
@@ -299,24 +272,39 @@ def ledger_entries(
     return [entry for _, entry in sorted(entries, key=lambda e: e[0])]
 
 
-def trade_summary_rows(
-    starting_balance_usd: Decimal, trades: Sequence[Trade], settlements: Sequence[Settlement]
-) -> list[Row]:
+def _buy_outcomes(
+    trades: Sequence[Trade], settlements: Sequence[Settlement]
+) -> dict[int, ledger.BuyOutcome]:
+    """Every buy's outcome, each strategy's ledger folded on its own (its own account)."""
+    outcomes: dict[int, ledger.BuyOutcome] = {}
+    for name in {t.strategy for t in trades}:
+        own_trades = [t for t in trades if t.strategy == name]
+        own_settlements = [s for s in settlements if s.strategy == name]
+        outcomes.update(ledger.buy_outcomes(ZERO, own_trades, own_settlements))
+    return outcomes
+
+
+def trade_summary_rows(trades: Sequence[Trade], settlements: Sequence[Settlement]) -> list[Row]:
     """trades_summary.csv: one row per trade; a buy shows its status and its realized P&L.
 
-    Realized P&L is attributed to the buys (see ledger.buy_outcomes), so the column adds up to the
-    portfolio's realized P&L; sell rows show their proceeds.
+    Realized P&L is attributed to the buys (see ledger.buy_outcomes), so the column adds up to
+    each strategy's realized P&L; sell rows show their proceeds.
     """
-    outcomes = ledger.buy_outcomes(starting_balance_usd, trades, settlements)
-    settled_at = {s.token_id: s for s in settlements}
+    outcomes = _buy_outcomes(trades, settlements)
+    settled_at = {(s.strategy, s.token_id): s for s in settlements}
     rows = []
     for t in trades:
         buy = t.side is Side.BUY
         outcome = outcomes.get(t.trade_id)
-        settlement = settled_at.get(t.token_id) if outcome and outcome.status == "settled" else None
+        settlement = (
+            settled_at.get((t.strategy, t.token_id))
+            if outcome and outcome.status == "settled"
+            else None
+        )
         realized = outcome.realized_pnl_usd if outcome and outcome.status != "open" else None
         rows.append(
             {
+                "strategy": t.strategy,
                 "time": timestamp(t.executed_at),
                 "trade_id": t.trade_id,
                 "market_id": t.market_id,
@@ -341,11 +329,13 @@ def trade_summary_rows(
     return rows
 
 
-def position_row(mp: MarkedPosition) -> Row:
-    """One open position marked to market (portfolio.json, positions_current.csv, status)."""
+def position_row(mp: MarkedPosition, strategy: str = DEFAULT_STRATEGY) -> Row:
+    """One open position of a strategy marked to market (portfolio.json, positions_current.csv,
+    status)."""
     p = mp.position
     display = mp.display_price
     return {
+        "strategy": strategy,
         "market_id": p.market_id,
         "question": p.question,
         "outcome": p.outcome,
@@ -361,9 +351,33 @@ def position_row(mp: MarkedPosition) -> Row:
         "value_usd": number(mp.value_usd),
         "value_at_display_usd": number(p.shares * display) if display is not None else None,
         "unrealized_pnl_usd": number(mp.unrealized_pnl_usd),
-        "price_stale": mp.price_stale,
+        # what `status` flags: a price past max_price_age_s, or a book that is gone
+        "stale": mp.price_stale or mp.book_missing,
         "book_missing": mp.book_missing,
         "opened_at": timestamp(p.opened_at),
+    }
+
+
+def portfolio_document(
+    now: datetime, valued: Mapping[str, tuple[Portfolio, Valuation]], active: Sequence[str]
+) -> Row:
+    """portfolio.json (and GET /api/v1/portfolio): the default strategy's account at the top
+    level, as with one strategy, and every account, active or retired, in `strategies`."""
+    listed = [
+        {
+            **portfolio_summary(portfolio, valuation),
+            "status": accounts.status(name, active),
+            "positions": [position_row(mp, name) for mp in valuation.positions],
+        }
+        for name, (portfolio, valuation) in valued.items()
+    ]
+    default = next(a for a in listed if a["strategy"] == DEFAULT_STRATEGY)
+    return {
+        "generated_at": timestamp(now),
+        **{k: v for k, v in default.items() if k not in ("status", "positions")},
+        "mark": "best_bid",
+        "positions": default["positions"],
+        "strategies": listed,
     }
 
 
@@ -371,6 +385,7 @@ def portfolio_summary(portfolio: Portfolio, valuation: Valuation) -> Row:
     """The account's figures (portfolio.json and status): cash, equity, P&L, fees and counts."""
     start = portfolio.starting_balance_usd
     return {
+        "strategy": portfolio.strategy,
         "starting_balance_usd": number(start),
         "cash_usd": number(valuation.cash_usd),
         "positions_value_usd": number(valuation.positions_value_usd),
@@ -383,4 +398,28 @@ def portfolio_summary(portfolio: Portfolio, valuation: Valuation) -> Row:
         "open_positions": len(valuation.positions),
         "settled_positions": portfolio.settled_positions,
         "settled_wins": portfolio.settled_wins,
+    }
+
+
+def strategy_row(f: StrategyFigures) -> Row:
+    """One strategy of strategies.csv and of `status`'s comparison: its account side by side."""
+    return {
+        "strategy": f.strategy,
+        "status": f.status,
+        "starting_balance_usd": number(f.starting_balance_usd),
+        "equity_usd": number(f.equity_usd),
+        "cumulative_return": number(f.cumulative_return),
+        "max_drawdown": number(f.max_drawdown),
+        "win_rate": number(f.win_rate),
+        "trade_count": f.trade_count,
+        "fees_usd": number(f.fees_usd),
+        "capital_locked_usd": number(f.capital_locked_usd),
+        "total_pnl_usd": number(f.total_pnl_usd),
+        "realized_pnl_usd": number(f.realized_pnl_usd),
+        "unrealized_pnl_usd": number(f.unrealized_pnl_usd),
+        "cash_usd": number(f.cash_usd),
+        "positions_value_usd": number(f.positions_value_usd),
+        "open_positions": f.open_positions,
+        "settled_positions": f.settled_positions,
+        "settled_wins": f.settled_wins,
     }

@@ -136,15 +136,27 @@ async def _migrate(conn: aiosqlite.Connection, path: Path) -> None:
     for version, script in MIGRATIONS:
         if version <= current:
             continue
-        # One migration plus its version bump per transaction: a crash leaves old or new, not mixed.
+        # One migration plus its version bump per transaction: a crash leaves old or new, not
+        # mixed. Foreign keys are off meanwhile (they cannot change inside a transaction), as
+        # SQLite's procedure for rebuilding a table asks, and checked before the commit.
+        await conn.execute("PRAGMA foreign_keys=OFF")
         try:
             await conn.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;"
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};"
             )
+            async with conn.execute("PRAGMA foreign_key_check") as cur:
+                broken = await cur.fetchone()
+            if broken is not None:
+                raise StoreError(
+                    f"migration {version} of {path} would break a reference in table {broken[0]}"
+                )
+            await conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 await conn.execute("ROLLBACK")
             raise
+        finally:
+            await conn.execute("PRAGMA foreign_keys=ON")
 
 
 class Database:
@@ -189,6 +201,12 @@ class Database:
                 version = await _user_version(reader)
                 if version > SCHEMA_VERSION:
                     raise StoreError(_too_new(path, version))
+                if 0 < version < SCHEMA_VERSION:  # a reader cannot migrate; its queries need it
+                    raise StoreError(
+                        f"database {path} has schema version {version}, older than this"
+                        f" prescientd ({SCHEMA_VERSION}); start the daemon (prescientd run or"
+                        " once) once to migrate it"
+                    )
                 return cls(path, None, reader)
             await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
             if create:

@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
+from prescientd.models import EvaluationBatch
 from prescientd.store.connection import (
     BUSY_TIMEOUT_MS,
     LEDGER_TABLES,
@@ -45,6 +46,7 @@ __all__ = [
     "BUSY_TIMEOUT_MS",
     "LEDGER_TABLES",
     "SCHEMA_VERSION",
+    "EvaluationBatch",
     "EvaluationRow",
     "ExecutionResult",
     "JobRunRow",

@@ -3,14 +3,17 @@
 Trades and settlements share one increasing `seq`, the order the portfolio is replayed in. Each
 carries an idempotency key under a UNIQUE constraint: a replayed decision inserts nothing (the
 `RETURNING` row is absent) and is counted as a duplicate. A trade or settlement and its cash flow
-are one transaction; the cash-flow trigger refuses anything that would make cash negative. Trades
-of a strategy evaluation are written with it (`store.signals`).
+are one transaction; the cash-flow trigger refuses anything that would make a strategy's cash
+negative (it reads that strategy's running balance in `cash_balances`, which a second trigger keeps
+in the same transaction). Every row names its strategy; each strategy's deposit is made once, when
+it first appears. Trades of a strategy evaluation are written with it (`store.signals`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -19,6 +22,7 @@ import aiosqlite
 
 from prescientd.clock import iso_utc
 from prescientd.models import (
+    DEFAULT_STRATEGY,
     PortfolioSnapshot,
     Settlement,
     SettlementIntent,
@@ -37,8 +41,8 @@ from prescientd.store.rows import (
 
 _TRADE_INSERT = (
     "INSERT INTO trades (seq, idempotency_key, signal_id, executed_at, market_id, event_id,"
-    " token_id, outcome, question, side, shares, notional, fee, levels, reason)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " token_id, outcome, question, side, shares, notional, fee, levels, reason, strategy)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (idempotency_key) DO NOTHING RETURNING *"
 )
 _SETTLEMENT_INSERT = insert_sql(
@@ -47,8 +51,9 @@ _SETTLEMENT_INSERT = insert_sql(
     " ON CONFLICT (idempotency_key) DO NOTHING RETURNING *",
 )
 _SNAPSHOT_INSERT = insert_sql(
-    "portfolio_snapshots", SNAPSHOTS.names(), " ON CONFLICT (local_date) DO NOTHING"
+    "portfolio_snapshots", SNAPSHOTS.names(), " ON CONFLICT (strategy, local_date) DO NOTHING"
 )
+_DEPOSITS = "SELECT strategy, amount FROM cash_flows WHERE kind = 'deposit' ORDER BY id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +83,17 @@ async def _next_seq(conn: aiosqlite.Connection) -> int:
     return (int(row[0]) if row else 0) + 1
 
 
-async def _cash_flow(conn: aiosqlite.Connection, at: str, kind: str, amount: int, ref: int) -> None:
+async def _cash_flow(
+    conn: aiosqlite.Connection, at: str, kind: str, amount: int, ref: int, strategy: str
+) -> None:
     await conn.execute(
-        f"INSERT INTO cash_flows (at, kind, amount, {kind}_id) VALUES (?, ?, ?, ?)",
-        (at, kind, amount, ref),
+        f"INSERT INTO cash_flows (at, kind, amount, {kind}_id, strategy) VALUES (?, ?, ?, ?, ?)",
+        (at, kind, amount, ref, strategy),
     )
+
+
+def _deposits(rows: Sequence[sqlite3.Row]) -> dict[str, Decimal]:
+    return {row["strategy"]: from_micro(row["amount"]) for row in rows}
 
 
 async def insert_trades(
@@ -110,47 +121,81 @@ async def insert_trades(
             to_micro(fill.fees_usd),
             json.dumps(levels),
             intent.reason,
+            intent.strategy,
         )
         async with conn.execute(_TRADE_INSERT, params) as cur:
             row = await cur.fetchone()
         if row is None:
             continue  # the key exists: a replay after a crash
         trade = TRADES.decode(row)
-        await _cash_flow(conn, at, "trade", to_micro(trade.cash_delta_usd), trade.trade_id)
+        amount = to_micro(trade.cash_delta_usd)
+        await _cash_flow(conn, at, "trade", amount, trade.trade_id, trade.strategy)
         trades.append(trade)
         seq += 1
     return trades, len(intents) - len(trades)
+
+
+async def _deposit_once(
+    conn: aiosqlite.Connection, strategy: str, amount: Decimal, at: str
+) -> bool:
+    """Deposit amount into a strategy's account unless it has its deposit; True when made."""
+    cur = await conn.execute(
+        "INSERT INTO cash_flows (at, kind, amount, strategy) VALUES (?, 'deposit', ?, ?)"
+        " ON CONFLICT (strategy) WHERE kind = 'deposit' DO NOTHING",
+        (at, to_micro(amount), strategy),
+    )
+    return cur.rowcount == 1
 
 
 class LedgerTables(Tables):
     """trades, settlements, cash_flows and portfolio_snapshots."""
 
     async def ensure_deposit(self, starting_balance_usd: Decimal) -> None:
-        """Make the starting deposit once, when the database is new."""
+        """Make the default strategy's starting deposit once, when the database is new."""
 
         async def body(conn: aiosqlite.Connection) -> None:
-            async with conn.execute("SELECT COUNT(*) FROM cash_flows WHERE kind='deposit'") as cur:
-                row = await cur.fetchone()
-            if row and row[0]:
-                return
             now = iso_utc(datetime.now().astimezone())
-            await conn.execute(
-                "INSERT INTO cash_flows (at, kind, amount) VALUES (?, 'deposit', ?)",
-                (now, to_micro(starting_balance_usd)),
-            )
-            await conn.executemany(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
-                [("created_at", now), ("starting_balance_usd", str(starting_balance_usd))],
-            )
+            made = await _deposit_once(conn, DEFAULT_STRATEGY, starting_balance_usd, now)
+            if made:
+                await conn.executemany(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                    [("created_at", now), ("starting_balance_usd", str(starting_balance_usd))],
+                )
 
         await self.db.write(body)
 
-    async def starting_balance(self) -> Decimal:
-        """The initial deposit (0 before one was made)."""
+    async def ensure_deposits(self, balances: Mapping[str, Decimal], at: datetime) -> list[str]:
+        """Open an account for each strategy that has none yet: its deposit, once, atomically.
+
+        Returns the strategies whose deposit this call made (a known strategy keeps its first
+        deposit whatever its configured balance says now).
+        """
+
+        async def body(conn: aiosqlite.Connection) -> list[str]:
+            return [
+                name
+                for name, amount in balances.items()
+                if await _deposit_once(conn, name, amount, iso_utc(at))
+            ]
+
+        return await self.db.write(body)
+
+    async def starting_balance(self, strategy: str = DEFAULT_STRATEGY) -> Decimal:
+        """A strategy's deposit (0 before one was made)."""
         row = await self.db.read_one(
-            "SELECT COALESCE(SUM(amount), 0) FROM cash_flows WHERE kind='deposit'"
+            "SELECT COALESCE(SUM(amount), 0) FROM cash_flows WHERE kind='deposit' AND strategy=?",
+            (strategy,),
         )
         return from_micro(row[0]) if row else Decimal(0)
+
+    async def starting_balances(self) -> dict[str, Decimal]:
+        """Every strategy with an account and its deposit, in the order they appeared."""
+        return _deposits(await self.db.read(_DEPOSITS))
+
+    async def cash_balances(self) -> dict[str, Decimal]:
+        """Each strategy's running cash balance as the database keeps it (cash_balances)."""
+        rows = await self.db.read("SELECT strategy, balance FROM cash_balances")
+        return {row["strategy"]: from_micro(row["balance"]) for row in rows}
 
     async def record_trades(
         self, intents: Sequence[TradeIntent], executed_at: datetime
@@ -185,23 +230,47 @@ class LedgerTables(Tables):
                 if row is None:
                     continue
                 settlement = SETTLEMENTS.decode(row)
-                await _cash_flow(conn, at, "settlement", params["payout"], row["id"])
+                payout = params["payout"]
+                await _cash_flow(conn, at, "settlement", payout, row["id"], settlement.strategy)
                 out.append(settlement)
                 seq += 1
             return tuple(out)
 
         return await self.db.write(body)
 
-    async def ledger(self, *, after_seq: int = 0) -> tuple[list[Trade], list[Settlement]]:
-        """Every trade and settlement with a seq above after_seq, each in seq order.
+    async def ledger(
+        self, *, after_seq: int = 0, strategy: str | None = None
+    ) -> tuple[list[Trade], list[Settlement]]:
+        """Every trade and settlement with a seq above after_seq (of one strategy, or of all),
+        each in seq order.
 
         Both are read from one consistent snapshot, so no commit falls between them.
         """
+        params: list[object] = [after_seq]
+        where = "seq > ?"
+        if strategy is not None:
+            where, params = "strategy = ? AND seq > ?", [strategy, after_seq]
         trade_rows, settlement_rows = await self.db.read_consistent(
+            (f"SELECT * FROM trades WHERE {where} ORDER BY seq", params),
+            (f"SELECT * FROM settlements WHERE {where} ORDER BY seq", params),
+        )
+        return (
+            [TRADES.decode(r) for r in trade_rows],
+            [SETTLEMENTS.decode(r) for r in settlement_rows],
+        )
+
+    async def ledger_since(
+        self, after_seq: int
+    ) -> tuple[dict[str, Decimal], list[Trade], list[Settlement]]:
+        """Every strategy's deposit and the trades and settlements after after_seq, all from one
+        consistent snapshot (so no entry of a strategy is seen without its deposit)."""
+        deposit_rows, trade_rows, settlement_rows = await self.db.read_consistent(
+            (_DEPOSITS, ()),
             ("SELECT * FROM trades WHERE seq > ? ORDER BY seq", (after_seq,)),
             ("SELECT * FROM settlements WHERE seq > ? ORDER BY seq", (after_seq,)),
         )
         return (
+            _deposits(deposit_rows),
             [TRADES.decode(r) for r in trade_rows],
             [SETTLEMENTS.decode(r) for r in settlement_rows],
         )
@@ -237,21 +306,35 @@ class LedgerTables(Tables):
             return None
         return TRADES.decode(row), json.loads(row["levels"])
 
-    async def trade_levels(self) -> dict[int, list[list[str]]]:
-        """The book levels each trade filled at: trade id -> [[price, shares, fee], ...]."""
-        rows = await self.db.read("SELECT id, levels FROM trades")
+    async def trade_levels(self, *, after_seq: int = 0) -> dict[int, list[list[str]]]:
+        """The book levels each trade after after_seq filled at: id -> [[price, shares, fee]]."""
+        rows = await self.db.read("SELECT id, levels FROM trades WHERE seq > ?", (after_seq,))
         return {row["id"]: json.loads(row["levels"]) for row in rows}
 
     async def append_portfolio_snapshot(self, snapshot: PortfolioSnapshot) -> bool:
-        """Append the day's snapshot; False when that local date already has one."""
+        """Append the day's snapshot; False when its strategy has one for that local date."""
+        return bool(await self.append_portfolio_snapshots([snapshot]))
 
-        async def body(conn: aiosqlite.Connection) -> bool:
-            cur = await conn.execute(_SNAPSHOT_INSERT, SNAPSHOTS.encode(snapshot))
-            return cur.rowcount == 1
+    async def append_portfolio_snapshots(self, snapshots: Sequence[PortfolioSnapshot]) -> int:
+        """Append the day's snapshot of several strategies in one transaction; how many were new
+        (a strategy that already has one for that local date keeps it)."""
+
+        async def body(conn: aiosqlite.Connection) -> int:
+            added = 0
+            for snapshot in snapshots:
+                cur = await conn.execute(_SNAPSHOT_INSERT, SNAPSHOTS.encode(snapshot))
+                added += cur.rowcount == 1
+            return added
 
         return await self.db.write(body)
 
-    async def portfolio_snapshots(self) -> list[PortfolioSnapshot]:
-        """Every evening snapshot in date order."""
-        rows = await self.db.read("SELECT * FROM portfolio_snapshots ORDER BY local_date")
+    async def portfolio_snapshots(self, strategy: str | None = None) -> list[PortfolioSnapshot]:
+        """Every evening snapshot (of one strategy, or of all) in date order."""
+        if strategy is None:
+            rows = await self.db.read("SELECT * FROM portfolio_snapshots ORDER BY local_date, id")
+        else:
+            rows = await self.db.read(
+                "SELECT * FROM portfolio_snapshots WHERE strategy = ? ORDER BY local_date, id",
+                (strategy,),
+            )
         return [SNAPSHOTS.decode(r) for r in rows]

@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar, get_args, get_origin, get_type_hints
 
 from prescientd.clock import iso_utc, parse_iso_utc
 from prescientd.models import (
+    DEFAULT_STRATEGY,
     PortfolioSnapshot,
     Quote,
     Settlement,
@@ -165,6 +166,7 @@ class EvaluationRow:
     markets_considered: int
     signals: int
     actionable: int
+    strategy: str = DEFAULT_STRATEGY
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,11 +188,12 @@ class SignalRow:
 
 @dataclass(frozen=True, slots=True)
 class ExecutionResult:
-    """What an evaluation transaction wrote."""
+    """What an evaluation transaction wrote for one strategy."""
 
     evaluation_id: int
     trades: tuple[Trade, ...]
     duplicates: int
+    strategy: str = DEFAULT_STRATEGY
 
 
 @dataclass(frozen=True, slots=True)

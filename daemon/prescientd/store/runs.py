@@ -93,9 +93,19 @@ class RunTables(Tables):
         return last_ok, failed
 
     async def record_config_version(
-        self, *, sha256: str, source: str, changed_keys: Sequence[str], strategy_json: str
+        self,
+        *,
+        sha256: str,
+        source: str,
+        changed_keys: Sequence[str],
+        strategy_json: str,
+        decision_inputs_json: str = "{}",
     ) -> int:
-        """Record a config version; at start-up an unchanged file keeps the latest number."""
+        """Record a config version; at start-up an unchanged file keeps the latest number.
+
+        strategy_json is the default strategy's rule (as before several strategies);
+        decision_inputs_json every key a decision of any active strategy depends on.
+        """
 
         async def body(conn: aiosqlite.Connection) -> int:
             async with conn.execute(
@@ -107,7 +117,7 @@ class RunTables(Tables):
             version = (int(row[0]) if row else 0) + 1
             await conn.execute(
                 "INSERT INTO config_versions (version, loaded_at, sha256, source, changed_keys,"
-                " strategy) VALUES (?, ?, ?, ?, ?, ?)",
+                " strategy, decision_inputs) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     version,
                     iso_utc(datetime.now().astimezone()),
@@ -115,6 +125,7 @@ class RunTables(Tables):
                     source,
                     json.dumps(list(changed_keys)),
                     strategy_json,
+                    decision_inputs_json,
                 ),
             )
             return version

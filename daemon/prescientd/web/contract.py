@@ -74,7 +74,7 @@ class ReadModel(Protocol):
     - `portfolio()`: as trades/portfolio.json: the status money fields plus `positions`.
     - `positions(page)`: items as positions_current.csv rows: `market_id`, `question`, `outcome`,
       `token_id`, `shares`, `avg_entry_price`, `cost_usd`, `fees_usd`, `best_bid`,
-      `display_price`, `mark_price`, `value_usd`, `unrealized_pnl_usd`, `price_stale`,
+      `display_price`, `mark_price`, `value_usd`, `unrealized_pnl_usd`, `stale`,
       `opened_at`. Natural key: opened_at; default order asc.
     - `trades(page, kind)`: ledger entries as paper_trades.json: `seq`, `kind` ("trade" |
       "settlement"), `trade_id` or `settlement_id`, `time`, `market_id`, `question`, `outcome`,

@@ -27,7 +27,8 @@ from prescientd.config import Config
 from prescientd.core import performance
 from prescientd.jobs import JOBS
 from prescientd.mirrors import rows
-from prescientd.mirrors.files import render_csv
+from prescientd.mirrors.columns import EXPORT_BY_FILENAME
+from prescientd.mirrors.files import render_table_csv
 from prescientd.models import JOB_CANCELLED_ERROR, Market
 from prescientd.observe import DEFAULT_STRATEGY
 from prescientd.portfolio import PortfolioService
@@ -166,24 +167,22 @@ class StoreReads:
 
     @_available
     async def portfolio(self) -> JsonObject:
-        """As trades/portfolio.json (MirrorBuilder.write_portfolio's document)."""
+        """As trades/portfolio.json (the same document builder as the mirror)."""
         now = self._clock.now()
-        max_age_s = self._get_config().schedule.price_max_age_s
-        portfolio, valuation = await self._portfolio.valued(now, max_age_s)
-        return {
-            "generated_at": iso_utc(now),
-            **rows.portfolio_summary(portfolio, valuation),
-            "mark": "best_bid",
-            "positions": [rows.position_row(mp) for mp in valuation.positions],
-        }
+        config = self._get_config()
+        max_age_s = config.schedule.price_max_age_s
+        valued = await self._portfolio.valued_all(now, max_age_s)
+        if DEFAULT_STRATEGY not in valued:  # a ledger without its deposit: an empty account
+            valued = {DEFAULT_STRATEGY: await self._portfolio.valued(now, max_age_s), **valued}
+        active = [spec.name for spec in config.strategy_specs()]
+        return rows.portfolio_document(now, valued, active)
 
     @_available
     async def trades_csv(self) -> bytes:
         """exports/trades_summary.csv, rendered now by the mirrors' CSV writer."""
         trades, settlements = await self._store.ledger()
-        start = await self._store.starting_balance()
-        summary = rows.trade_summary_rows(start, trades, settlements)
-        return render_csv(summary, rows.CSV_COLUMNS["trades_summary.csv"])
+        summary = rows.trade_summary_rows(trades, settlements)
+        return render_table_csv(EXPORT_BY_FILENAME["trades_summary.csv"].columns, summary)
 
     # -- lists -----------------------------------------------------------------------------------
     @_available

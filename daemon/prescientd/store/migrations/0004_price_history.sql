@@ -1,4 +1,4 @@
--- prescientd schema v3: price history that costs what changed, with retention.
+-- prescientd schema v4: price history that costs what changed, with retention.
 --
 -- * price_tokens: an integer key per token id (token ids are 77 characters; history rows carry
 --   the key). Insert-only.
