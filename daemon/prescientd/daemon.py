@@ -4,7 +4,9 @@ Tasks: the scheduler (morning/evening at local times, DST-safe, catch-up once at
 poller (drift-corrected), the debounced mirror writer, the reload handler, the cycle queue (the
 HTTP run-full-cycle) and the watchdog; around them the operator's window (web/) serves the API,
 dashboard and metrics in the same event loop. Jobs that write share one lock, so they never
-overlap and a reload happens only between jobs. SIGTERM/SIGINT end the event streams, stop taking
+overlap and a reload happens only between jobs; the morning fetches and filters the universe
+outside it (polls keep running on the previous eligible set) and holds it only for the one
+transaction that swaps the new set in. SIGTERM/SIGINT end the event streams, stop taking
 new work, let the running job finish (a transaction is never cut), stop the listener, close the
 store and the HTTP session and exit 0.
 
