@@ -254,8 +254,6 @@ class SimState:
         self._auto_proposed: list[tuple[str, float]] = []
         self._token_order = {t: mix64(int(t) & ((1 << 64) - 1)) for t in universe.token_index}
         self._pins: dict[str, _Pin] = {}
-        # keyset listings by (path, filters, book_version): see sim/app.py _sorted_rows
-        self.keyset_cache: dict[Any, Any] = {}
         self._listeners: set[Callable[[], None]] = set()
         self.book_version = 0
         """Bumped whenever books change other than by the clock (move, propose, resolve)."""
