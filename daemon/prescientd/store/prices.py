@@ -101,12 +101,15 @@ class PriceTables(BarTables, Tables):
 
     async def _state(self) -> _QuoteState:
         if self._quote_state is None:
-            rows, last, top = await self.db.read_consistent(
-                (_KNOWN_SELECT, ()),
+            # read in chunks: 160,000 rows of 19 columns held at once cost ~150 MB for a moment.
+            # This store is the only writer and has not written yet, so the reads agree.
+            known: dict[str, Known] = {}
+            async for rows in self.db.read_stream(_KNOWN_SELECT, chunk_rows=10_000):
+                known.update((row["token_id"], _known_from_row(row)) for row in rows)
+            last, top = await self.db.read_consistent(
                 ("SELECT fetched_at FROM polls ORDER BY id DESC LIMIT 1", ()),
                 ("SELECT COALESCE(MAX(token_key), 0) FROM price_tokens", ()),
             )
-            known = {row["token_id"]: _known_from_row(row) for row in rows}
             self._quote_state = _QuoteState(
                 known=known,
                 live={k.key for k in known.values() if k.live},
