@@ -174,6 +174,35 @@ class RawJson(str):
     """Reply text a Rewrite returns to send as is (for JSON that json.dumps cannot produce)."""
 
 
+def in_keyset_reply(
+    market_id: str, rewrite: Callable[[dict[str, Any]], Any]
+) -> Callable[[Any], Any]:
+    """A rule for `/markets/keyset` replies: rewrite the record of market_id (the batched
+    settlement look-up), keep the others. A rewrite returning RawJson is spliced in as text."""
+
+    def rule(payload: Any) -> Any:
+        records = payload.get("markets", []) if isinstance(payload, dict) else []
+        texts: dict[int, str] = {}
+        for index, record in enumerate(records):
+            if isinstance(record, dict) and str(record.get("id")) == market_id:
+                new = rewrite(record)
+                if isinstance(new, RawJson):
+                    texts[index] = str(new)
+                else:
+                    records[index] = new
+        if not texts:
+            return payload
+        marks = {i: f"@@record{i}@@" for i in texts}
+        for index, mark in marks.items():
+            records[index] = mark
+        text = json.dumps(payload)
+        for index, mark in marks.items():
+            text = text.replace(json.dumps(mark), texts[index])
+        return RawJson(text)
+
+    return rule
+
+
 @asynccontextmanager
 async def proxy(upstream: str, rewrite: Rewrite) -> AsyncIterator[str]:
     """A hostile upstream: forwards to upstream and passes each 200 JSON reply through rewrite."""

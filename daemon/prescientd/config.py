@@ -119,6 +119,9 @@ class ScheduleConfig(_Section):
     max_price_age_s: float = Field(default=0.0, ge=0)
     job_retry_s: float = Field(default=300.0, ge=1)
     startup_catch_up: bool = True
+    # held markets not near resolution are checked on Gamma this often (0 = every poll); those
+    # past their end date, closed, proposed, halted or whose book vanished are checked every poll
+    settlement_sweep_s: float = Field(default=3600.0, ge=0)
     # For demos and tests: run the job every N seconds instead of once a day (0 = daily).
     morning_every_s: float = Field(default=0.0, ge=0)
     evening_every_s: float = Field(default=0.0, ge=0)
@@ -241,6 +244,13 @@ class MirrorsConfig(_Section):
     workbook_interval_s: float = Field(default=300.0, ge=0)
 
 
+class RecordConfig(_Section):
+    """What is recorded beyond the ledger, and for how long (DESIGN §10)."""
+
+    # price snapshots keep full resolution this many whole days, then only their daily bars stay
+    keep_days: int = Field(default=30, ge=1, le=3650)
+
+
 class LoggingConfig(_Section):
     """Log level and the daily log file."""
 
@@ -343,6 +353,7 @@ class Config(_Section):
     strategies: dict[str, VariantConfig] = Field(default_factory=dict)
     paper: PaperConfig = PaperConfig()
     mirrors: MirrorsConfig = MirrorsConfig()
+    record: RecordConfig = RecordConfig()
     logging: LoggingConfig = LoggingConfig()
     stream: StreamConfig = StreamConfig()
     http: HttpConfig = HttpConfig()

@@ -6,9 +6,11 @@ HTTP run-full-cycle), the watchdog and, with `[stream] enabled`, the streaming t
 its watch set is refreshed after every poll and reload); around them the operator's window (web/)
 serves the API, dashboard and metrics in the same event loop. Jobs that write share one lock, so
 they never overlap and a reload happens only between jobs (the stream's evaluations share only the
-store's trade lock with the polls: trade_guard.py). SIGTERM/SIGINT end the event streams, stop
-taking new work, let the running job finish (a transaction is never cut), stop the listener, close
-the store and the HTTP session and exit 0.
+store's trade lock with the polls: trade_guard.py); the morning fetches and filters the universe
+outside it (polls keep running on the previous eligible set) and holds it only for the one
+transaction that swaps the new set in. SIGTERM/SIGINT end the event streams, stop taking new work,
+let the running job finish (a transaction is never cut), stop the listener, close the store and
+the HTTP session and exit 0.
 
 Durations from the config and the schedule are clock seconds; every wait converts them with
 `clock.real_seconds` (the demo's clock runs faster than real time). The stop grace, the systemd
@@ -178,6 +180,7 @@ class Daemon:
         self.config_changed = asyncio.Event()
         self.poll_config_changed = asyncio.Event()
         self.job_lock = asyncio.Lock()
+        self.refresh_lock = asyncio.Lock()  # one morning at a time (it holds job_lock briefly)
         self.progress = Progress(clock)
         self.started_at = clock.now()
         # the job history is loaded into it at start-up; each outcome keeps it current; it
@@ -217,8 +220,9 @@ class Daemon:
         POST /api/v1/reload calls."""
         self.reload_requested.set()
 
-    def context(self) -> JobContext:
-        """A job context with the current config."""
+    def context(self, *, own_lock: bool = False) -> JobContext:
+        """A job context with the current config; own_lock: the job takes the job lock itself,
+        around its one swapping write (the morning)."""
         assert self._store is not None and self._clients is not None and self._mirrors is not None
         context = make_context(
             self.config,
@@ -228,6 +232,7 @@ class Daemon:
             self.clock,
             self._mirrors.request,
             self.window.feed,
+            exclusive=(lambda: self.job_lock) if own_lock else contextlib.nullcontext,
         )
         return replace(context, plan_next=self.next_attempt)
 
@@ -376,20 +381,32 @@ class Daemon:
 
     # ------------------------------------------------------------------------------------------
     async def run_job_now(self, name: str) -> JobOutcome:
-        """Run one job under the job lock (jobs never overlap; a reload waits for them)."""
+        """Run one job; jobs never write at the same time and a reload waits for them.
+
+        Polls and the evening run under the job lock. The morning spends minutes fetching and
+        filtering the universe: it runs under the refresh lock (one morning at a time) while polls
+        keep going on the previous eligible set, and takes the job lock only for the one
+        transaction that swaps the new set in (jobs.morning).
+        """
+        if name == "morning":
+            async with self.refresh_lock:
+                return await self._run_locked(name, own_lock=True)
         async with self.job_lock:
             return await self._run_locked(name)
 
-    async def _run_locked(self, name: str) -> JobOutcome:
-        """Run one job; the caller holds the job lock."""
+    async def _run_locked(self, name: str, *, own_lock: bool = False) -> JobOutcome:
+        """Run one job; the caller holds the job lock (own_lock: the refresh lock, and the job
+        takes the job lock itself for its swap)."""
         self.notifier.status(f"running {name}; config v{self.config_version}")
-        self._running_job = name
+        if not own_lock:  # the job holding the job lock
+            self._running_job = name
         try:
-            outcome = await run_job(name, self.context(), jobs.JOB_BODIES[name])
+            outcome = await run_job(name, self.context(own_lock=own_lock), jobs.JOB_BODIES[name])
             if name == "poll" and self.streamer is not None:
                 await self.streamer.refresh(self.context())
         finally:
-            self._running_job = None
+            if not own_lock:
+                self._running_job = None
         self.notifier.status(
             f"{name} {'ok' if outcome.ok else 'FAILED'} at {iso_utc(outcome.finished_at)};"
             f" config v{self.config_version}"

@@ -8,12 +8,13 @@ run id, the one summary log line and the job-runs ledger row.
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import structlog
@@ -21,7 +22,8 @@ import structlog
 from prescientd import joblog
 from prescientd.clock import Clock, iso_utc
 from prescientd.config import Config
-from prescientd.core import accounts, filters, ledger, prices
+from prescientd.core import accounts, filters, ledger, prices, resolution_watch
+from prescientd.core.schedule import local_instant
 from prescientd.evaluation import trade_step
 from prescientd.mirrors.build import Mirror, MirrorBuilder
 from prescientd.models import (
@@ -40,6 +42,8 @@ from prescientd.polymarket.http import FetchError
 from prescientd.polymarket.jsonsafe import ItemError, RecordMismatch
 from prescientd.portfolio import PortfolioService
 from prescientd.redact import redact_text
+from prescientd.store import retention
+from prescientd.store.bars import Retained
 from prescientd.store.db import Store
 from prescientd.trade_guard import TradeGuard
 
@@ -73,6 +77,10 @@ class JobContext:
     run_id: str = ""
     observer: JobObserver = NO_OBSERVER
     plan_next: Callable[[JobOutcome], datetime | None] | None = None
+    # Held around the one write that swaps the eligible set in: the daemon lets polls run while a
+    # morning fetches and gives the morning its job lock only for the swap (nothing to hold when
+    # jobs run one after another, as in `prescientd once`, or when the caller holds it already).
+    exclusive: Callable[[], AbstractAsyncContextManager[Any]] = contextlib.nullcontext
 
     @property
     def portfolio(self) -> PortfolioService:
@@ -175,33 +183,47 @@ async def _record(
 # ----------------------------------------------------------------------------------------------
 # morning
 async def morning(ctx: JobContext) -> Counts:
-    """Fetch events, filter them, store the eligible set, write the event mirrors."""
+    """Fetch events page by page into the filter and the raw backup, then swap the eligible set.
+
+    Nothing universe-sized is held: each page is judged (only eligible markets are kept, at most
+    2 x max_markets) and appended to the compressed raw payload staged in SQLite, then dropped.
+    The fetch runs without the job lock (polls keep going on the previous eligible set); the
+    refresh is one transaction under ctx.exclusive(), so a poll sees the old set or the new one.
+    """
     now = ctx.clock.now()
-    fetch = await ctx.gamma.fetch_events({"closed": "false"})
-    result = filters.filter_events(fetch.events, ctx.config.filters, now)
-    raw = (
-        json.dumps(list(fetch.raw_events), ensure_ascii=False, allow_nan=False).encode("utf-8")
-        if ctx.config.mirrors.raw_events_backup
-        else None
-    )
+    collector = filters.EligibleCollector(ctx.config.filters, now)
+    backup = ctx.store.raw_payload_writer() if ctx.config.mirrors.raw_events_backup else None
+    if backup is not None:
+        await backup.start()
+
+    async def on_page(events: list[Any], raw_events: list[dict[str, Any]]) -> None:
+        collector.add(events)
+        if backup is not None:
+            await backup.add(raw_events)
+
+    fetch = await ctx.gamma.stream_events({"closed": "false"}, on_page)
+    result = collector.result()
+    raw = await backup.finish() if backup is not None else None
     rejections = {**{f"item_{k}": v for k, v in fetch.skipped.items()}, **result.rejections}
-    await ctx.store.save_refresh(
-        run_id=ctx.run_id,
-        fetched_at=now,
-        pages=fetch.pages,
-        events_received=len(fetch.events),
-        eligible_events=result.events,
-        items_skipped=fetch.skipped_total,
-        rejections=rejections,
-        raw_events_json=raw,
-    )
+    async with ctx.exclusive():
+        await ctx.store.save_refresh(
+            run_id=ctx.run_id,
+            fetched_at=now,
+            pages=fetch.pages,
+            events_received=fetch.items,
+            eligible_events=result.events,
+            items_skipped=fetch.skipped_total,
+            rejections=rejections,
+            raw_payload=raw,
+        )
     await ctx.publish({Mirror.EVENTS, Mirror.PRICES})
     return {
         "pages": fetch.pages,
-        "events_received": len(fetch.events),
+        "events_received": fetch.items,
         "items_skipped": fetch.skipped_total,
         "events_eligible": len(result.events),
         "markets_eligible": len(result.markets),
+        "raw_bytes": raw.raw_bytes if raw is not None else 0,
     }
 
 
@@ -234,6 +256,20 @@ async def poll(ctx: JobContext) -> Counts:
     vanished = sorted(
         m.market_id for m in tracked.held if any(t in books_fetch.missing for t in m.token_ids)
     )
+    # a held book that vanished is what a resolution does first: checked at every poll from now,
+    # and at once when it was not checked above (not due), so it may settle in this very poll
+    ResolutionWatch.of(ctx.store).vanished = set(vanished)
+    unchecked = [
+        m for m in tracked.held if m.market_id in vanished and m.market_id not in resolving.checked
+    ]
+    if unchecked:
+        async with ctx.trade_guard.settlement(m.market_id for m in unchecked) as portfolios:
+            more, also = await settle_positions(ctx, portfolios, unchecked)
+        resolving = resolving.merged(also)
+        settled += more
+        counts.update(settled=settled, settlement_pending=len(resolving.pending))
+        if more:
+            await ctx.publish({Mirror.PORTFOLIO})
     if vanished:
         # valued at the last known price, flagged; awaiting or past resolution that is the
         # market's lifecycle, otherwise the poll is degraded (joblog.DEGRADING); ids at debug
@@ -305,6 +341,7 @@ async def _fetch_and_store_prices(
     snapshots = await ctx.store.record_poll(
         run_id=ctx.run_id,
         fetched_at=fetched_at,
+        local_date=ctx.local_date(fetched_at),
         quotes=quotes,
         missing=books_fetch.missing,
         rejected=books_fetch.rejected_tokens,
@@ -341,55 +378,60 @@ class Resolving:
 
     pending: frozenset[str] = frozenset()
     resolved: frozenset[str] = frozenset()
+    checked: frozenset[str] = frozenset()  # every held market asked about in this poll
 
     @property
     def all(self) -> frozenset[str]:
         """Both: markets whose book may be gone as part of their resolution."""
         return self.pending | self.resolved
 
+    def merged(self, other: Resolving) -> Resolving:
+        """Both polls' findings together."""
+        return Resolving(
+            self.pending | other.pending,
+            self.resolved | other.resolved,
+            self.checked | other.checked,
+        )
+
+
+@dataclass
+class ResolutionWatch:
+    """When each held market was last checked on Gamma, and which held books just vanished.
+
+    Kept in memory for the store's lifetime: after a restart every held market is checked once.
+    """
+
+    last_checked: dict[str, datetime] = field(default_factory=dict)
+    vanished: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, store: Store) -> ResolutionWatch:
+        """The watch of this store (shared by its polls)."""
+        return store.attachment(cls, lambda _: cls())
+
 
 async def settle_positions(
     ctx: JobContext, portfolios: Mapping[str, Portfolio], held: Sequence[Market]
 ) -> tuple[int, Resolving]:
-    """Check every held market's resolution on Gamma (and the CLOB) once; from each verdict,
-    settle every strategy holding that market (active or retired).
+    """Check the held markets whose resolution may have moved (batched on Gamma, then the CLOB
+    where Gamma says closed or resolving); from each verdict, settle every strategy holding that
+    market (active or retired).
 
     Returns how many positions settled and which held markets are resolving or resolved."""
     if not held:
         return 0, Resolving()
-
-    failed: list[str] = []  # the errors: one line for all of them
-
-    async def check(market: Market) -> tuple[Market, ledger.ResolutionCheck] | None:
-        try:  # only the record of this very market (id, condition, tokens) may settle it
-            fresh = await ctx.gamma.fetch_market(
-                market.market_id, condition_id=market.condition_id, token_ids=market.token_ids
-            )
-        except (FetchError, ItemError) as exc:  # one market's check must not stop the others
-            failed.append(str(exc))
-            log.debug("settlement_check_failed", market_id=market.market_id, error=str(exc))
-            return None
-        if fresh is None:
-            return None
-        merged = _with_lifecycle(market, fresh)
-        clob = None
-        if merged.closed or merged.uma_resolution_status:
-            try:
-                clob = await ctx.clob.fetch_market(merged.condition_id, token_ids=market.token_ids)
-            except (FetchError, ItemError) as exc:
-                log.warning("clob_market_check_failed", market_id=market.market_id, error=str(exc))
-                if isinstance(exc, RecordMismatch):  # not "CLOB down": never settle past it
-                    return merged, ledger.ResolutionCheck("pending", {}, f"CLOB {exc}")
-        return merged, ledger.resolve(merged, clob)
-
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(check(m)) for m in held]
-    results = [r for r in (t.result() for t in tasks) if r is not None]
-    if failed:
-        joblog.tally("settlement_checks_failed", len(failed))
-        log.warning("settlement_checks_failed", count=len(failed), first_error=failed[0])
+    watch = ResolutionWatch.of(ctx.store)
+    checked_at = ctx.clock.now()
+    due = resolution_watch.due_for_check(
+        held, watch.last_checked, watch.vanished, checked_at, ctx.config.schedule.settlement_sweep_s
+    )
+    results = await _check_resolutions(ctx, due, watch, checked_at)
     now = ctx.clock.now()
-    await ctx.store.update_markets([merged for merged, _ in results], now)
+    # only the markets whose lifecycle changed are written (and patched into the cached set)
+    stored = {m.market_id: m for m in held}
+    await ctx.store.update_markets(
+        [merged for merged, _ in results if merged != stored.get(merged.market_id)], now
+    )
     intents = []
     pending: set[str] = set()
     resolved: set[str] = set()
@@ -405,7 +447,62 @@ async def settle_positions(
     _log_settlements(settlements, markets)
     for settlement in settlements:
         ctx.observer.position_settled(settlement, markets[settlement.market_id].question)
-    return len(settlements), Resolving(frozenset(pending), frozenset(resolved))
+    checked = frozenset(m.market_id for m in due)
+    return len(settlements), Resolving(frozenset(pending), frozenset(resolved), checked)
+
+
+async def _check_resolutions(
+    ctx: JobContext, due: Sequence[Market], watch: ResolutionWatch, checked_at: datetime
+) -> list[tuple[Market, ledger.ResolutionCheck]]:
+    """Gamma's record of each due market (one request per 100), cross-checked with the CLOB."""
+    if not due:
+        return []
+    # only the record of this very market (id, condition, tokens) may settle it
+    fetched = await ctx.gamma.fetch_markets_by_id(due)
+    # on the job_finished line: how many held markets were asked about, in how many requests
+    joblog.tally("settlement_checked", len(due))
+    joblog.tally("settlement_requests", fetched.requests)
+    log.debug(
+        "settlement_checks",
+        due=len(due),
+        found=len(fetched.found),
+        rejected=len(fetched.problems),
+        requests=fetched.requests,
+    )
+    if fetched.problems:  # one market's failed check must not stop the others; it stays due
+        first = min(fetched.problems)
+        joblog.tally("settlement_checks_failed", len(fetched.problems))
+        log.warning(
+            "settlement_checks_failed",
+            count=len(fetched.problems),
+            first_error=fetched.problems[first],
+            first_market_id=first,
+        )
+        for market_id, problem in sorted(fetched.problems.items()):
+            log.debug("settlement_check_failed", market_id=market_id, error=problem)
+
+    async def check(market: Market, fresh: Market) -> tuple[Market, ledger.ResolutionCheck]:
+        merged = _with_lifecycle(market, fresh)
+        clob = None
+        if merged.closed or merged.uma_resolution_status:
+            try:
+                clob = await ctx.clob.fetch_market(merged.condition_id, token_ids=market.token_ids)
+            except (FetchError, ItemError) as exc:
+                log.warning("clob_market_check_failed", market_id=market.market_id, error=str(exc))
+                if isinstance(exc, RecordMismatch):  # not "CLOB down": never settle past it
+                    return merged, ledger.ResolutionCheck("pending", {}, f"CLOB {exc}")
+        return merged, ledger.resolve(merged, clob)
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [
+            group.create_task(check(m, fetched.found[m.market_id]))
+            for m in due
+            if m.market_id in fetched.found
+        ]
+    for market in due:  # a failed or rejected check stays due; an unknown market waits its turn
+        if market.market_id not in fetched.problems:
+            watch.last_checked[market.market_id] = checked_at
+    return [t.result() for t in tasks]
 
 
 def _log_settlements(settlements: Iterable[Settlement], markets: Mapping[str, Market]) -> None:
@@ -459,6 +556,7 @@ async def evening(ctx: JobContext) -> Counts:
     for strategy, (portfolio, valuation) in valued.items():
         ctx.observer.portfolio_valued(strategy, portfolio, valuation, now)
     ok = await builder.write_daily_prices(today)
+    retained = await retain_price_history(ctx, today)
     # the previous month's file too: signals after its last evening belong to it
     last_month = today.replace(day=1) - timedelta(days=1)
     if last_month.strftime("%Y-%m") in await ctx.store.signal_months():
@@ -473,12 +571,30 @@ async def evening(ctx: JobContext) -> Counts:
         counts["equity_usd"] = str(default_valuation.equity_usd)
         counts["open_positions"] = len(default_valuation.positions)
     counts["taken_at"] = iso_utc(now)
+    counts["snapshot_days_dropped"] = len(retained.dropped)
     if len(valued) > 1:
         counts["strategies"] = {
             name: {"equity_usd": str(v.equity_usd), "open_positions": len(v.positions)}
             for name, (_, v) in valued.items()
         }
     return counts
+
+
+async def retain_price_history(ctx: JobContext, today: date) -> Retained:
+    """Drop the snapshot partitions older than [record] keep_days (their bars stay)."""
+    first_kept = retention.oldest_kept(today, ctx.config.record.keep_days)
+    first_kept_at = local_instant(first_kept, time(0, 0), ctx.config.tz)
+    retained = await ctx.store.retain_price_history(first_kept, first_kept_at)
+    if retained.dropped:
+        log.info(
+            "price_history_retained",
+            dropped=list(retained.dropped),
+            freed_bytes=retained.freed_bytes,
+            keep_days=ctx.config.record.keep_days,
+        )
+    if retained.kept_uncollapsed:  # never expected: bars are written with their snapshots
+        log.error("price_history_not_collapsed", kept=list(retained.kept_uncollapsed))
+    return retained
 
 
 JOB_BODIES: dict[str, Callable[[JobContext], Awaitable[Counts]]] = {

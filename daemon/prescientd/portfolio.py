@@ -19,6 +19,7 @@ from datetime import datetime
 from prescientd.core import accounts, ledger
 from prescientd.models import DEFAULT_STRATEGY, ZERO, Market, Portfolio, Valuation
 from prescientd.store.db import Store
+from prescientd.store.prices import last_price
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +101,9 @@ class PortfolioService:
     ) -> list[Valuation]:
         """Several portfolios marked at once: one read of the quotes of all their tokens."""
         tokens = sorted({t for p in portfolios for t in p.positions})
-        rows = await self._store.latest_quotes(tokens)
+        rows = await self._store.latest_quotes(tokens)  # the one read: quotes and last prices
         quotes = {t: r.quote for t, r in rows.items() if r.status == "ok"}
-        last_prices = await self._store.last_prices(tokens)
+        last_prices = {t: p for t, r in rows.items() if (p := last_price(r.quote)) is not None}
         return [ledger.value(p, quotes, last_prices, now, max_age_s) for p in portfolios]
 
     async def valued(

@@ -8,10 +8,12 @@ import fcntl
 import hashlib
 import json
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import aiohttp
 import structlog
@@ -229,6 +231,10 @@ async def open_store(
             )
         for path in database_files(db_path):  # -wal/-shm appear with the first connection
             await asyncio.to_thread(restrict_file, path)
+        try:  # once after the upgrade to schema v3: the v1 snapshots' daily bars (needs the tz)
+            await store.collapse_legacy_snapshots(config.tz)
+        except sqlite3.Error as exc:  # retried at the next start; the v1 table is kept meanwhile
+            log.error("legacy_snapshots_not_collapsed", error=str(exc))
         yield store
     finally:
         await store.close()
@@ -242,8 +248,9 @@ def make_context(
     clock: Clock,
     publish: Callable[[set[Mirror]], Awaitable[None]],
     observer: JobObserver = NO_OBSERVER,
+    exclusive: Callable[[], AbstractAsyncContextManager[Any]] = contextlib.nullcontext,
 ) -> JobContext:
-    """The context a job runs with."""
+    """The context a job runs with (exclusive: see JobContext)."""
     return JobContext(
         config=config,
         config_version=config_version,
@@ -253,6 +260,7 @@ def make_context(
         clock=clock,
         publish=publish,
         observer=observer,
+        exclusive=exclusive,
     )
 
 

@@ -127,6 +127,7 @@ async def build_current_state(store: Store) -> None:
     await store.record_poll(
         run_id="poll-now",
         fetched_at=NOW - timedelta(minutes=1),
+        local_date=(NOW - timedelta(minutes=1)).date().isoformat(),
         quotes=quotes,
         missing=[],
         rejected=[],

@@ -156,6 +156,7 @@ async def _common(store: Store) -> None:
     await store.record_poll(
         run_id="bench",
         fetched_at=T0,
+        local_date=T0.date().isoformat(),
         quotes=quotes,
         missing=[],
         rejected=[],

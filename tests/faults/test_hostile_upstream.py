@@ -24,6 +24,19 @@ def deep(value: Any) -> str:
     return json.dumps(value)[:-1] + ', "deep": ' + "[" * DEPTH + "]" * DEPTH + "}"
 
 
+def in_keyset_reply(market_id: str, rewrite: Callable[[dict[str, Any]], str]) -> Any:
+    """A rule for `/markets/keyset` replies (the batched settlement look-up): the record of
+    market_id replaced by the JSON text rewrite returns, the others kept."""
+
+    def rule(payload: Any) -> RawJson:
+        records = payload.get("markets", [])
+        texts = [rewrite(r) if str(r.get("id")) == market_id else json.dumps(r) for r in records]
+        rest = {k: v for k, v in payload.items() if k != "markets"}
+        return RawJson(json.dumps(rest)[:-1] + ', "markets": [' + ", ".join(texts) + "]}")
+
+    return rule
+
+
 def fetch(url: str) -> Any:
     """GET a JSON document from the simulator."""
     with urllib.request.urlopen(url, timeout=10) as response:  # 127.0.0.1 only
@@ -39,7 +52,8 @@ def test_hostile_replies_never_settle_wrongly_nor_fail_polls(
 ) -> None:
     """Mismatched ids, deep nesting and a flood: polls stay ok, only the truth settles."""
     proxy = hostile_proxy(sim.url)
-    setup = setup_factory(proxy.url, schedule={"poll_interval_s": 1})
+    # every held market checked every poll: each rule below must meet a check
+    setup = setup_factory(proxy.url, schedule={"poll_interval_s": 1, "settlement_sweep_s": 0})
     daemon = daemon_factory(setup)
     daemon.wait_for("paper_trade", 30)
     db = setup.db_path
@@ -59,8 +73,8 @@ def test_hostile_replies_never_settle_wrongly_nor_fail_polls(
     sim.resolve(other, "yes")
     foreign = fetch(f"{sim.url}/markets/{other}")
 
-    # 1. GET /markets/{held} answered with another market's resolved record
-    proxy.rules[f"/markets/{held}"] = lambda _: foreign
+    # 1. the batched look-up of the held market answered with another market's resolved record
+    proxy.rules["/markets/keyset"] = in_keyset_reply(held, lambda _: json.dumps(foreign))
     refused = polls_ok(2)
     assert all(p["outcome"] == "ok" for p in refused)
     # a degraded poll (warning): the one check it could not make is counted and named (the
@@ -68,18 +82,19 @@ def test_hostile_replies_never_settle_wrongly_nor_fail_polls(
     assert refused[-1]["degraded"] == ["settlement_checks_failed"], refused
     assert refused[-1]["level"] == "warning"
     summaries = daemon.events("settlement_checks_failed", level="warning")
-    assert summaries and f"GET /markets/{held}:" in summaries[-1]["first_error"]
+    assert summaries and summaries[-1]["first_market_id"] == held
+    assert "record_mismatch" in summaries[-1]["first_error"]
     assert not db_query(db, "SELECT 1 FROM settlements WHERE market_id = ?", (held,))
 
     # 2. the held market's record and one book nested 5,000 levels deep
-    proxy.rules[f"/markets/{held}"] = lambda record: RawJson(deep(record))
+    proxy.rules["/markets/keyset"] = in_keyset_reply(held, deep)
     proxy.rules["/books"] = lambda books: RawJson(
         "[" + ", ".join([deep(books[0]), *map(json.dumps, books[1:])]) + "]"
     )
     assert all(p["outcome"] == "ok" for p in polls_ok(2))
 
     # 3. a books reply padded with 200,000 empty objects
-    proxy.rules.pop(f"/markets/{held}")
+    proxy.rules.pop("/markets/keyset")
     proxy.rules["/books"] = lambda books: books + [{}] * 200_000
     flooded = polls_ok(2)
     assert all(p["outcome"] == "ok" and p["books"] > 0 for p in flooded), flooded

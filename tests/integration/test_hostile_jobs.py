@@ -15,12 +15,13 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
-from conftest import RawJson, proxy
+from conftest import RawJson, in_keyset_reply, proxy
 from job_env import Env, make_config
 from prescientd.runtime import open_clients, open_store
 from prescientd.sim import running_simulator
 
 DEPTH = 5000  # far beyond the JSON decoder's recursion limit
+KEYSET = "/markets/keyset"  # held markets are looked up there, 100 ids a request
 
 
 class Rules:
@@ -74,7 +75,7 @@ async def _settlements(env: Env) -> int:
 
 
 async def test_another_markets_resolved_record_never_settles(tmp_path: Path) -> None:
-    """GET /markets/A answered with B's resolved record: A is not settled, the check is logged."""
+    """The batch look-up of A answered with B's resolved record: A is not settled, it is logged."""
     rules = Rules()
     async with hostile_env(tmp_path, rules) as env:
         held, other = await _held_and_other(env)
@@ -82,13 +83,35 @@ async def test_another_markets_resolved_record_never_settles(tmp_path: Path) -> 
         gamma_url = env.config.polymarket.gamma_url
         async with env.clients.session.get(f"{gamma_url}/markets/{other}") as reply:
             b_record = await reply.json()
-        rules.by_path[f"/markets/{held}"] = lambda _: b_record
+        rules.by_path[KEYSET] = in_keyset_reply(held, lambda _: b_record)
         with capture_logs() as logs:
             outcome = await env.run("poll")
         assert outcome.ok, outcome.error
         assert outcome.counts["settled"] == 0 and await _settlements(env) == 0
         (failed,) = [e for e in logs if e["event"] == "settlement_check_failed"]
         assert failed["market_id"] == held and "record_mismatch" in failed["error"]
+        assert [e["id"] for e in logs if e["event"] == "record_mismatch"] == [other]
+
+
+async def test_a_record_under_our_id_with_another_condition_never_settles(tmp_path: Path) -> None:
+    """B's resolved record relabelled with A's id: its condition differs, A is not settled."""
+    rules = Rules()
+    async with hostile_env(tmp_path, rules) as env:
+        held, other = await _held_and_other(env)
+        env.sim.resolve(other, "yes")
+        env.sim.resolve(held, "yes")
+        gamma_url = env.config.polymarket.gamma_url
+        async with env.clients.session.get(f"{gamma_url}/markets/{other}") as reply:
+            b_record = await reply.json()
+        rules.by_path[KEYSET] = in_keyset_reply(held, lambda _: {**b_record, "id": held})
+        with capture_logs() as logs:
+            outcome = await env.run("poll")
+        assert outcome.ok and outcome.counts["settled"] == 0, outcome
+        (failed,) = [e for e in logs if e["event"] == "settlement_check_failed"]
+        assert failed["market_id"] == held and "condition id" in failed["error"]
+        rules.by_path.clear()  # a rejected check stays due: the true record settles it next poll
+        healed = await env.run("poll")
+        assert healed.ok and healed.counts["settled"] == 1, healed
 
 
 async def test_own_record_with_reordered_tokens_never_settles(tmp_path: Path) -> None:
@@ -109,10 +132,13 @@ async def test_own_record_with_reordered_tokens_never_settles(tmp_path: Path) ->
             return record
 
         market = (await env.store.markets_by_id([held]))[held]
-        rules.by_path[f"/markets/{held}"] = swapped
+        rules.by_path[KEYSET] = in_keyset_reply(held, swapped)
         rules.by_path[f"/markets/{market.condition_id}"] = no_winner
-        outcome = await env.run("poll")
+        with capture_logs() as logs:
+            outcome = await env.run("poll")
         assert outcome.ok and outcome.counts["settled"] == 0, outcome
+        (failed,) = [e for e in logs if e["event"] == "settlement_check_failed"]
+        assert failed["market_id"] == held and "token ids differ" in failed["error"]
         assert await _settlements(env) == 0
         rules.by_path.clear()  # the true record settles it
         healed = await env.run("poll")
@@ -145,7 +171,7 @@ async def test_deeply_nested_held_market_record_does_not_fail_the_poll(tmp_path:
     rules = Rules()
     async with hostile_env(tmp_path, rules) as env:
         held, _ = await _held_and_other(env)
-        rules.by_path[f"/markets/{held}"] = deep
+        rules.by_path[KEYSET] = in_keyset_reply(held, deep)
         with capture_logs() as logs:
             outcome = await env.run("poll")
         assert outcome.ok, outcome.error

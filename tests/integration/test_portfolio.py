@@ -91,6 +91,7 @@ async def test_value_marks_at_the_latest_quote_or_the_last_known_price(store: St
     await store.record_poll(
         run_id="p",
         fetched_at=T0,
+        local_date=T0.date().isoformat(),
         quotes={"t1": quote},
         missing=[],
         rejected=[],
@@ -110,6 +111,7 @@ async def test_value_marks_at_the_latest_quote_or_the_last_known_price(store: St
     await store.record_poll(
         run_id="q",
         fetched_at=later,
+        local_date=later.date().isoformat(),
         quotes={},
         missing=["t1"],
         rejected=[],

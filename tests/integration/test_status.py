@@ -128,6 +128,7 @@ async def _build(
         await store.record_poll(
             run_id="p1",
             fetched_at=fetched,
+            local_date=fetched.date().isoformat(),
             quotes={t: quote_from_book(b, fetched, PricesConfig()) for t, b in books.items()},
             missing=[],
             rejected=[],

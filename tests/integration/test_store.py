@@ -132,6 +132,7 @@ async def _populate_every_ledger_table(store: Store) -> None:
     await store.record_poll(
         run_id="r1",
         fetched_at=T0,
+        local_date=T0.date().isoformat(),
         quotes={"t1": quote_from_book(book, T0, PricesConfig())},
         missing=[],
         rejected=[],
@@ -373,6 +374,7 @@ async def test_poll_stores_snapshot_only_when_book_changes(store: Store) -> None
         await store.record_poll(
             run_id="p1",
             fetched_at=T0,
+            local_date=T0.date().isoformat(),
             quotes={"t1": q1},
             missing=[],
             rejected=[],
@@ -387,6 +389,7 @@ async def test_poll_stores_snapshot_only_when_book_changes(store: Store) -> None
         await store.record_poll(
             run_id="p2",
             fetched_at=t1,
+            local_date=t1.date().isoformat(),
             quotes={"t1": q2},
             missing=[],
             rejected=[],
@@ -403,6 +406,7 @@ async def test_poll_stores_snapshot_only_when_book_changes(store: Store) -> None
         await store.record_poll(
             run_id="p3",
             fetched_at=t2,
+            local_date=t2.date().isoformat(),
             quotes={"t1": quote_from_book(moved, t2, cfg)},
             missing=[],
             rejected=[],
@@ -415,6 +419,7 @@ async def test_poll_stores_snapshot_only_when_book_changes(store: Store) -> None
     await store.record_poll(
         run_id="p4",
         fetched_at=t3,
+        local_date=t3.date().isoformat(),
         quotes={},
         missing=["t1"],
         rejected=[],
@@ -423,7 +428,7 @@ async def test_poll_stores_snapshot_only_when_book_changes(store: Store) -> None
     )
     latest = await store.latest_quotes(["t1"])
     assert latest["t1"].status == "missing" and latest["t1"].quote.fetched_at == t2
-    bars = await store.price_bars(T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+    bars = await store.daily_bars(T0.date().isoformat())
     assert len(bars) == 1
     bar = bars[0]
     expected = (Decimal("0.41"), Decimal("0.46"), Decimal("0.41"), Decimal("0.46"))
@@ -572,6 +577,7 @@ async def test_depth_only_change_updates_the_quote_without_a_snapshot(store: Sto
         await store.record_poll(
             run_id="1",
             fetched_at=T0,
+            local_date=T0.date().isoformat(),
             quotes={"t1": quote_from_book(first, T0, cfg)},
             missing=[],
             rejected=[],
@@ -585,6 +591,7 @@ async def test_depth_only_change_updates_the_quote_without_a_snapshot(store: Sto
         await store.record_poll(
             run_id="2",
             fetched_at=t1,
+            local_date=t1.date().isoformat(),
             quotes={"t1": quote_from_book(deeper, t1, cfg)},
             missing=[],
             rejected=[],

@@ -84,12 +84,21 @@ def test_json_mirror_rejects_nan() -> None:
         dumps_json({"x": float("nan")})
 
 
+@pytest.mark.parametrize("compact", [True, False])
 @pytest.mark.parametrize(("count", "chunk"), [(0, 3), (1, 3), (3, 3), (7, 3), (10, 100)])
-def test_streamed_json_is_the_compact_encoding(tmp_path: Path, count: int, chunk: int) -> None:
-    """Encoding the big mapping in chunks writes exactly what one compact encode writes."""
+def test_streamed_json_is_the_one_piece_encoding(
+    tmp_path: Path, count: int, chunk: int, compact: bool
+) -> None:
+    """Encoding the big mapping in chunks writes exactly what one encode writes, compact or
+    indented (daily_prices keeps its indented bytes)."""
     head = {"generated_at": "2026-12-01T00:00:00.000000Z", "columns": ["a", "b"]}
-    items = {f"{i:077d}": [str(i), Decimal("0.5"), None, True, "Atlético"] for i in range(count)}
+    items = {
+        f"{i:077d}": {"v": [str(i), Decimal("0.5"), None, True, "Atlético\nline"], "n": {}}
+        for i in range(count)
+    }
     path = tmp_path / "market_cache.json"
-    size = write_json_streamed(path, head, "tokens", iter(items.items()), chunk=chunk)
-    assert path.read_bytes() == dumps_json({**head, "tokens": items}, compact=True)
+    size = write_json_streamed(
+        path, head, "tokens", iter(items.items()), chunk=chunk, compact=compact
+    )
+    assert path.read_bytes() == dumps_json({**head, "tokens": items}, compact=compact)
     assert size == path.stat().st_size and oct(path.stat().st_mode & 0o777) == "0o640"

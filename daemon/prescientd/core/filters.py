@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from prescientd.config import FiltersConfig
 from prescientd.models import Event, Market
@@ -99,43 +100,88 @@ def judge_market(market: Market, event: Event, cfg: FiltersConfig, now: datetime
 
 def filter_events(events: Sequence[Event], cfg: FiltersConfig, now: datetime) -> FilterResult:
     """Keep the eligible markets of each event, capped at cfg.max_markets by 24 h volume."""
-    rejections: Counter[str] = Counter()
-    seen: set[str] = set()
-    eligible: list[tuple[int, Market]] = []  # (index of the event in events, market)
-    for index, event in enumerate(events):
-        for market in event.markets:
-            # A market repeated across pages or events is judged once.
-            reason = (
-                DUPLICATE if market.market_id in seen else judge_market(market, event, cfg, now)
-            )
-            seen.add(market.market_id)
-            if reason is None:
-                eligible.append((index, market))
-            else:
-                rejections[reason] += 1
+    collector = EligibleCollector(cfg, now)
+    collector.add(events)
+    return collector.result()
 
-    if len(eligible) > cfg.max_markets:
-        ranked = sorted(
-            eligible, key=lambda pair: (-pair[1].volume_24h_usd, id_key(pair[1].market_id))
+
+_Rank = tuple[Decimal, tuple[int, str], int]
+
+
+class EligibleCollector:
+    """`filter_events` over events arriving page by page, in memory bounded by max_markets.
+
+    Each event is judged as it arrives and kept only as a shell with its eligible markets; when
+    the candidates exceed twice max_markets, the lower-ranked ones are dropped for good (the
+    ranking -- 24 h volume, then id, then arrival -- is a total order, so pruning early keeps the
+    same markets as one sort at the end). `result()` equals `filter_events` over all the events.
+    """
+
+    def __init__(self, cfg: FiltersConfig, now: datetime) -> None:
+        self._cfg = cfg
+        self._now = now
+        self._seen: set[str] = set()
+        self._rejections: Counter[str] = Counter()
+        self._events: dict[int, Event] = {}  # arrival index -> event shell (no markets)
+        # (rank, arrival index of the event, market); rank = (-24 h volume, id, arrival order)
+        self._eligible: list[tuple[_Rank, int, Market]] = []
+        self._next_event = 0
+        self._next_market = 0
+
+    def add(self, events: Iterable[Event]) -> None:
+        """Judge more events (in arrival order)."""
+        for event in events:
+            index = self._next_event
+            self._next_event += 1
+            kept = False
+            for market in event.markets:
+                # A market repeated across pages or events is judged once.
+                reason = (
+                    DUPLICATE
+                    if market.market_id in self._seen
+                    else judge_market(market, event, self._cfg, self._now)
+                )
+                self._seen.add(market.market_id)
+                if reason is not None:
+                    self._rejections[reason] += 1
+                    continue
+                rank = (-market.volume_24h_usd, id_key(market.market_id), self._next_market)
+                self._next_market += 1
+                self._eligible.append((rank, index, market))
+                kept = True
+            if kept:
+                self._events[index] = dataclasses.replace(event, markets=())
+        if len(self._eligible) > 2 * self._cfg.max_markets:
+            self._prune()
+
+    def _prune(self) -> None:
+        cap = self._cfg.max_markets
+        if len(self._eligible) <= cap:
+            return
+        ranked = sorted(self._eligible, key=lambda entry: entry[0])
+        self._rejections[OVER_MAX_MARKETS] += len(ranked) - cap
+        self._eligible = sorted(ranked[:cap], key=lambda entry: entry[0][2])  # arrival order
+        alive = {index for _, index, _ in self._eligible}
+        self._events = {i: e for i, e in self._events.items() if i in alive}
+
+    def result(self) -> FilterResult:
+        """The eligible events and markets so far, with the rejection counts."""
+        self._prune()
+        kept_by_event: dict[int, list[Market]] = {}
+        for _, index, market in self._eligible:
+            kept_by_event.setdefault(index, []).append(market)
+        kept_events: list[Event] = []
+        pairs: list[tuple[Event, Market]] = []
+        for index in sorted(kept_by_event):  # arrival order
+            markets = kept_by_event[index]
+            kept = dataclasses.replace(self._events[index], markets=tuple(markets))
+            kept_events.append(kept)
+            pairs.extend((kept, market) for market in markets)
+        return FilterResult(
+            events=tuple(kept_events),
+            markets=tuple(pairs),
+            rejections=dict(sorted(self._rejections.items())),
         )
-        rejections[OVER_MAX_MARKETS] += len(eligible) - cfg.max_markets
-        kept_ids = {market.market_id for _, market in ranked[: cfg.max_markets]}
-        eligible = [pair for pair in eligible if pair[1].market_id in kept_ids]
-
-    kept_by_event: dict[int, list[Market]] = {}
-    for index, market in eligible:
-        kept_by_event.setdefault(index, []).append(market)
-    kept_events: list[Event] = []
-    pairs: list[tuple[Event, Market]] = []
-    for index, markets in kept_by_event.items():  # insertion order = input order
-        kept = dataclasses.replace(events[index], markets=tuple(markets))
-        kept_events.append(kept)
-        pairs.extend((kept, market) for market in markets)
-    return FilterResult(
-        events=tuple(kept_events),
-        markets=tuple(pairs),
-        rejections=dict(sorted(rejections.items())),
-    )
 
 
 def market_row(event: Event, market: Market) -> dict[str, object]:

@@ -25,6 +25,7 @@ from prescientd.config import Config
 from prescientd.core import accounts
 from prescientd.core.schedule import local_instant
 from prescientd.mirrors import arrays, columns, rows
+from prescientd.mirrors.raw_backup import write_raw_backup
 from prescientd.mirrors.state import Flush, Layout, Mirror, MirrorState, Row
 from prescientd.mirrors.workbook import Sheet
 from prescientd.mirrors.writers import FileWriter, Written, write_export
@@ -173,9 +174,13 @@ class MirrorBuilder:
         if self._skip("events", source, force):
             return
         events = await self.store.eligible_events()
-        raw = await self.store.raw_events_payload() if backup else None
         as_of = refresh.fetched_at if refresh else None
-        await self._offload(self.files.events_files, events, raw, as_of)
+        await self._offload(self.files.events_files, events, None, as_of)
+        if backup:  # streamed from the stored chunks, and only when its content changed
+            path = self.layout.events_dir / "raw_events_backup.json"
+            size = await write_raw_backup(self.store, path)
+            if size is not None and self._flush is not None:
+                self._flush.wrote(path, size)
         self.state.written("events", source)
 
     # ------------------------------------------------------------------------------------------
@@ -211,7 +216,7 @@ class MirrorBuilder:
             tz = self.config.tz
             start = local_instant(day, time(0, 0), tz)
             end = local_instant(day + timedelta(days=1), time(0, 0), tz)
-            bars = await self.store.price_bars(start, end)
+            bars = await self.store.daily_bars(day.isoformat())
             token_markets = await self._token_index([b.token_id for b in bars])
             await self._offload(self.files.daily_prices_file, day, start, end, bars, token_markets)
 

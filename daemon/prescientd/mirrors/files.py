@@ -137,25 +137,34 @@ def write_json_streamed(
     items: Iterable[tuple[str, Any]],
     *,
     chunk: int = 2000,
+    compact: bool = True,
 ) -> int:
-    """Write {**head, name: dict(items)} compactly, atomically; returns the bytes written.
+    """Write {**head, name: dict(items)} atomically; returns the bytes written.
 
-    The same bytes as write_json(..., compact=True), but items are taken and encoded `chunk` at
+    The same bytes as write_json(..., compact=compact), but items are taken and encoded `chunk` at
     a time, never all held at once: the C encoder (and freeing a huge structure) holds the GIL for
-    a whole call, which would stop the event loop running beside this worker thread.
+    a whole call, which would stop the event loop running beside this worker thread, and a
+    160,000-token document held whole costs hundreds of MB.
     """
-    document = dumps_json({**head, name: {}}, compact=True)
-    closing = b"}}\n"
+    document = dumps_json({**head, name: {}}, compact=compact)
+    closing = b"}}\n" if compact else b"{}\n}\n"
     if not document.endswith(closing):
         raise ValueError(f"{name!r} must be the last key of the document")
     pending = iter(items)
     with atomic_path(path) as tmp, tmp.open("wb") as handle:
-        handle.write(document[: -len(closing)])  # ends with the opening "{" of items
+        handle.write(document[: -len(closing)] + (b"" if compact else b"{"))
         separator = b""
         while part := dict(itertools.islice(pending, chunk)):
-            handle.write(separator + dumps_json(part, compact=True)[1:-2])  # no "{", "}\n"
+            text = dumps_json(part, compact=compact)
+            if compact:
+                handle.write(separator + text[1:-2])  # no "{", "}\n"
+            else:  # the entries one level deeper: one more space of indent on every line
+                handle.write(separator + text[1:-3].replace(b"\n", b"\n "))  # no "{", "\n}\n"
             separator = b","
-        handle.write(closing)
+        if compact:
+            handle.write(closing)
+        else:
+            handle.write(b"\n }\n}\n" if separator else b"}\n}\n")
         size = handle.tell()
     return size
 

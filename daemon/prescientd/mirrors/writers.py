@@ -112,20 +112,21 @@ class FileWriter:
         bars: Sequence[PriceBar],
         token_markets: dict[str, tuple[Market, str]],
     ) -> Written:
-        """markets/daily_prices_YYYY-MM-DD.json."""
-        tokens = {
-            bar.token_id: rows.price_bar_row(bar, *token_markets.get(bar.token_id, (None, "")))
+        """markets/daily_prices_YYYY-MM-DD.json (encoded a chunk of tokens at a time: 160,000
+        tokens' rows held at once cost more memory than the rest of the evening)."""
+        tokens = (
+            (bar.token_id, rows.price_bar_row(bar, *token_markets.get(bar.token_id, (None, ""))))
             for bar in bars
-        }
-        document = {
+        )
+        head = {
             "date": day.isoformat(),
             "timezone": self.timezone,
             "prices": "open/high/low/close: mid; display_price_*: Polymarket display price",
             "from": iso_utc(start),
             "to": iso_utc(end),
-            "tokens": tokens,
         }
-        return [self._json(self.layout.daily_prices(day), document)]
+        path = self.layout.daily_prices(day)
+        return [(path, write_json_streamed(path, head, "tokens", tokens, compact=False))]
 
     def signals_files(self, latest: Sequence[tuple[EvaluationRow, Sequence[SignalRow]]]) -> Written:
         """current_signals.json and signals_current.csv from the latest poll's evaluation of

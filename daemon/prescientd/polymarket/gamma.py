@@ -10,8 +10,10 @@ market asked for (id, condition id, token ids), or it is rejected as a `RecordMi
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, TypeVar
@@ -46,8 +48,10 @@ __all__ = [
     "FetchError",
     "GammaClient",
     "ItemError",
+    "MarketsById",
     "MarketsFetch",
     "PagingError",
+    "PagingSummary",
     "RecordMismatch",
     "parse_event",
     "parse_market",
@@ -63,6 +67,11 @@ TICK_MAX: Final = ONE
 _NOT_BACKED_UP: Final = frozenset({"oversized", "too_deep"})
 
 T = TypeVar("T")
+# ids per batched look-up: Gamma returns at most 100 rows a page, and `condition_ids` is
+# documented up to 100 per request; 100 numeric ids keep the URL far below the ~8 KB limit
+BATCH_IDS: Final = 100
+# items parsed between two yields to the event loop (a page of 100 events takes ~50 ms)
+_YIELD_EVERY: Final = 10
 
 
 # -- item validation ----------------------------------------------------------------------------
@@ -295,6 +304,19 @@ class EventsFetch:
 
 
 @dataclass(frozen=True, slots=True)
+class PagingSummary:
+    """What paging an endpoint found, beyond the items handed to the page callback."""
+
+    items: int
+    pages: int
+    skipped: Mapping[str, int]
+    skipped_total: int
+
+
+OnPage = Callable[[list[Any], list[dict[str, Any]]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
 class MarketsFetch:
     """The outcome of paging /markets/keyset."""
 
@@ -305,12 +327,34 @@ class MarketsFetch:
     skipped_total: int
 
 
+@dataclass(frozen=True, slots=True)
+class MarketsById:
+    """The outcome of fetching markets by id: found records, and per-id problems.
+
+    An id in neither was not returned by Gamma (unknown, or not listed by keyset).
+    """
+
+    found: Mapping[str, Market]
+    problems: Mapping[str, str]  # market id -> why its record was rejected or not fetched
+    requests: int
+    unrequested: int  # records for ids that were not asked for (rejected)
+
+
 @dataclass(slots=True)
 class _Collected:
     parsed: list[Any]
     raw: list[dict[str, Any]]
     pages: int
     skipped: Counter[str]
+    items: int = 0
+
+
+@dataclass
+class _ByIdTally:
+    found: dict[str, Market] = dataclasses.field(default_factory=dict)
+    problems: dict[str, str] = dataclasses.field(default_factory=dict)
+    requests: int = 0
+    unrequested: int = 0
 
 
 class GammaClient:
@@ -332,6 +376,23 @@ class GammaClient:
         return EventsFetch(
             events=tuple(collected.parsed),
             raw_events=tuple(collected.raw),
+            pages=collected.pages,
+            skipped=dict(collected.skipped),
+            skipped_total=sum(collected.skipped.values()),
+        )
+
+    async def stream_events(self, params: QueryParams, on_page: OnPage) -> PagingSummary:
+        """Every event matching the filter params, handed over page by page.
+
+        on_page(events, raw_events) gets each page's valid events and the raw objects kept for
+        the backup, and nothing is held after it returns: memory is bounded by a page, not by the
+        universe. The next page is already being fetched while on_page works.
+        """
+        collected = await self._collect(
+            "/events/keyset", "events", params, self._parse_event_item, on_page=on_page
+        )
+        return PagingSummary(
+            items=collected.items,
             pages=collected.pages,
             skipped=dict(collected.skipped),
             skipped_total=sum(collected.skipped.values()),
@@ -373,6 +434,78 @@ class GammaClient:
             raise RecordMismatch(f"GET /markets/{market_id}: {problem}")
         return market
 
+    async def fetch_markets_by_id(
+        self, markets: Sequence[Market], *, batch_size: int = BATCH_IDS
+    ) -> MarketsById:
+        """The current Gamma record of each market, asked for in batches of ids.
+
+        `GET /markets/keyset?id=..&id=..&closed=false`, then the ids it did not return again with
+        `closed=true` (closed markets are listed only when asked for). Every record must be one of
+        the markets asked for, with that market's condition id and token ids (in order); a record
+        that is not is rejected (`RecordMismatch` for its id, or counted as unrequested), so a
+        position is never settled from another market's record. A batch that fails after its
+        retries is reported as a problem of each of its ids; the other batches still count.
+        """
+        wanted = {m.market_id: m for m in markets}
+        batches = [list(wanted)[i : i + batch_size] for i in range(0, len(wanted), batch_size)]
+        tally = _ByIdTally()
+        async with asyncio.TaskGroup() as group:
+            for batch in batches:
+                group.create_task(self._fetch_batch(batch, wanted, tally))
+        return MarketsById(tally.found, tally.problems, tally.requests, tally.unrequested)
+
+    async def _fetch_batch(
+        self, batch: list[str], wanted: Mapping[str, Market], tally: _ByIdTally
+    ) -> None:
+        remaining = list(batch)
+        foreign: set[str | None] = set()
+        for closed in ("false", "true"):
+            if not remaining:
+                break
+            params: dict[str, str | Sequence[str]] = {"closed": closed, "id": remaining}
+            try:
+                async for items in self._pages("/markets/keyset", "markets", params):
+                    tally.requests += 1
+                    for raw in items[: replied_items_cap(len(remaining))]:
+                        foreign.update(self._match_record(raw, set(batch), wanted, tally))
+            except FetchError as exc:
+                for market_id in remaining:
+                    tally.problems.setdefault(market_id, f"fetch failed: {exc}")
+                return
+            remaining = [i for i in remaining if i not in tally.found and i not in tally.problems]
+        if foreign:
+            # a reply that carries other markets' records may have put them in place of ours:
+            # what it did not return is unknown, not absent
+            for market_id in remaining:
+                tally.problems[market_id] = (
+                    f"record_mismatch: not returned, and the reply carried market(s) not asked"
+                    f" for: {sorted(str(i) for i in foreign)[:3]}"
+                )
+
+    def _match_record(
+        self, raw: object, asked: set[str], wanted: Mapping[str, Market], tally: _ByIdTally
+    ) -> set[str | None]:
+        """Check one record against the markets asked for; returns the unrequested id if any."""
+        raw_id = _raw_id(raw)
+        if raw_id is None or raw_id not in asked:
+            tally.unrequested += 1
+            log.warning("record_mismatch", path="/markets/keyset", id=raw_id, reason="unrequested")
+            return {raw_id}
+        if raw_id in tally.found or raw_id in tally.problems:
+            return set()  # the first record of an id decides
+        stored = wanted[raw_id]
+        try:
+            check_item(raw, self._max_item_bytes)
+            market = parse_market(raw, None)
+            problem = market_mismatch(market, raw_id, stored.condition_id, stored.token_ids)
+            if problem:
+                raise RecordMismatch(f"GET /markets/keyset: {problem}")
+        except ItemError as exc:
+            tally.problems[raw_id] = str(exc)
+            return set()
+        tally.found[raw_id] = market
+        return set()
+
     def _parse_event_item(
         self, raw: object, skipped: Counter[str], problems: ItemProblems
     ) -> Event:
@@ -394,34 +527,47 @@ class GammaClient:
         key: str,
         params: QueryParams,
         parse: Callable[[object, Counter[str], ItemProblems], T],
+        *,
+        on_page: OnPage | None = None,
     ) -> _Collected:
-        """Page through a keyset endpoint, de-duplicating by id and validating item by item."""
+        """Page through a keyset endpoint, de-duplicating by id and validating item by item.
+
+        With on_page each page's results go there instead of being collected.
+        """
         kind = key.rstrip("s")
-        parsed: list[T] = []
-        raw_kept: list[dict[str, Any]] = []
+        collected = _Collected(parsed=[], raw=[], pages=0, skipped=Counter())
         seen_ids: set[str] = set()
-        skipped: Counter[str] = Counter()
         problems = _skips()
-        pages = 0
         async for items in self._pages(path, key, params):
-            pages += 1
-            for raw in self._capped(path, pages, items, skipped):
+            collected.pages += 1
+            parsed: list[T] = []
+            raw_kept: list[dict[str, Any]] = []
+            for n, raw in enumerate(self._capped(path, collected.pages, items, collected.skipped)):
+                if n % _YIELD_EVERY == 0:
+                    # let the next page's request go out (and the loop breathe) while we parse
+                    await asyncio.sleep(0)
                 item_id = _raw_id(raw)
                 if item_id is not None:
                     if item_id in seen_ids:
                         continue
                     seen_ids.add(item_id)
                 try:
-                    parsed.append(parse(raw, skipped, problems))
+                    parsed.append(parse(raw, collected.skipped, problems))
                 except ItemError as exc:
-                    skipped[exc.reason] += 1
+                    collected.skipped[exc.reason] += 1
                     problems.add(item_id, exc.reason, kind=kind)
                     if exc.reason in _NOT_BACKED_UP:
                         continue
                 if isinstance(raw, dict):
                     raw_kept.append(raw)
+            collected.items += len(parsed)
+            if on_page is None:
+                collected.parsed.extend(parsed)
+                collected.raw.extend(raw_kept)
+            else:
+                await on_page(parsed, raw_kept)
         problems.summarize(path=path)
-        return _Collected(parsed=parsed, raw=raw_kept, pages=pages, skipped=skipped)
+        return collected
 
     def _capped(self, path: str, page: int, items: list[Any], skipped: Counter[str]) -> list[Any]:
         """The page's items up to a bound: a page far beyond `limit` is not worth parsing."""
@@ -433,39 +579,64 @@ class GammaClient:
         return items[:cap]
 
     async def _pages(self, path: str, key: str, params: QueryParams) -> AsyncIterator[list[Any]]:
-        """Yield each page's item list; stops at the page without next_cursor."""
+        """Yield each page's item list; stops at the page without next_cursor.
+
+        The next page is requested as soon as this one's cursor is known, so the server prepares
+        it while the caller works on this one (keyset pages cannot be fetched in parallel).
+        """
         reserved = _RESERVED_PARAMS.intersection(params)
         if reserved:
             raise ValueError(f"paging params are set by the client, not the caller: {reserved}")
         cursor: str | None = None
         seen_cursors: set[str] = set()
         pages = 0
-        while True:
-            query: dict[str, str | Sequence[str]] = dict(params)
-            query["limit"] = str(self._page_limit)
-            if cursor is not None:
-                # keyset honours only after_cursor; cursor= silently returns page 1 forever.
-                query["after_cursor"] = cursor
-            payload = await self._http.get_json(path, query)
-            pages += 1
-            if not isinstance(payload, dict) or not isinstance(payload.get(key), list):
-                raise self._paging_error(path, f"page {pages} has no {key!r} list")
-            yield payload[key]
-            next_cursor = payload.get("next_cursor")
-            if next_cursor is None or next_cursor == "":
-                return
-            if not isinstance(next_cursor, str):
-                raise self._paging_error(path, f"page {pages} has a non-string next_cursor")
-            if next_cursor == cursor or next_cursor in seen_cursors:
-                raise self._paging_error(
-                    path, f"next_cursor did not advance after page {pages} (repeated cursor)"
-                )
-            if pages >= self._max_pages:
-                raise self._paging_error(
-                    path, f"more than max_pages={self._max_pages} pages (cursor still present)"
-                )
-            seen_cursors.add(next_cursor)
-            cursor = next_cursor
+        ahead: asyncio.Task[Any] | None = None
+        try:
+            while True:
+                payload = await (ahead if ahead is not None else self._page(path, params, cursor))
+                ahead = None
+                pages += 1
+                if not isinstance(payload, dict) or not isinstance(payload.get(key), list):
+                    raise self._paging_error(path, f"page {pages} has no {key!r} list")
+                next_cursor = self._next_cursor(path, payload, pages, cursor, seen_cursors)
+                if next_cursor is not None:
+                    seen_cursors.add(next_cursor)
+                    cursor = next_cursor
+                    ahead = asyncio.create_task(self._page(path, params, cursor))
+                yield payload[key]
+                if next_cursor is None:
+                    return
+        finally:
+            if ahead is not None:  # the caller stopped early: drop the page fetched ahead
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)
+
+    async def _page(self, path: str, params: QueryParams, cursor: str | None) -> Any:
+        query: dict[str, str | Sequence[str]] = dict(params)
+        query["limit"] = str(self._page_limit)
+        if cursor is not None:
+            # keyset honours only after_cursor; cursor= silently returns page 1 forever.
+            query["after_cursor"] = cursor
+        return await self._http.get_json(path, query)
+
+    def _next_cursor(
+        self, path: str, payload: dict[str, Any], pages: int, cursor: str | None, seen: set[str]
+    ) -> str | None:
+        """The cursor of the page after this one, None on the last page; PagingError if bad."""
+        next_cursor = payload.get("next_cursor")
+        if next_cursor is None or next_cursor == "":
+            return None
+        if not isinstance(next_cursor, str):
+            raise self._paging_error(path, f"page {pages} has a non-string next_cursor")
+        if next_cursor == cursor or next_cursor in seen:
+            raise self._paging_error(
+                path, f"next_cursor did not advance after page {pages} (repeated cursor)"
+            )
+        if pages >= self._max_pages:
+            raise self._paging_error(
+                path, f"more than max_pages={self._max_pages} pages (cursor still present)"
+            )
+        return next_cursor
 
     def _paging_error(self, path: str, reason: str) -> PagingError:
         http = self._http

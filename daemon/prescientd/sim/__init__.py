@@ -35,7 +35,10 @@ changes exactly when the book does.
 Assumptions (not recorded live): the events keyset `$schema` URL, 404 bodies of Gamma single objects
 and CLOB markets, the shape of a 50-50 resolution (outcomePrices ["0.5","0.5"], CLOB
 is_50_50_outcome true, no winner), neg-risk placeholders showing outcomePrices ["0","0"], feeType
-names for economics/culture, and keyset `closed` applying no filter when absent.
+names for economics/culture, `/events/keyset` applying no `closed` filter when it is absent, and
+`/markets/keyset` listing open markets only unless `closed=true` is asked for (the documented
+default of `GET /markets` since 2026-04-09, applied to its keyset form: a client looking up
+resolved markets by id must ask for closed ones explicitly).
 """
 
 from prescientd.sim.app import (

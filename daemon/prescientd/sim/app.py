@@ -16,7 +16,7 @@ import contextvars
 import email.utils
 import json
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -349,6 +349,15 @@ class _KeysetCache:
 KEYSET_CACHE_KEY = web.AppKey("prescientd_sim_keyset_cache", _KeysetCache)
 
 
+def _by_ids(rows: Sequence[Any], by_id: Mapping[str, Any], query: Any) -> Iterable[Any]:
+    """The rows an `id` filter names, else all rows (the listing sorts them): a batched look-up
+    of 100 ids must not scan 80,000 markets."""
+    ids = query.getall("id", [])
+    if not ids:
+        return rows
+    return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
+
+
 def _keyset_page(
     request: web.Request, rows_of: Callable[[], list[Any]], table: dict[str, Getter]
 ) -> tuple[list[Any], str | None]:
@@ -446,7 +455,8 @@ def _event_matches(e: SimEvent, query: Any) -> bool:
 def _market_matches(m: SimMarket, query: Any) -> bool:
     if not m.active:
         return False
-    if (closed := query.get("closed")) is not None and m.closed != _parse_bool("closed", closed):
+    # like GET /markets: closed markets are listed only when asked for
+    if m.closed != _parse_bool("closed", query.get("closed", "false")):
         return False
     for param, value in (
         ("id", m.id),
@@ -474,9 +484,14 @@ async def events_keyset(request: web.Request) -> web.Response:
     try:
         _reject_offset(query)
         _validate_filters(query, ("liquidity", "volume"), ("end_date", "start_date"))
+        universe = state.universe
         page, next_cursor = _keyset_page(
             request,
-            lambda: [e for e in state.universe.events if _event_matches(e, query)],
+            lambda: [
+                e
+                for e in _by_ids(universe.events, universe.event_by_id, query)
+                if _event_matches(e, query)
+            ],
             _EVENT_ORDER,
         )
     except _ValidationError as exc:
@@ -501,9 +516,14 @@ async def markets_keyset(request: web.Request) -> web.Response:
     try:
         _reject_offset(query)
         _validate_filters(query, ("liquidity_num", "volume_num"), ("end_date", "start_date"))
+        universe = state.universe
         page, next_cursor = _keyset_page(
             request,
-            lambda: [m for m in state.universe.markets if _market_matches(m, query)],
+            lambda: [
+                m
+                for m in _by_ids(universe.markets, universe.market_by_id, query)
+                if _market_matches(m, query)
+            ],
             _MARKET_ORDER,
         )
     except _ValidationError as exc:

@@ -50,6 +50,24 @@ def opt_from_micro(value: int | None) -> Decimal | None:
     return None if value is None else from_micro(value)
 
 
+# Prices read back by the hundred thousand (quotes, bars) sit on a tick grid: a bounded memo of
+# their Decimals (values are immutable, so sharing them is safe).
+_PRICES: dict[int, Decimal] = {}
+_PRICES_MAX = 100_000
+
+
+def price_from_micro(value: int | None) -> Decimal | None:
+    """opt_from_micro for prices (0..1), memoised."""
+    if value is None:
+        return None
+    found = _PRICES.get(value)
+    if found is None:
+        found = from_micro(value)
+        if len(_PRICES) < _PRICES_MAX:
+            _PRICES[value] = found
+    return found
+
+
 def _dec(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,7 +27,6 @@ LEDGER_TABLES = (
     "job_runs",
     "config_versions",
     "refreshes",
-    "price_snapshots",
     "polls",
     "evaluations",
     "signals",
@@ -70,6 +69,8 @@ def pragmas(*, write: bool, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> tuple[str
         "PRAGMA journal_mode=WAL",
         "PRAGMA synchronous=FULL",
         "PRAGMA recursive_triggers=ON",
+        # a big transaction (a morning's swap) grows the -wal; truncate it back after checkpoints
+        "PRAGMA journal_size_limit=67108864",
     )
 
 
@@ -278,6 +279,23 @@ class Database:
         async with self._read_lock, self._reader.execute(sql, tuple(params)) as cur:
             row: sqlite3.Row | None = await cur.fetchone()
         return row
+
+    async def read_stream(
+        self, sql: str, params: Sequence[Any] = (), *, chunk_rows: int = 5000
+    ) -> AsyncIterator[list[sqlite3.Row]]:
+        """The rows of one SELECT, chunk by chunk, inside one read transaction.
+
+        Memory is bounded by a chunk, not by the result. The reader is held until the iteration
+        ends; the consumer must not read through the store meanwhile (it would wait for itself).
+        """
+        async with self._read_lock:
+            await self._reader.execute("BEGIN")
+            try:
+                async with self._reader.execute(sql, tuple(params)) as cur:
+                    while rows := await cur.fetchmany(chunk_rows):
+                        yield list(rows)
+            finally:
+                await asyncio.shield(self._reader.execute("COMMIT"))
 
     async def read_in(
         self, sql: str, ids: Iterable[str], params: Sequence[Any] = ()

@@ -24,6 +24,7 @@ from prescientd.store.connection import (
     connect_sync,
 )
 from prescientd.store.ledger import LedgerTables
+from prescientd.store.legacy import LegacyPrices
 from prescientd.store.markets import MarketTables
 from prescientd.store.prices import PriceTables
 from prescientd.store.rows import (
@@ -60,7 +61,7 @@ __all__ = [
 ]
 
 
-class Store(RunTables, MarketTables, PriceTables, SignalTables, LedgerTables):
+class Store(RunTables, MarketTables, PriceTables, LegacyPrices, SignalTables, LedgerTables):
     """Async access to the SQLite database: every table family through one object."""
 
     def __init__(self, db: Database) -> None:

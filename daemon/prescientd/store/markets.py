@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -13,8 +12,10 @@ import aiosqlite
 
 from prescientd.clock import iso_utc
 from prescientd.models import Event, Market
+from prescientd.store import raw_payloads
 from prescientd.store.codec import event_from_json, event_to_json, market_from_json, market_to_json
 from prescientd.store.connection import Tables
+from prescientd.store.raw_payloads import RawPayload, RawPayloadWriter
 from prescientd.store.rows import REFRESHES, RefreshRow
 
 _MARKET_INSERT = (
@@ -39,39 +40,97 @@ _ELIGIBLE_EVENTS = (
 )
 
 
-async def _upsert_markets(
-    conn: aiosqlite.Connection, markets: Sequence[Market], at: str, refresh_id: int | None
-) -> None:
-    """Store markets; with a refresh id they become that refresh's eligible set."""
-    params: list[dict[str, Any]] = [
-        {
+def _market_rows(
+    markets: Sequence[Market], at: str, refresh_id: int | None
+) -> Iterator[dict[str, Any]]:
+    """The rows of markets, encoded as SQLite takes them (never all held: 80,000 markets' JSON
+    is ~100 MB; the refresh transaction is a few seconds longer instead)."""
+    for m in markets:
+        yield {
             "market_id": m.market_id,
             "event_id": m.event_id,
             "condition_id": m.condition_id,
             "data": market_to_json(m),
-            "refresh_id": refresh_id,
             "updated_at": at,
+            "refresh_id": refresh_id,
         }
-        for m in markets
-    ]
+
+
+async def _upsert_markets(
+    conn: aiosqlite.Connection, markets: Sequence[Market], at: str, refresh_id: int | None
+) -> None:
+    """Store markets; with a refresh id they become that refresh's eligible set."""
     update = _DATA_UPDATE if refresh_id is None else _ELIGIBLE_UPDATE
-    await conn.executemany(_MARKET_INSERT + update, params)
+    await conn.executemany(_MARKET_INSERT + update, _market_rows(markets, at, refresh_id))
     await conn.executemany(
         "INSERT INTO market_tokens (token_id, market_id, outcome_index) VALUES (?, ?, ?)"
         " ON CONFLICT (token_id) DO NOTHING",
-        [(t, m.market_id, i) for m in markets for i, t in enumerate(m.token_ids)],
+        ((t, m.market_id, i) for m in markets for i, t in enumerate(m.token_ids)),
     )
+
+
+def _sqlite_order(ids: Iterable[str]) -> list[str] | None:
+    """ids in the order of `ORDER BY CAST(id AS INTEGER), id`, or None when not all are plain
+    64-bit decimal numbers (then the database orders them)."""
+    keyed = []
+    for text in ids:
+        if not (text.isascii() and text.isdigit()) or int(text) >= 1 << 63:
+            return None
+        keyed.append((int(text), text))
+    return [text for _, text in sorted(keyed)]
+
+
+class _Eligible:
+    """The decoded eligible set of one refresh, indexed so a patch costs what it changes."""
+
+    def __init__(self, refresh_id: int, events: list[Event]) -> None:
+        self.refresh_id = refresh_id
+        self.events = events
+        self.where = {m.market_id: i for i, e in enumerate(events) for m in e.markets}
+        self._flat: list[Market] | None = None
+
+    @classmethod
+    def ordered(cls, refresh_id: int, events: Sequence[Event]) -> _Eligible | None:
+        """The set as the database returns it (events and markets in id order), if computable."""
+        by_id = {e.event_id: e for e in events}
+        order = _sqlite_order(by_id)
+        if order is None:
+            return None
+        result = []
+        for event_id in order:
+            event = by_id[event_id]
+            markets = {m.market_id: m for m in event.markets}
+            market_order = _sqlite_order(markets)
+            if market_order is None:
+                return None
+            result.append(replace(event, markets=tuple(markets[i] for i in market_order)))
+        return cls(refresh_id, result)
+
+    def markets(self) -> list[Market]:
+        if self._flat is None:
+            self._flat = [m for e in self.events for m in e.markets]
+        return self._flat
+
+    def patch(self, fresh: Mapping[str, Market]) -> None:
+        touched = {self.where[i] for i in fresh if i in self.where}
+        for index in touched:
+            event = self.events[index]
+            self.events[index] = replace(
+                event, markets=tuple(fresh.get(m.market_id, m) for m in event.markets)
+            )
+        if touched:
+            self._flat = None
 
 
 class MarketTables(Tables):
     """refreshes, events, markets, market_tokens and raw_payloads, with the eligible-set cache.
 
-    Decoding thousands of markets costs a few hundred ms and every poll asks for them, so the
+    Decoding tens of thousands of markets costs seconds and every poll asks for them, so the
     eligible set of the latest refresh is kept decoded; this store is the only writer, and each of
-    its market writes replaces or patches the cache.
+    its market writes replaces or patches the cache (a patch touches only the events it changes).
     """
 
-    _eligible_cache: tuple[int, list[Event]] | None = None
+    _eligible_cache: _Eligible | None = None
 
     async def save_refresh(
         self,
@@ -83,12 +142,18 @@ class MarketTables(Tables):
         eligible_events: Sequence[Event],
         items_skipped: int,
         rejections: Mapping[str, int],
-        raw_events_json: bytes | None,
+        raw_events_json: bytes | None = None,
+        raw_payload: RawPayload | None = None,
     ) -> int:
-        """Store one refresh and its eligible events/markets in one transaction."""
+        """Store one refresh and its eligible events/markets in one transaction.
+
+        The raw payload is either staged beforehand (raw_payload, from a RawPayloadWriter) or
+        given whole (raw_events_json, small payloads); with neither, the previous one is kept.
+        """
         at = iso_utc(fetched_at)
         markets = [m for e in eligible_events for m in e.markets]
-        compressed = zlib.compress(raw_events_json, 6) if raw_events_json is not None else None
+        if raw_events_json is not None:
+            raw_payload = await self._stage_whole(raw_events_json)
 
         async def body(conn: aiosqlite.Connection) -> int:
             cur = await conn.execute(
@@ -113,21 +178,27 @@ class MarketTables(Tables):
                 " VALUES (?, ?, ?, ?) ON CONFLICT (event_id) DO UPDATE SET data=excluded.data,"
                 " last_refresh_id=excluded.last_refresh_id,"
                 " eligible_refresh_id=excluded.eligible_refresh_id",
-                [(e.event_id, event_to_json(e), refresh_id, refresh_id) for e in eligible_events],
+                ((e.event_id, event_to_json(e), refresh_id, refresh_id) for e in eligible_events),
             )
             await _upsert_markets(conn, markets, at, refresh_id)
-            if compressed is not None:
-                await conn.execute(
-                    "INSERT INTO raw_payloads (kind, refresh_id, fetched_at, body_zlib)"
-                    " VALUES ('events', ?, ?, ?) ON CONFLICT (kind) DO UPDATE SET"
-                    " refresh_id=excluded.refresh_id, fetched_at=excluded.fetched_at,"
-                    " body_zlib=excluded.body_zlib",
-                    (refresh_id, at, compressed),
-                )
+            if raw_payload is not None:
+                await raw_payloads.swap_in(conn, raw_payload, refresh_id, at)
             return int(refresh_id)
 
         self._eligible_cache = None
-        return await self.db.write(body)
+        refresh_id = await self.db.write(body)
+        # the next poll needs these very events: keep them instead of decoding them back
+        self._eligible_cache = _Eligible.ordered(refresh_id, eligible_events)
+        return refresh_id
+
+    async def _stage_whole(self, data: bytes) -> RawPayload:
+        writer = RawPayloadWriter(self.db, "events")
+        await writer.start()
+        return await writer.stage_bytes(data)
+
+    def raw_payload_writer(self, kind: str = "events") -> RawPayloadWriter:
+        """A writer that stages a raw payload page by page for the next save_refresh."""
+        return RawPayloadWriter(self.db, kind)
 
     async def latest_refresh(self) -> RefreshRow | None:
         """The most recent refresh."""
@@ -141,8 +212,8 @@ class MarketTables(Tables):
             return []
         refresh_id = latest[0]
         cached = self._eligible_cache
-        if cached is not None and cached[0] == refresh_id:
-            return list(cached[1])
+        if cached is not None and cached.refresh_id == refresh_id:
+            return list(cached.events)
         markets, events = await self.db.read_consistent(
             (_ELIGIBLE_MARKETS, (refresh_id,)), (_ELIGIBLE_EVENTS, (refresh_id,))
         )
@@ -152,12 +223,16 @@ class MarketTables(Tables):
         result = [
             event_from_json(row["data"], tuple(by_event.get(row["event_id"], ()))) for row in events
         ]
-        self._eligible_cache = (refresh_id, result)
+        self._eligible_cache = _Eligible(refresh_id, result)
         return list(result)
 
     async def eligible_markets(self) -> list[Market]:
         """Markets eligible in the latest refresh."""
-        return [m for e in await self.eligible_events() for m in e.markets]
+        events = await self.eligible_events()
+        cached = self._eligible_cache
+        if cached is not None and cached.events == events:
+            return list(cached.markets())
+        return [m for e in events for m in e.markets]
 
     async def markets_by_id(self, market_ids: Iterable[str]) -> dict[str, Market]:
         """Known markets by id (any refresh)."""
@@ -176,17 +251,20 @@ class MarketTables(Tables):
             await _upsert_markets(conn, markets, iso_utc(at), None)
 
         await self.db.write(body)
-        cached = self._eligible_cache
-        if cached is not None:
+        if self._eligible_cache is not None:
             # held markets got fresher lifecycle fields: patch them into the cached refresh
-            fresh = {m.market_id: m for m in markets}
-            events = [
-                replace(e, markets=tuple(fresh.get(m.market_id, m) for m in e.markets))
-                for e in cached[1]
-            ]
-            self._eligible_cache = (cached[0], events)
+            self._eligible_cache.patch({m.market_id: m for m in markets})
 
     async def raw_events_payload(self) -> bytes | None:
-        """The raw Gamma payload of the latest refresh that kept one."""
-        row = await self.db.read_one("SELECT body_zlib FROM raw_payloads WHERE kind='events'")
-        return None if row is None else zlib.decompress(row[0])
+        """The raw Gamma payload of the latest refresh that kept one (whole; small payloads)."""
+        if await raw_payloads.digest(self.db, "events") is None:
+            return None
+        return b"".join([piece async for piece in self.raw_events_chunks()])
+
+    def raw_events_chunks(self) -> AsyncIterator[bytes]:
+        """The raw Gamma payload, decompressed piece by piece (bounded memory)."""
+        return raw_payloads.read_chunks(self.db, "events")
+
+    async def raw_events_digest(self) -> tuple[str, int] | None:
+        """(sha256, size) of the stored raw payload ('' when unknown), or None without one."""
+        return await raw_payloads.digest(self.db, "events")

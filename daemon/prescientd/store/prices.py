@@ -1,4 +1,11 @@
-"""Polls, price snapshots and the current quote of every token, with daily bars built from them."""
+"""Polls, price snapshots, the current quote of every token and the daily bars built from them.
+
+A poll writes what changed, not what it fetched (store/poll_plan.py): at the full universe most of
+160,000 quotes repeat the previous poll's. The store keeps each token's fingerprints in memory to
+decide, reads them once per process (one scan), and keeps them in step with every poll it records
+(dropped if a poll fails). Snapshots go to the day's partition (store/retention.py), and the day's
+bars are updated in the same transaction, so the evening reads one row per token.
+"""
 
 from __future__ import annotations
 
@@ -7,189 +14,187 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 import aiosqlite
 
 from prescientd.clock import iso_utc, parse_iso_utc
 from prescientd.models import Quote
-from prescientd.store.codec import from_micro, opt_from_micro
-from prescientd.store.connection import Tables
-from prescientd.store.rows import QUOTES, Ohlc, PriceBar, QuoteRow, insert_sql
+from prescientd.store.bars import SNAPSHOTS, BarTables
+from prescientd.store.codec import from_micro, opt_from_micro, price_from_micro
+from prescientd.store.connection import IN_CHUNK, Tables
+from prescientd.store.poll_plan import (
+    CONTENT_COLUMNS,
+    OK,
+    Known,
+    PollPlan,
+    plan_poll,
+    stored_fingerprints,
+)
+from prescientd.store.rows import QuoteRow
 
-# What history and daily bars are made of: a snapshot is appended only when one of these changes.
-PRICE_KEY_COLUMNS = ("best_bid", "best_ask", "last_trade", "display")
-PriceKey = tuple[int | None, ...]
-
-_BOOK_COLUMNS = QUOTES.names(without=("token_id", "fetched_at"))
-_SNAPSHOT_INSERT = insert_sql("price_snapshots", ["id", "token_id", "fetched_at", *_BOOK_COLUMNS])
-# snapshot_id stays at the last price change when the prices did not move
-_STATUS_UPSERT = (
-    f"INSERT INTO quote_status (token_id, snapshot_id, fetched_at, status, status_at,"
-    f" {', '.join(_BOOK_COLUMNS)}) VALUES (:token_id, COALESCE(:snapshot_id, (SELECT snapshot_id"
-    f" FROM quote_status WHERE token_id = :token_id)), :fetched_at, 'ok', :fetched_at,"
-    f" {', '.join(':' + c for c in _BOOK_COLUMNS)}) ON CONFLICT (token_id) DO UPDATE SET"
-    " snapshot_id=excluded.snapshot_id, fetched_at=excluded.fetched_at, status='ok',"
-    " status_at=excluded.status_at, " + ", ".join(f"{c}=excluded.{c}" for c in _BOOK_COLUMNS)
+_CONTENT = CONTENT_COLUMNS
+# parameters: (token_key, at, at, *content)
+_NEW_QUOTE = (
+    f"INSERT INTO quote_status (token_key, fetched_at, status_at, live, status,"
+    f" {', '.join(_CONTENT)}) VALUES (?, ?, ?, 1, 'ok', {', '.join('?' * len(_CONTENT))})"
 )
-# Tokens polled that day: snapshots in the day, or fetched since its start. Each one's last
-# snapshot before the day is found through the (token_id, id) index, newest first.
-_CARRIED_BARS = (
-    "SELECT s.token_id, s.mid, s.display, s.best_bid, s.best_ask FROM ("
-    " SELECT (SELECT p.id FROM price_snapshots p WHERE p.token_id = t.token_id"
-    "  AND p.fetched_at < ? ORDER BY p.id DESC LIMIT 1) AS sid FROM ("
-    "  SELECT token_id FROM quote_status WHERE fetched_at >= ?"
-    "  UNION SELECT token_id FROM price_snapshots WHERE fetched_at >= ? AND fetched_at < ?"
-    " ) t) c JOIN price_snapshots s ON s.id = c.sid"
+# parameters: (at, at, *content, token_key); status_at says since when the status holds
+_CHANGED_QUOTE = (
+    "UPDATE quote_status SET fetched_at = ?, live = 1, status = 'ok',"
+    " status_at = CASE WHEN status = 'ok' THEN status_at ELSE ? END, "
+    + ", ".join(f"{c} = ?" for c in _CONTENT)
+    + " WHERE token_key = ?"
 )
-_DAY_BARS = (
-    "SELECT token_id, mid, display, best_bid, best_ask FROM price_snapshots"
-    " WHERE fetched_at >= ? AND fetched_at < ? ORDER BY id"
+# A live ok row was fetched by the previous poll: that is its last good fetch from now on.
+_NOT_OK = (
+    "UPDATE quote_status SET fetched_at = CASE WHEN live = 1 AND status = 'ok'"
+    " THEN COALESCE(?, fetched_at) ELSE fetched_at END, live = 1,"
+    " status_at = CASE WHEN status = ? THEN status_at ELSE ? END, status = ? WHERE token_key = ?"
 )
+_DROPPED = (
+    "UPDATE quote_status SET fetched_at = CASE WHEN status = 'ok' THEN COALESCE(?, fetched_at)"
+    " ELSE fetched_at END, live = 0 WHERE token_key = ?"
+)
+# A live ok row was fetched again by the latest poll (it is written only when it changes).
+_QUOTE_SELECT = (
+    "SELECT t.token_id, q.status, q.status_at, CASE WHEN q.live = 1 AND q.status = 'ok' THEN"
+    " COALESCE((SELECT fetched_at FROM polls ORDER BY id DESC LIMIT 1), q.fetched_at)"
+    f" ELSE q.fetched_at END, {', '.join('q.' + c for c in _CONTENT)}"
+    " FROM quote_status q JOIN price_tokens t ON t.token_key = q.token_key"
+)
+_KNOWN_SELECT = (
+    f"SELECT t.token_id, q.token_key, q.status, q.live, {', '.join('q.' + c for c in _CONTENT)}"
+    " FROM quote_status q JOIN price_tokens t ON t.token_key = q.token_key"
+)
+# a full scan beats this many chunked IN (...) look-ups
+_SCAN_ABOVE = 4 * IN_CHUNK
 
 
 @dataclass
-class _Series:
-    values: list[Decimal] = field(default_factory=list)
+class _QuoteState:
+    """The in-memory mirror of quote_status (fingerprints) and of today's bar keys."""
 
-    def build(self) -> Ohlc:
-        v = self.values
-        return Ohlc(v[0], max(v), min(v), v[-1]) if v else Ohlc(None, None, None, None)
-
-
-@dataclass
-class _Bar:
-    mid: _Series = field(default_factory=_Series)
-    display: _Series = field(default_factory=_Series)
-    last_bid: Decimal | None = None
-    last_ask: Decimal | None = None
-    snapshots: int = 0
-
-    def add(self, row: sqlite3.Row) -> None:
-        for series, key in ((self.mid, "mid"), (self.display, "display")):
-            if row[key] is not None:
-                series.values.append(from_micro(row[key]))
-        self.last_bid = opt_from_micro(row["best_bid"])
-        self.last_ask = opt_from_micro(row["best_ask"])
-
-    def build(self, token_id: str) -> PriceBar:
-        return PriceBar(
-            token_id,
-            self.mid.build(),
-            self.display.build(),
-            self.last_bid,
-            self.last_ask,
-            self.snapshots,
-        )
+    known: dict[str, Known]
+    live: set[int]
+    next_key: int
+    last_poll_at: str | None
+    bar_date: str | None = None
+    bar_keys: set[int] = field(default_factory=set)
 
 
-def _poll_rows(
-    quotes: Mapping[str, Quote], known: Mapping[str, PriceKey], at: str, next_id: int
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, PriceKey]]:
-    """(snapshot rows, quote-status rows, changed price keys): a snapshot where prices moved."""
-    inserts: list[dict[str, Any]] = []
-    statuses: list[dict[str, Any]] = []
-    changed: dict[str, PriceKey] = {}
-    for token_id, quote in quotes.items():
-        values = {**QUOTES.encode(quote), "token_id": token_id, "fetched_at": at}
-        key = tuple(values[c] for c in PRICE_KEY_COLUMNS)
-        snapshot_id: int | None = None
-        if known.get(token_id) != key:
-            snapshot_id = next_id
-            inserts.append({**values, "id": next_id})
-            changed[token_id] = key
-            next_id += 1
-        statuses.append({**values, "snapshot_id": snapshot_id})
-    return inserts, statuses, changed
+def _known_from_row(row: sqlite3.Row) -> Known:
+    price_fp, content_fp = stored_fingerprints({c: row[c] for c in _CONTENT})
+    status = row["status"]
+    return Known(
+        key=int(row["token_key"]),
+        price_fp=price_fp,
+        content_fp=content_fp,
+        status=OK if status == OK else str(status),
+        live=bool(row["live"]),
+    )
 
 
-class PriceTables(Tables):
-    """polls, price_snapshots and quote_status, with the snapshot-key cache.
+class PriceTables(BarTables, Tables):
+    """polls, price_tokens, quote_status, snapshot partitions and price_bars."""
 
-    Deciding whether a token's prices changed needs its last snapshot's prices; they are read once
-    and then kept in step with every poll this store records (dropped if a poll fails).
-    """
+    _quote_state: _QuoteState | None = None
 
-    _snapshot_keys: dict[str, PriceKey] | None = None
-
-    async def _known_keys(self) -> dict[str, PriceKey]:
-        if self._snapshot_keys is None:
-            columns = ", ".join(f"s.{c}" for c in PRICE_KEY_COLUMNS)
-            rows = await self.db.read(
-                f"SELECT s.token_id, {columns} FROM quote_status q"
-                " JOIN price_snapshots s ON s.id = q.snapshot_id"
+    async def _state(self) -> _QuoteState:
+        if self._quote_state is None:
+            # read in chunks: 160,000 rows of 19 columns held at once cost ~150 MB for a moment.
+            # This store is the only writer and has not written yet, so the reads agree.
+            known: dict[str, Known] = {}
+            async for rows in self.db.read_stream(_KNOWN_SELECT, chunk_rows=10_000):
+                known.update((row["token_id"], _known_from_row(row)) for row in rows)
+            last, top = await self.db.read_consistent(
+                ("SELECT fetched_at FROM polls ORDER BY id DESC LIMIT 1", ()),
+                ("SELECT COALESCE(MAX(token_key), 0) FROM price_tokens", ()),
             )
-            self._snapshot_keys = {row[0]: tuple(row[1:]) for row in rows}
-        return self._snapshot_keys
+            self._quote_state = _QuoteState(
+                known=known,
+                live={k.key for k in known.values() if k.live},
+                next_key=int(top[0][0]) + 1,
+                last_poll_at=last[0][0] if last else None,
+            )
+        return self._quote_state
 
     async def record_poll(
         self,
         *,
         run_id: str,
         fetched_at: datetime,
+        local_date: str,
         quotes: Mapping[str, Quote],
         missing: Iterable[str],
         rejected: Iterable[str],
         requests: int,
         tokens_requested: int,
     ) -> int:
-        """Store a poll: every token's latest quote, plus a snapshot where its prices changed.
+        """Store a poll (one transaction): what changed, a snapshot where prices moved.
 
-        Returns the number of snapshots appended.
+        local_date is the poll's date in the configured timezone: it names the snapshot
+        partition and the bars the poll updates. Returns the number of snapshots appended.
         """
         at = iso_utc(fetched_at)
         missing_list = sorted(set(missing))
         rejected_list = sorted(set(rejected))
-        known = await self._known_keys()
+        state = await self._state()
+        bar_keys = await self._bar_keys(state, local_date)
+        plan = plan_poll(
+            quotes, missing_list, rejected_list, state.known, state.live, bar_keys, state.next_key
+        )
+        counts = (len(quotes), len(missing_list), len(rejected_list), requests, tokens_requested)
 
-        async def body(conn: aiosqlite.Connection) -> tuple[int, dict[str, PriceKey]]:
-            async with conn.execute("SELECT COALESCE(MAX(id), 0) FROM price_snapshots") as cur:
-                row = await cur.fetchone()
-            next_id = int(row[0]) + 1 if row else 1
-            inserts, statuses, changed = _poll_rows(quotes, known, at, next_id)
-            await conn.executemany(_SNAPSHOT_INSERT, inserts)
-            await conn.executemany(_STATUS_UPSERT, statuses)
-            for status, tokens in (("missing", missing_list), ("rejected", rejected_list)):
+        async def body(conn: aiosqlite.Connection) -> None:
+            poll_id = await _insert_poll(conn, run_id, at, counts, len(plan.snapshots))
+            if plan.new_tokens:
                 await conn.executemany(
-                    "UPDATE quote_status SET status=?, status_at=? WHERE token_id=?",
-                    [(status, at, t) for t in tokens],
+                    "INSERT INTO price_tokens (token_key, token_id) VALUES (?, ?)", plan.new_tokens
                 )
-            await conn.execute(
-                "INSERT INTO polls (run_id, fetched_at, tokens, books, missing, rejected,"
-                " snapshots, requests) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    at,
-                    tokens_requested,
-                    len(quotes),
-                    len(missing_list),
-                    len(rejected_list),
-                    len(inserts),
-                    requests,
-                ),
-            )
-            return len(inserts), changed
+            # before the quote rows change: they hold the carried (last snapshot's) prices
+            await self._insert_carried(conn, local_date, plan.carried_bars)
+            await _write_quotes(conn, plan, at, state.last_poll_at)
+            if plan.snapshots:
+                table = await SNAPSHOTS.ensure(conn, local_date)
+                await conn.executemany(
+                    f"INSERT INTO {table} (poll_id, token_key, best_bid, best_ask, mid, display,"
+                    " last_trade) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(poll_id, *snap) for snap in plan.snapshots],
+                )
+            await self._write_bars(conn, local_date, plan)
 
         try:
-            inserted, changed = await self.db.write(body)
+            await self.db.write(body)
         except BaseException:
-            self._snapshot_keys = None  # the cache may not match what was committed
+            self._quote_state = None  # the cache may not match what was committed
             raise
-        known.update(changed)
-        return inserted
+        state.known.update(plan.known)
+        state.live = plan.live
+        state.next_key = plan.next_key
+        state.last_poll_at = at
+        bar_keys.update(plan.carried_bars)
+        bar_keys.update(plan.new_bars)
+        return len(plan.snapshots)
+
+    async def _bar_keys(self, state: _QuoteState, local_date: str) -> set[int]:
+        if state.bar_date != local_date:
+            state.bar_keys = await self.bar_keys(local_date)
+            state.bar_date = local_date
+        return state.bar_keys
 
     async def latest_quotes(self, token_ids: Iterable[str] | None = None) -> dict[str, QuoteRow]:
-        """The latest fetched quote per token (all tokens when token_ids is None)."""
-        sql = "SELECT * FROM quote_status"
-        if token_ids is None:
-            rows = await self.db.read(sql)
+        """The latest fetched quote per token (all tokens when token_ids is None).
+
+        One statement: a full scan when many tokens are asked for, chunked look-ups when few.
+        """
+        wanted = None if token_ids is None else set(token_ids)
+        if wanted is None or len(wanted) > _SCAN_ABOVE:
+            rows = await self.db.read(_QUOTE_SELECT)
         else:
-            rows = await self.db.read_in(f"{sql} WHERE token_id IN ({{ids}})", token_ids)
+            rows = await self.db.read_in(f"{_QUOTE_SELECT} WHERE t.token_id IN ({{ids}})", wanted)
+        times: dict[str, datetime] = {}  # most rows share the latest poll's time
         return {
-            row["token_id"]: QuoteRow(
-                QUOTES.decode(row), row["status"], parse_iso_utc(row["status_at"])
-            )
-            for row in rows
+            row[0]: _quote_row(row, times) for row in rows if wanted is None or row[0] in wanted
         }
 
     async def last_poll(self) -> tuple[datetime, int, int, int] | None:
@@ -201,28 +206,77 @@ class PriceTables(Tables):
             return None
         return parse_iso_utc(row[0]), row[1], row[2], row[3]
 
-    async def price_bars(self, start: datetime, end: datetime) -> list[PriceBar]:
-        """Per token: OHLC of the mid and display price in [start, end) and the last bid/ask.
-
-        Snapshots are stored only when a token's prices change, so a token fetched during the day
-        whose prices did not move opens (and maybe closes) at its last snapshot before the day.
-        """
-        lo, hi = iso_utc(start), iso_utc(end)
-        carried, rows = await self.db.read_consistent(
-            (_CARRIED_BARS, (lo, lo, lo, hi)), (_DAY_BARS, (lo, hi))
-        )
-        bars: dict[str, _Bar] = {}
-        for row in [*carried, *rows]:
-            bars.setdefault(row["token_id"], _Bar()).add(row)
-        for row in rows:
-            bars[row["token_id"]].snapshots += 1
-        return [bar.build(token) for token, bar in sorted(bars.items())]
-
     async def last_prices(self, token_ids: Iterable[str]) -> dict[str, Decimal]:
         """The last known price of each token: its last best bid, else display, else mid."""
-        rows = await self.db.read_in(
-            "SELECT token_id, COALESCE(best_bid, display, mid) AS p FROM quote_status"
-            " WHERE token_id IN ({ids})",
-            token_ids,
-        )
-        return {row["token_id"]: from_micro(row["p"]) for row in rows if row["p"] is not None}
+        rows = await self.latest_quotes(token_ids)
+        return {t: p for t, r in rows.items() if (p := last_price(r.quote)) is not None}
+
+
+def last_price(quote: Quote) -> Decimal | None:
+    """A token's last known price: its best bid, else its display price, else its mid."""
+    for price in (quote.best_bid, quote.display, quote.mid):
+        if price is not None:
+            return price
+    return None
+
+
+def _quote_row(row: sqlite3.Row, times: dict[str, datetime]) -> QuoteRow:
+    """A _QUOTE_SELECT row (by position: 160,000 of them are read for a mirror)."""
+
+    def when(text: str) -> datetime:
+        found = times.get(text)
+        if found is None:
+            found = times[text] = parse_iso_utc(text)
+        return found
+
+    price = price_from_micro
+    quote = Quote(
+        token_id=row[0],
+        best_bid=price(row[6]),
+        best_ask=price(row[7]),
+        mid=price(row[8]),
+        spread=opt_from_micro(row[9]),
+        display=price(row[10]),
+        last_trade=price(row[11]),
+        bid_depth_shares=from_micro(row[12]),
+        bid_depth_usd=from_micro(row[13]),
+        ask_depth_shares=from_micro(row[14]),
+        ask_depth_usd=from_micro(row[15]),
+        tick_size=price(row[16]),
+        min_order_size=opt_from_micro(row[17]),
+        book_timestamp_ms=row[4],
+        book_hash=row[5],
+        fetched_at=when(row[3]),
+    )
+    return QuoteRow(quote, row[1], when(row[2]))
+
+
+async def _insert_poll(
+    conn: aiosqlite.Connection,
+    run_id: str,
+    at: str,
+    counts: tuple[int, int, int, int, int],
+    snapshots: int,
+) -> int:
+    books, missing, rejected, requests, tokens = counts
+    cur = await conn.execute(
+        "INSERT INTO polls (run_id, fetched_at, tokens, books, missing, rejected, snapshots,"
+        " requests) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (run_id, at, tokens, books, missing, rejected, snapshots, requests),
+    )
+    assert cur.lastrowid is not None
+    return int(cur.lastrowid)
+
+
+async def _write_quotes(
+    conn: aiosqlite.Connection, plan: PollPlan, at: str, last_poll_at: str | None
+) -> None:
+    """The quote rows that changed: new, rewritten, no longer ok, no longer polled."""
+    await conn.executemany(_NEW_QUOTE, [(key, at, at, *row) for key, row in plan.new_quotes])
+    await conn.executemany(
+        _CHANGED_QUOTE, [(at, at, *row, key) for key, row in plan.changed_quotes]
+    )
+    await conn.executemany(
+        _NOT_OK, [(last_poll_at, status, at, status, key) for status, key in plan.statuses]
+    )
+    await conn.executemany(_DROPPED, [(last_poll_at, key) for key in plan.dropped])
