@@ -94,7 +94,7 @@ class PolymarketConfig(_Section):
     backoff_max_s: float = Field(default=30.0, gt=0)
     retry_after_max_s: float = Field(default=120.0, gt=0)
     gamma_requests_per_10s: int = Field(default=200, ge=1)
-    clob_requests_per_10s: int = Field(default=200, ge=1)
+    clob_requests_per_10s: int = Field(default=400, ge=1)
     max_concurrent_requests: int = Field(default=8, ge=1, le=64)
     page_limit: int = Field(default=100, ge=1, le=100)
     max_pages: int = Field(default=1000, ge=1)

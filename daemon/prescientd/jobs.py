@@ -296,15 +296,26 @@ async def poll(ctx: JobContext) -> Counts:
 
 
 async def _value_after_poll(ctx: JobContext, counts: Counts) -> None:
-    """Mark every strategy's portfolio at the prices just stored: the poll's equity point of the
-    default account (kept with the job run, so the equity curve survives restarts) and the
-    observer's figures for each strategy."""
+    """Mark every strategy's portfolio at the prices just stored: the poll's equity points (kept
+    with the job run, so each strategy's equity curve survives restarts) and the observer's
+    figures for each strategy.
+
+    The default account's equity and cash stay at the top level of the counts (`equity_usd`,
+    `cash_usd`, as with one strategy); every other account's (retired ones included) are in
+    `strategy_equity.NAME`. (`strategies` stays what the poll evaluated.)
+    """
     now = ctx.clock.now()
     valued = await ctx.portfolio.valued_all(now, ctx.config.schedule.price_max_age_s)
+    variants: dict[str, dict[str, str]] = {}
     for strategy, (portfolio, valuation) in valued.items():
+        point = {"equity_usd": str(valuation.equity_usd), "cash_usd": str(valuation.cash_usd)}
         if strategy == DEFAULT_STRATEGY:
-            counts.update(equity_usd=str(valuation.equity_usd), cash_usd=str(valuation.cash_usd))
+            counts.update(point)
+        else:
+            variants[strategy] = point
         ctx.observer.portfolio_valued(strategy, portfolio, valuation, now)
+    if variants:
+        counts["strategy_equity"] = variants
 
 
 async def _open_accounts(ctx: JobContext) -> dict[str, Portfolio]:

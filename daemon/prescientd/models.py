@@ -13,6 +13,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+import msgspec
+
 ZERO = Decimal(0)
 ONE = Decimal(1)
 # The strategy of `[strategy]`: the one account a database made before several strategies had.
@@ -86,9 +88,13 @@ class Event:
     markets: tuple[Market, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Level:
-    """One price level of an order book: price in 0..1, size in shares."""
+class Level(msgspec.Struct, frozen=True, gc=False):
+    """One price level of an order book: price in 0..1, size in shares.
+
+    A frozen msgspec Struct rather than a frozen dataclass: the same fields, positional and keyword
+    construction, equality, hashing and immutability, but built ~9x faster (a full-universe poll
+    builds millions of them) and, holding only Decimals, never tracked by the cyclic GC.
+    """
 
     price: Decimal
     size: Decimal

@@ -445,7 +445,9 @@ file = true
 
 
 @contextmanager
-def simulator(seed: int, events: int) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def simulator(
+    seed: int, events: int, price_step_s: float = PRICE_STEP_S
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """The simulator in its own process; yields its URL; always terminated."""
     cmd = [
         sys.executable,
@@ -460,7 +462,7 @@ def simulator(seed: int, events: int) -> Iterator[tuple[str, subprocess.Popen[st
         "--port",
         "0",
         "--price-step-s",
-        str(PRICE_STEP_S),
+        str(price_step_s),
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
@@ -656,7 +658,7 @@ def _orchestrate(args: argparse.Namespace, root: Path, url: str) -> int:
         f"{limits['max_concurrent_requests']} in flight, {limits['max_attempts']} attempts, "
         f"{limits['request_timeout_s']:g} s timeout",
     )
-    # The limiter is a leaky bucket of `rate` per 10 s: a burst of `rate`, then rate/10 a second.
+    # The limiter lets `rate` requests start in any 10 s: a burst of `rate`, then rate per 10 s.
     burst = limits["clob_requests_per_10s"]
     bound_extra = bound["wall_s"] + max(0, TOKENS_TARGET - bound["tokens"]) / rate_per_s
     floor_s = max(0, TOKENS_TARGET - burst) / rate_per_s

@@ -523,19 +523,23 @@ async def test_semaphore_bounds_in_flight_requests(session: aiohttp.ClientSessio
     assert state["max"] == 2
 
 
-async def test_rate_limiter_spaces_requests(session: aiohttp.ClientSession) -> None:
-    """With 20 requests per 10 s the 21st request waits for the bucket (~0.5 s)."""
+async def test_rate_limiter_holds_requests_past_the_window_budget(
+    session: aiohttp.ClientSession,
+) -> None:
+    """With 20 requests per window the first 20 go at once and the 21st waits for the window."""
+    stamps: list[float] = []
 
     async def ok(request: web.Request) -> web.Response:
+        stamps.append(time.monotonic())
         return web.json_response(1)
 
     async with serve({"/x": ok}) as url:
-        client = host_client(session, url, requests_per_10s=20)
+        client = host_client(session, url, requests_per_10s=20, rate_window_s=0.5)
         started = time.monotonic()
-        for _ in range(21):
-            await client.get_json("/x")
-        elapsed = time.monotonic() - started
-    assert elapsed >= 0.4
+        await asyncio.gather(*(client.get_json("/x") for _ in range(21)))
+    assert len(stamps) == 21
+    assert max(stamps[:20]) - started < 0.4  # the budget's burst is not spaced out
+    assert stamps[20] - started >= 0.5  # the 21st waited for the first to leave the window
 
 
 # -- circuit breaker -----------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from prescientd.sim import (
     render_market,
     running_simulator,
 )
+from prescientd.sim.server import events_for_markets
 from prescientd.sim.universe import TEMPLATES
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
@@ -303,6 +304,34 @@ async def test_events_keyset_pages_every_active_event_once(http: aiohttp.ClientS
         assert seen == sorted(expected, key=int)
         assert pages == math.ceil(len(expected) / 100) and pages >= 20
         assert len(expected) < 2000  # inactive events exist and are not listed
+
+
+async def test_keyset_paging_sees_a_resolution_between_pages(
+    sim: RunningSim, http: aiohttp.ClientSession
+) -> None:
+    """A market resolved while paging closed=false leaves the later pages (listings are cached)."""
+    params = {"limit": "10", "closed": "false"}
+    _, first = await get_json(http, sim.url + "/markets/keyset", params)
+    first_ids = {m["id"] for m in first["markets"]}
+    last_seen = max(int(i) for i in first_ids)
+    later = next(m for m in sim.state.universe.markets if m.tradable and int(m.id) > last_seen)
+    status, _ = await post_json(
+        http, sim.url + "/_sim/resolve", {"market_id": later.id, "outcome": "yes"}
+    )
+    assert status == 200
+    seen: list[str] = []
+    cursor = first["next_cursor"]
+    while cursor:
+        _, page = await get_json(
+            http, sim.url + "/markets/keyset", {**params, "after_cursor": cursor}
+        )
+        seen += [m["id"] for m in page["markets"]]
+        cursor = page.get("next_cursor")
+    assert later.id not in seen
+    expected = sorted(
+        (m.id for m in sim.state.universe.markets if m.active and not m.closed), key=int
+    )
+    assert [m["id"] for m in first["markets"]] + seen == expected
 
 
 @pytest.mark.parametrize(("limit", "rows"), [(None, 20), ("7", 7), ("500", 100), ("100", 100)])
@@ -892,6 +921,14 @@ async def test_refuses_non_loopback_hosts(host: str) -> None:
     with pytest.raises(ValueError, match="loopback"):
         async with running_simulator(host=host, n_events=1):
             pass
+
+
+@pytest.mark.parametrize("n_markets", [500, 5000])
+def test_universe_sized_by_markets(n_markets: int) -> None:
+    """events_for_markets gives a universe within 5% of the asked number of markets."""
+    n_events = events_for_markets(4, n_markets, NOW)
+    markets = len(generate_universe(4, n_events, NOW).markets)
+    assert abs(markets - n_markets) <= 0.05 * n_markets
 
 
 def test_cli_prints_url_serves_and_exits_zero_on_sigterm() -> None:

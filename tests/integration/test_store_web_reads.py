@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -67,6 +68,65 @@ async def test_ledger_page_is_a_slice_of_the_whole_ledger(
     assert page.levels == {t.trade_id: levels[t.trade_id] for t in page.trades}
 
 
+async def _two_strategies(store: Store) -> None:
+    """The default strategy's ledger of _ledger, and a variant's trades and a settlement between
+    (one seq order across both, as the daemon writes them)."""
+    await store.ensure_deposits({"contrarian60": Decimal(5000)}, T0)
+    for n in range(4):
+        intent = make_intent(f"v{n}", market_id=str(n), token_id=f"t{n}", fee="0.5")
+        await store.record_trades([replace(intent, strategy="contrarian60")], T0)
+        if n == 0:
+            await _ledger(store)
+        if n == 2:
+            settle = SettlementIntent(
+                "vs2",
+                "2",
+                "t2",
+                "No",
+                Decimal(100),
+                Decimal(0),
+                Decimal(0),
+                Decimal("40.5"),
+                Decimal("-40.5"),
+                "Yes won",
+                strategy="contrarian60",
+            )
+            await store.record_settlements([settle], T0)
+
+
+@pytest.mark.parametrize("strategy", ["default", "contrarian60"])
+@pytest.mark.parametrize("kinds", [("trade", "settlement"), ("trade",), ("settlement",)])
+@pytest.mark.parametrize("newest_first", [False, True])
+@pytest.mark.parametrize(("limit", "offset"), [(1, 0), (2, 1), (3, 2), (100, 0), (4, 99)])
+async def test_ledger_page_of_one_strategy_is_a_slice_of_its_ledger(
+    store: Store,
+    strategy: str,
+    kinds: tuple[str, ...],
+    newest_first: bool,
+    limit: int,
+    offset: int,
+) -> None:
+    """With a strategy, a page holds exactly that slice of the strategy's own entries (its
+    total counts only them), whatever the other strategy wrote between them."""
+    await _two_strategies(store)
+    trades, settlements = await store.ledger(strategy=strategy)
+    entries: list[tuple[int, str]] = [(t.seq, "trade") for t in trades if "trade" in kinds]
+    entries += [(s.seq, "settlement") for s in settlements if "settlement" in kinds]
+    entries.sort(reverse=newest_first)
+    page = await store.ledger_page(
+        kinds, limit=limit, offset=offset, newest_first=newest_first, strategy=strategy
+    )
+    got = sorted(
+        [(t.seq, "trade") for t in page.trades] + [(s.seq, "settlement") for s in page.settlements],
+        reverse=newest_first,
+    )
+    assert got == entries[offset : offset + limit]
+    assert page.total == len(entries)
+    assert {t.strategy for t in page.trades} | {s.strategy for s in page.settlements} <= {strategy}
+    everyone = await store.ledger_page(kinds, limit=1000, offset=0, newest_first=False)
+    assert everyone.total > page.total  # the other strategy's entries are left out
+
+
 async def test_trade_by_id(store: Store) -> None:
     """One trade with its levels, or None."""
     await _ledger(store)
@@ -106,6 +166,41 @@ async def test_poll_valuations_page_through_ok_polls_only(store: Store) -> None:
     first = await store.poll_valuations(0, 1)
     rest = await store.poll_valuations(first[-1].run_row_id, 100)
     assert first + rest == everything
+
+
+async def test_poll_valuations_of_each_strategy(store: Store) -> None:
+    """The default account's equity is read from the top level of a poll's counts, a variant's
+    from `strategy_equity.NAME` (a poll from before it existed lists it with None), and a name
+    that is not a strategy's reads nothing."""
+    runs: list[dict[str, Any]] = [
+        {"equity_usd": "10000", "cash_usd": "10000"},
+        {
+            "equity_usd": "10010.5",
+            "cash_usd": "9000",
+            "strategies": {"default": {"signals": 3}, "contrarian60": {"signals": 3}},
+            "strategy_equity": {
+                "contrarian60": {"equity_usd": "4990.25", "cash_usd": "4800"},
+                "cheap-yes": {"equity_usd": "700", "cash_usd": "650.5"},
+            },
+        },
+    ]
+    for n, counts in enumerate(runs):
+        moment = T0 + timedelta(minutes=n)
+        await store.record_job_run(
+            JobOutcome(f"r{n}", "poll", "2026-10-06", moment, moment, True, 1, counts, None)
+        )
+
+    async def figures(strategy: str) -> list[tuple[Decimal | None, Decimal | None]]:
+        return [(v.equity_usd, v.cash_usd) for v in await store.poll_valuations(0, 10, strategy)]
+
+    assert await figures("default") == [
+        (Decimal(10000), Decimal(10000)),
+        (Decimal("10010.5"), Decimal(9000)),
+    ]
+    assert await figures("contrarian60") == [(None, None), (Decimal("4990.25"), Decimal(4800))]
+    assert await figures("cheap-yes") == [(None, None), (Decimal(700), Decimal("650.5"))]
+    assert await figures("nobody") == [(None, None), (None, None)]
+    assert await store.poll_valuations(0, 10, 'x"y') == []
 
 
 async def test_config_versions_oldest_first(store: Store) -> None:

@@ -203,6 +203,9 @@ async def test_a_retired_variant_is_settled_and_makes_no_new_trades(tmp_path: Pa
         assert market_id in {m.market_id for m in tracked.held}
         outcome = await env.run("poll")
         assert outcome.counts["settled"] >= 1 and "strategies" not in outcome.counts
+        # still valued each poll: its equity curve goes on (the web layer reads these counts)
+        cheap_now = (await PortfolioService.of(env.store).read("cheap")).cash_usd
+        assert outcome.counts["strategy_equity"]["cheap"]["cash_usd"] == str(cheap_now)
 
         settled = await env.rows(
             "SELECT strategy, market_id, payout FROM settlements WHERE market_id = ?", (market_id,)

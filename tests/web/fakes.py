@@ -2,7 +2,9 @@
 
 The figures are chosen so every dashboard panel has something to show: three open positions with
 gains and losses, trades and a settlement, actionable and skipped signals, a week of equity and
-performance, two config versions, and one failed job.
+performance, two config versions, and one failed job. Two strategies: "default" holds all of
+that, and the variant "contrarian60" (a younger account) one position, two trades, its own
+signals, a day of equity and three days of performance. Each row names its `strategy`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ from prescientd.web.server import serving
 
 T0 = datetime(2026, 10, 6, 14, 0, tzinfo=UTC)
 TOKEN = "test-token-0123456789abcdef"
+DEFAULT = "default"
+VARIANT = "contrarian60"
+STRATEGIES = (DEFAULT, VARIANT)
+START_USD = 10000.0
 
 
 def iso(moment: datetime) -> str:
@@ -40,17 +46,19 @@ def iso(moment: datetime) -> str:
 
 def _positions() -> list[JsonObject]:
     rows = [
-        ("501", "Will the Fed cut rates in December?", "No", 180.0, 0.52, 0.47, -9.0),
-        ("502", "Will <b>BTC</b> close above $100k?", "No", 250.0, 0.38, 0.44, 15.0),
-        ("503", "Will it snow in Paris on Christmas?", "No", 120.0, 0.80, 0.79, -1.2),
+        (DEFAULT, "501", "Will the Fed cut rates in December?", 180.0, 0.52, 0.47, -9.0),
+        (DEFAULT, "502", "Will <b>BTC</b> close above $100k?", 250.0, 0.38, 0.44, 15.0),
+        (DEFAULT, "503", "Will it snow in Paris on Christmas?", 120.0, 0.80, 0.79, -1.2),
+        (VARIANT, "601", "Will the bill pass the Senate?", 277.0, 0.36, 0.39, 8.31),
     ]
     out = []
-    for i, (market_id, question, outcome, shares, entry, mark, pnl) in enumerate(rows):
+    for i, (strategy, market_id, question, shares, entry, mark, pnl) in enumerate(rows):
         out.append(
             {
+                "strategy": strategy,
                 "market_id": market_id,
                 "question": question,
-                "outcome": outcome,
+                "outcome": "No",
                 "token_id": f"{market_id}{'7' * 70}",
                 "event_id": f"9{market_id}",
                 "shares": shares,
@@ -63,7 +71,7 @@ def _positions() -> list[JsonObject]:
                 "value_usd": round(shares * mark, 2),
                 "unrealized_pnl_usd": pnl,
                 "stale": i == 2,
-                "opened_at": iso(T0 - timedelta(days=3 - i)),
+                "opened_at": iso(T0 - timedelta(days=3 - i, minutes=i)),
             }
         )
     return out
@@ -71,19 +79,25 @@ def _positions() -> list[JsonObject]:
 
 def _ledger() -> list[JsonObject]:
     entries: list[JsonObject] = []
-    for seq, market_id, question, price in (
-        (1, "500", "Will the election be called by midnight?", 0.61),
-        (2, "501", "Will the Fed cut rates in December?", 0.52),
-        (3, "502", "Will <b>BTC</b> close above $100k?", 0.38),
-        (4, "503", "Will it snow in Paris on Christmas?", 0.80),
+    for strategy, seq, market_id, question, price in (
+        (DEFAULT, 1, "500", "Will the election be called by midnight?", 0.61),
+        (DEFAULT, 2, "501", "Will the Fed cut rates in December?", 0.52),
+        (DEFAULT, 3, "502", "Will <b>BTC</b> close above $100k?", 0.38),
+        (DEFAULT, 4, "503", "Will it snow in Paris on Christmas?", 0.80),
+        (VARIANT, 6, "601", "Will the bill pass the Senate?", 0.36),
+        (VARIANT, 7, "602", "Will the match end in a draw?", 0.29),
     ):
         shares = round(100 / price, 2)
         entries.append(
             {
+                "strategy": strategy,
                 "seq": seq,
                 "kind": "trade",
-                "trade_id": seq,
-                "time": iso(T0 - timedelta(days=5 - seq)),
+                "trade_id": seq if seq < 5 else seq - 1,
+                # the variant's trades come after the default's settlement (6 hours ago)
+                "time": iso(
+                    T0 - (timedelta(days=5 - seq) if seq < 5 else timedelta(hours=11 - seq))
+                ),
                 "market_id": market_id,
                 "question": question,
                 "outcome": "No",
@@ -97,6 +111,7 @@ def _ledger() -> list[JsonObject]:
         )
     entries.append(
         {
+            "strategy": DEFAULT,
             "seq": 5,
             "kind": "settlement",
             "settlement_id": 1,
@@ -115,7 +130,7 @@ def _ledger() -> list[JsonObject]:
 
 
 def _signals() -> list[JsonObject]:
-    return [
+    default: list[JsonObject] = [
         {
             "market_id": "601",
             "question": "Will the bill pass the Senate?",
@@ -156,16 +171,34 @@ def _signals() -> list[JsonObject]:
             "stake_usd": 100.0,
         },
     ]
+    variant: list[JsonObject] = [
+        {**row, "threshold": 0.6, "confidence": round(row["yes_price"] - 0.6, 2)}
+        for row in default
+        if row["market_id"] != "501"
+    ]
+    variant[0].update(status="skipped", skip_reason="already_held", reason="a position is open")
+    return [{"strategy": DEFAULT, **row} for row in default] + [
+        {"strategy": VARIANT, **row} for row in variant
+    ]
 
 
 def _equity() -> list[JsonObject]:
-    points, peak = [], 10000.0
-    for i in range(48):
-        equity = 10000.0 + 6.0 * i - (40.0 if 20 <= i < 30 else 0.0)
+    """Hourly points: the default account's last 48 hours, the variant's last 24 (same polls)."""
+    points: list[JsonObject] = []
+    for strategy, hours, step in ((DEFAULT, 48, 6.0), (VARIANT, 24, -2.5)):
+        points += _curve(strategy, hours, step)
+    return points
+
+
+def _curve(strategy: str, hours: int, step: float) -> list[JsonObject]:
+    points, peak = [], START_USD
+    for i in range(hours):
+        equity = START_USD + step * i - (40.0 if 20 <= i < 30 else 0.0)
         peak = max(peak, equity)
         points.append(
             {
-                "time": iso(T0 - timedelta(hours=47 - i)),
+                "strategy": strategy,
+                "time": iso(T0 - timedelta(hours=hours - 1 - i)),
                 "equity_usd": equity,
                 "cash_usd": 9600.0,
                 "drawdown": equity / peak - 1,
@@ -176,12 +209,23 @@ def _equity() -> list[JsonObject]:
 
 
 def _performance() -> list[JsonObject]:
-    rows, previous = [], 10000.0
-    for i, pnl in enumerate((12.0, -30.5, 44.0, 5.25, -8.0, 61.0, 19.4)):
+    rows: list[JsonObject] = []
+    for strategy, pnls in (
+        (DEFAULT, (12.0, -30.5, 44.0, 5.25, -8.0, 61.0, 19.4)),
+        (VARIANT, (-3.0, 7.5, -11.25)),
+    ):
+        rows += _daily(strategy, pnls)
+    return rows
+
+
+def _daily(strategy: str, pnls: tuple[float, ...]) -> list[JsonObject]:
+    rows, previous = [], START_USD
+    for i, pnl in enumerate(pnls):
         equity = previous + pnl
         rows.append(
             {
-                "date": (T0 - timedelta(days=6 - i)).date().isoformat(),
+                "strategy": strategy,
+                "date": (T0 - timedelta(days=len(pnls) - 1 - i)).date().isoformat(),
                 "equity_usd": equity,
                 "daily_pnl_usd": pnl,
                 "daily_return": pnl / previous,
@@ -227,33 +271,59 @@ class FakeReads:
             "max_price_age_s": 600.0,
         }
 
-    async def status(self) -> JsonObject:
-        """A status document consistent with the positions and ledger."""
-        self._check("status")
-        unrealized = sum(p["unrealized_pnl_usd"] for p in self.positions_rows)
-        value = sum(p["value_usd"] for p in self.positions_rows)
-        cash = 9601.43
+    def _account(self, strategy: str) -> JsonObject:
+        """One strategy's money figures, consistent with its positions and ledger rows."""
+        positions = [p for p in self.positions_rows if p["strategy"] == strategy]
+        ledger = [e for e in self.ledger_rows if e["strategy"] == strategy]
+        trades = [e for e in ledger if e["kind"] == "trade"]
+        settled = [e for e in ledger if e["kind"] == "settlement"]
+        value = round(sum(p["value_usd"] for p in positions), 2)
+        cash = round(START_USD + sum(e["cash_delta_usd"] for e in ledger), 2)
         equity = round(cash + value, 2)
-        trades = [e for e in self.ledger_rows if e["kind"] == "trade"]
-        settled = [e for e in self.ledger_rows if e["kind"] == "settlement"]
         return {
-            "generated_at": iso(T0),
-            "config_version": 2,
-            "starting_balance_usd": 10000.0,
+            "strategy": strategy,
+            "starting_balance_usd": START_USD,
             "cash_usd": cash,
-            "positions_value_usd": round(value, 2),
+            "positions_value_usd": value,
             "equity_usd": equity,
-            "total_pnl_usd": round(equity - 10000.0, 2),
-            "total_return": round(equity / 10000.0 - 1, 6),
-            "daily_pnl_usd": 19.4,
+            "total_pnl_usd": round(equity - START_USD, 2),
             "realized_pnl_usd": sum(e["realized_pnl_usd"] for e in settled),
-            "unrealized_pnl_usd": round(unrealized, 2),
+            "unrealized_pnl_usd": round(sum(p["unrealized_pnl_usd"] for p in positions), 2),
             "fees_usd": round(sum(e["fees_usd"] for e in trades), 2),
             "trade_count": len(trades),
-            "open_positions": len(self.positions_rows),
+            "open_positions": len(positions),
             "settled_positions": len(settled),
-            "win_rate": 1.0 if settled else None,
-            "max_drawdown": -0.0039,
+            "settled_wins": len(settled),
+            "capital_locked_usd": round(sum(p["cost_usd"] for p in positions), 2),
+        }
+
+    def _comparison(self, strategy: str) -> JsonObject:
+        """One strategies.csv row."""
+        account = self._account(strategy)
+        worst = min(r["drawdown"] for r in self.equity_rows if r["strategy"] == strategy)
+        return {
+            **account,
+            "status": "active",
+            "cumulative_return": round(account["equity_usd"] / START_USD - 1, 6),
+            "max_drawdown": round(worst, 6),
+            "win_rate": 1.0 if account["settled_positions"] else None,
+        }
+
+    async def status(self) -> JsonObject:
+        """A status document: the default account, consistent with its positions and ledger."""
+        self._check("status")
+        account = self._account(DEFAULT)
+        return {
+            "generated_at": iso(T0),
+            "timezone": "America/New_York",
+            "config_version": 2,
+            **{k: v for k, v in account.items() if k != "strategy"},
+            "total_return": round(account["equity_usd"] / START_USD - 1, 6),
+            "daily_pnl_usd": 19.4,
+            "win_rate": 1.0 if account["settled_positions"] else None,
+            "max_drawdown": self._comparison(DEFAULT)["max_drawdown"],
+            "positions": [p for p in self.positions_rows if p["strategy"] == DEFAULT],
+            "strategies": [self._comparison(name) for name in STRATEGIES],
             "last_poll_at": iso(T0 - timedelta(seconds=42)),
             "prices_age_s": 42.0,
             "jobs": {
@@ -282,22 +352,43 @@ class FakeReads:
             "warnings": [],
         }
 
-    async def portfolio(self) -> JsonObject:
-        """The status money fields plus positions."""
-        self._check("portfolio")
-        status = await self.status()
-        keys = ("cash_usd", "equity_usd", "total_pnl_usd", "fees_usd", "trade_count")
-        return {**{k: status[k] for k in keys}, "positions": self.positions_rows}
+    async def strategy_names(self) -> list[str]:
+        """The two strategies."""
+        self._check("strategy_names")
+        return list(STRATEGIES)
 
-    async def positions(self, page: PageRequest) -> Listing:
+    async def strategies(self, page: PageRequest) -> Listing:
+        """One comparison row per strategy, in display order."""
+        self._check("strategies")
+        rows = [self._comparison(name) for name in STRATEGIES]
+        return _page(rows, page, None)
+
+    async def portfolio(self, strategy: str | None = None) -> JsonObject:
+        """portfolio.json's shape: one account at the top level, the accounts in `strategies`."""
+        self._check("portfolio")
+        names = STRATEGIES if strategy is None else (strategy,)
+        listed = [
+            {
+                **self._account(name),
+                "status": "active",
+                "positions": [p for p in self.positions_rows if p["strategy"] == name],
+            }
+            for name in names
+        ]
+        top = {k: v for k, v in listed[0].items() if k != "status"}
+        return {"generated_at": iso(T0), **top, "strategies": listed}
+
+    async def positions(self, page: PageRequest, strategy: str | None = None) -> Listing:
         """Positions by opened_at."""
         self._check("positions")
-        return _page(self.positions_rows, page, "opened_at")
+        return _page(_of(self.positions_rows, strategy), page, "opened_at")
 
-    async def trades(self, page: PageRequest, kind: TradeKind | None) -> Listing:
+    async def trades(
+        self, page: PageRequest, kind: TradeKind | None, strategy: str | None = None
+    ) -> Listing:
         """Ledger entries by seq, optionally one kind."""
         self._check("trades")
-        rows = [e for e in self.ledger_rows if kind is None or e["kind"] == kind]
+        rows = [e for e in _of(self.ledger_rows, strategy) if kind is None or e["kind"] == kind]
         return _page(rows, page, "seq")
 
     async def trade(self, trade_id: int) -> JsonObject | None:
@@ -318,16 +409,17 @@ class FakeReads:
         ]
         return ("\ufeff" + "\r\n".join(lines) + "\r\n").encode()
 
-    async def signals(self, page: PageRequest) -> Listing:
+    async def signals(self, page: PageRequest, strategy: str | None = None) -> Listing:
         """Signals as evaluated, with the evaluation header."""
         self._check("signals")
-        listing = _page(self.signal_rows, page, None)
+        rows = _of(self.signal_rows, strategy)
+        listing = _page(rows, page, None)
         listing.meta.update(
             evaluated_at=iso(T0 - timedelta(seconds=42)),
             config_version=2,
             markets_considered=212,
-            actionable=sum(s["status"] == "actionable" for s in self.signal_rows),
-            skipped=sum(s["status"] == "skipped" for s in self.signal_rows),
+            actionable=sum(s["status"] == "actionable" for s in rows),
+            skipped=sum(s["status"] == "skipped" for s in rows),
         )
         return listing
 
@@ -344,15 +436,15 @@ class FakeReads:
         self._check("market")
         return {"market_id": market_id, "yes_bid": 0.5} if market_id in ("7", "8") else None
 
-    async def equity(self, page: PageRequest) -> Listing:
-        """Hourly equity points."""
+    async def equity(self, page: PageRequest, strategy: str | None = None) -> Listing:
+        """Hourly equity points (ties by strategy, in display order)."""
         self._check("equity")
-        return _page(self.equity_rows, page, "time")
+        return _page(_of(self.equity_rows, strategy), page, "time")
 
-    async def performance(self, page: PageRequest) -> Listing:
-        """A week of daily rows."""
+    async def performance(self, page: PageRequest, strategy: str | None = None) -> Listing:
+        """Daily rows (ties by strategy, in display order)."""
         self._check("performance")
-        return _page(self.performance_rows, page, "date")
+        return _page(_of(self.performance_rows, strategy), page, "date")
 
     async def config_versions(self, page: PageRequest) -> Listing:
         """Two versions: start and one reload."""
@@ -366,8 +458,14 @@ class FakeReads:
         return _page(rows, page, "version")
 
 
+def _of(rows: list[JsonObject], strategy: str | None) -> list[JsonObject]:
+    return [r for r in rows if strategy in (None, r["strategy"])]
+
+
 def _page(rows: list[JsonObject], page: PageRequest, key: str | None) -> Listing:
-    ordered = sorted(rows, key=lambda r: r[key]) if key else list(rows)
+    rank = {name: i for i, name in enumerate(STRATEGIES)}
+    by = (lambda r: (r[key], rank.get(r.get("strategy", DEFAULT), 0))) if key else None
+    ordered = sorted(rows, key=by) if by else list(rows)
     if page.order == "desc":
         ordered.reverse()
     return Listing(items=ordered[page.offset : page.offset + page.limit], total=len(rows))

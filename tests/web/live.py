@@ -136,8 +136,15 @@ async def polls_done(live: LiveDaemon) -> int:
     return int(rows[0][0])
 
 
-def write_config(root: Path, sim_url: str, *, token: bool) -> Path:
-    """root/prescientd.toml (and root/http.token when token) for the simulator at sim_url."""
+def write_config(
+    root: Path,
+    sim_url: str,
+    *,
+    token: bool,
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Path:
+    """root/prescientd.toml (and root/http.token when token) for the simulator at sim_url, with
+    the extra sections (e.g. {"strategies.contrarian60": {"threshold": 0.6}})."""
     root.mkdir(parents=True, exist_ok=True)
     token_file = None
     if token:
@@ -145,17 +152,24 @@ def write_config(root: Path, sim_url: str, *, token: bool) -> Path:
         token_file.write_text(TOKEN + "\n", encoding="utf-8")
         token_file.chmod(0o600)
     config_path = root / "prescientd.toml"
-    config_path.write_text(_toml(config_sections(root, sim_url, token_file)), encoding="utf-8")
+    sections = {**config_sections(root, sim_url, token_file), **(extra or {})}
+    config_path.write_text(_toml(sections), encoding="utf-8")
     return config_path
 
 
 @asynccontextmanager
 async def live_daemon(
-    root: Path, *, token: bool = True, n_events: int = 60, seed: int = 5
+    root: Path,
+    *,
+    token: bool = True,
+    n_events: int = 60,
+    seed: int = 5,
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> AsyncIterator[LiveDaemon]:
-    """Simulator + daemon + client; stopped (and checked to exit 0 in time) on exit."""
+    """Simulator + daemon + client; stopped (and checked to exit 0 in time) on exit. extra adds
+    config sections (variants: {"strategies.NAME": {...}})."""
     async with running_simulator(seed=seed, n_events=n_events) as sim:
-        config_path = write_config(root, sim.url, token=token)
+        config_path = write_config(root, sim.url, token=token, extra=extra)
         config = load_config(config_path).resolve_paths(root)
         listening: asyncio.Future[Listening] = asyncio.get_running_loop().create_future()
         daemon = Daemon(

@@ -26,7 +26,8 @@ LIST_ROUTES = [
 @pytest.mark.parametrize(
     ("path", "key", "expected"),
     [
-        ("/api/v1/status", "equity_usd", 9890.83),
+        # 10000 - 4 x 100.50 + 163.93 cash, + 84.60 + 110.00 + 94.80 of positions
+        ("/api/v1/status", "equity_usd", 10051.33),
         ("/api/v1/status", "open_positions", 3),
         ("/api/v1/portfolio", "trade_count", 4),
         ("/api/v1/health", "status", "ok"),
@@ -103,7 +104,13 @@ async def test_signals_and_markets_carry_their_header() -> None:
         markets = await (await s.client.get("/api/v1/markets/current?limit=1")).json()
     assert signals["markets_considered"] == 212
     assert signals["actionable"] == 1
-    assert [s["skip_reason"] for s in signals["items"]] == [None, "already_held", "spread_too_wide"]
+    assert [(s["strategy"], s["skip_reason"]) for s in signals["items"]] == [
+        ("default", None),
+        ("default", "already_held"),
+        ("default", "spread_too_wide"),
+        ("contrarian60", "already_held"),
+        ("contrarian60", "spread_too_wide"),
+    ]
     assert markets["max_price_age_s"] == 600.0
     assert (len(markets["items"]), markets["total"], markets["next_offset"]) == (1, 2, 1)
 
@@ -215,7 +222,7 @@ async def test_slow_read_times_out_with_503() -> None:
 
 
 class _BrokenReads(FakeReads):
-    async def positions(self, page: PageRequest) -> Listing:
+    async def positions(self, page: PageRequest, strategy: str | None = None) -> Listing:
         raise KeyError("secret internal detail")
 
     async def status(self) -> JsonObject:
@@ -241,7 +248,7 @@ async def test_trades_csv_download() -> None:
     assert response.content_type == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert [r["trade_id"] for r in rows] == ["1", "2", "3", "4"]
+    assert [r["trade_id"] for r in rows] == ["1", "2", "3", "4", "5", "6"]
 
 
 @pytest.mark.parametrize(("alias", "target"), BRIEF_ALIASES)

@@ -9,7 +9,7 @@ import pytest
 
 from prescientd.models import PortfolioSnapshot
 from prescientd.store.runs import PollValuation
-from prescientd.web.equity import EquitySeries
+from prescientd.web.equity import EquitySeries, merged_page
 
 T0 = datetime(2026, 10, 6, 14, 0, 0, 123456, tzinfo=UTC)
 
@@ -96,3 +96,64 @@ def test_pages(limit: int, offset: int, newest_first: bool, expected: list[int])
     series.extend([_poll(n + 1, n, str(10000 + n)) for n in range(5)], [])
     page = series.page(limit, offset, newest_first)
     assert [p["equity_usd"] for p in page] == [10000 + n for n in expected]
+
+
+def _series(strategy: str, minutes: list[int]) -> EquitySeries:
+    """A strategy's series with one poll point per minute given (equity 10000 + index)."""
+    series = EquitySeries(Decimal(10000), strategy)
+    series.extend([_poll(n + 1, m, str(10000 + n)) for n, m in enumerate(minutes)], [])
+    return series
+
+
+# three accounts: ties at minutes 1 and 3 (the same polls), a lone late point, an empty account
+MERGE_INPUT: dict[str, list[int]] = {"default": [0, 1, 3, 3, 6], "a": [1, 2, 3], "b": [9], "c": []}
+
+
+def _brute_force() -> list[tuple[str, str]]:
+    """Every point sorted by (time, the series' order, its index): the merge's definition."""
+    order = list(MERGE_INPUT)
+    keyed = sorted(
+        (m, order.index(name), n, name)
+        for name, ms in MERGE_INPUT.items()
+        for n, m in enumerate(ms)
+    )
+    return [(name, f"{m}:{n}") for m, _, n, name in keyed]
+
+
+def _label(point: dict[str, object]) -> tuple[str, str]:
+    """(strategy, "minute:index") of a point made by _series."""
+    strategy = str(point["strategy"])
+    index = int(float(str(point["equity_usd"]))) - 10000
+    return strategy, f"{MERGE_INPUT[strategy][index]}:{index}"
+
+
+@pytest.mark.parametrize("newest_first", [False, True])
+@pytest.mark.parametrize(
+    ("limit", "offset"), [(1, 0), (3, 0), (2, 1), (4, 3), (3, 6), (100, 0), (5, 8), (2, 9), (1, 20)]
+)
+def test_merged_page_is_a_slice_of_the_merged_order(
+    limit: int, offset: int, newest_first: bool
+) -> None:
+    """Several series page as one list in time order (ties in the series' order), from either
+    end, equal to sorting every point and slicing."""
+    series = [_series(name, ms) for name, ms in MERGE_INPUT.items()]
+    everything = _brute_force()
+    if newest_first:
+        everything = everything[::-1]
+    page = merged_page(series, limit, offset, newest_first)
+    got = [_label(p) for p in page]
+    assert got == everything[offset : offset + limit]
+
+
+def test_merged_page_of_nothing_is_empty() -> None:
+    """No series, or only empty ones, give an empty page."""
+    assert merged_page([], 10, 0, False) == []
+    assert merged_page([EquitySeries(Decimal(10000), "a")], 10, 0, True) == []
+
+
+def test_points_name_their_strategy() -> None:
+    """Each point carries the strategy whose account it values."""
+    assert [p["strategy"] for p in _series("contrarian60", [0, 1]).page(5, 0, False)] == [
+        "contrarian60",
+        "contrarian60",
+    ]

@@ -1,35 +1,40 @@
 """CLOB API: order books (POST /books in concurrent batches, GET /book) and CLOB market records.
 
-A book is all-or-nothing: one NaN, negative or out-of-range level rejects the whole book, because
-we never trade on a corrupt book. Levels are sorted here (bids highest first, asks lowest first):
-live books arrive best-LAST while the OpenAPI text says best-first, so the order is not trusted.
-Every record must be what was asked for: a book for a token not in the request, or a market
-record of another condition or other tokens, is rejected and counted, never used. Per-item
-problems are logged for the first few items and then summarized in one line.
+Books are decoded (msgspec) and validated in polymarket/books.py: a book is all-or-nothing, one
+NaN, negative or out-of-range level rejects the whole book, because we never trade on a corrupt
+book; levels are sorted there (the API's order is not trusted). Every record must be what was
+asked for: a book for a token not in the request, or a market record of another condition or other
+tokens, is rejected and counted, never used. Per-item problems are logged for the first few items
+and then summarized in one line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 from urllib.parse import quote
 
 import structlog
 
-from prescientd.core.prices import BookSide, merged_levels
 from prescientd.logs import ItemProblems
-from prescientd.models import Book, ClobMarket, ClobToken, Level
+from prescientd.models import Book, ClobMarket, ClobToken
+from prescientd.polymarket.books import (
+    book_price,
+    book_timestamp_ms,
+    book_token_id,
+    decode_book_item,
+    decode_books,
+    parse_book,
+)
 from prescientd.polymarket.http import FetchError, HostClient
 from prescientd.polymarket.jsonsafe import (
-    ONE,
-    SIZE_LIMIT,
-    ZERO,
     ItemError,
     RecordMismatch,
     check_item,
@@ -37,9 +42,7 @@ from prescientd.polymarket.jsonsafe import (
     replied_items_cap,
     same_id,
     to_bool,
-    to_decimal,
     to_price,
-    to_size,
     to_str,
 )
 
@@ -49,6 +52,8 @@ __all__ = [
     "FetchError",
     "ItemError",
     "RecordMismatch",
+    "book_price",
+    "book_timestamp_ms",
     "parse_book",
     "parse_clob_market",
 ]
@@ -56,148 +61,6 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 MAX_BOOKS_PER_REQUEST: Final = 500  # POST /books answers 400 "Payload exceeds the limit" above 500
-
-# Prices come from a small set of tick multiples, so validated Decimals are memoised by their text;
-# this roughly halves the cost of parsing a large batch of books. Bounded so junk cannot grow it.
-_PRICE_CACHE: dict[str, Decimal] = {}
-_PRICE_CACHE_MAX: Final = 20_000
-# Tick and minimum order sizes, memoised the same way.
-_DECIMAL_CACHE: dict[str, Decimal] = {}
-
-
-def _new_price(value: object, field: str = "price") -> Decimal:
-    price = to_price(value, field)
-    # Tick sizes go down to 0.0001: a finer price is not a real book price, and it would make
-    # fills (0.01 share x price) inexact in the ledger's micro-dollars.
-    exponent = price.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -4:
-        raise ItemError(f"bad_field:{field}", f"{price} has more than 4 decimal places")
-    if type(value) is str and len(_PRICE_CACHE) < _PRICE_CACHE_MAX:
-        _PRICE_CACHE[value] = price
-    return price
-
-
-def _cached_price(value: object, field: str) -> Decimal:
-    """to_price, memoised by text in the same cache as level prices."""
-    found = _PRICE_CACHE.get(value) if type(value) is str else None
-    return found if found is not None else _new_price(value, field)
-
-
-def book_price(value: object, field: str) -> Decimal:
-    """A validated book price (0..1, at most 4 decimals), memoised like the levels' prices."""
-    return _cached_price(value, field)
-
-
-def _level_error(raw: object, side: str) -> ItemError:
-    """The precise reason a level failed the fast path (the slow validators raise it)."""
-    if not isinstance(raw, dict) or "price" not in raw or "size" not in raw:
-        return ItemError(f"bad_field:{side}", "a level is not a {price, size} object")
-    try:
-        to_price(raw["price"], "price")
-        to_size(raw["size"], "size")
-    except ItemError as exc:
-        return exc
-    return ItemError(f"bad_field:{side}", repr(raw)[:90])  # pragma: no cover
-
-
-def _sorted_levels(raw: object, side: BookSide) -> tuple[Level, ...]:
-    """Validate one side of a book, then sort it best first (the API's order is not trusted)."""
-    if type(raw) is not list:
-        raise ItemError(f"bad_field:{side}", "not a list")
-    # Equal prices are merged while reading (same sums as sort_levels), so each Level is built
-    # once, after sorting; building and then re-building them was a third of the parse time.
-    sizes: dict[Decimal, Decimal] = {}
-    cache = _PRICE_CACHE
-    zero, limit, decimal = ZERO, SIZE_LIMIT, Decimal
-    # Fast path for the usual decimal strings: one Decimal() per size and a chained comparison
-    # against to_size's bounds (NaN raises InvalidOperation, Infinity and sizes the store could not
-    # hold fail SIZE_LIMIT); anything odd goes to _level_error, which names the reason.
-    for level in raw:
-        try:
-            price_text = level["price"]
-            size_text = level["size"]
-            price = cache.get(price_text) if type(price_text) is str else None
-            if price is None:
-                price = _new_price(price_text)
-            size = decimal(size_text) if type(size_text) is str else to_size(size_text, "size")
-            if not zero <= size < limit:
-                raise _level_error(level, side)
-        except (KeyError, TypeError, InvalidOperation):
-            raise _level_error(level, side) from None
-        sizes[price] = sizes.get(price, zero) + size
-    # Whole-side totals (depth, merged levels) must fit the store's integers as well.
-    if sum(sizes.values(), zero) >= limit:
-        raise ItemError(f"bad_field:{side}", "total size out of range")
-    return merged_levels(sizes, side)
-
-
-def _optional(raw: Mapping[str, Any], field: str) -> Decimal | None:
-    value = raw.get(field)
-    if value is None or value == "":
-        return None
-    if type(value) is not str:
-        return to_decimal(value, field)
-    number = _DECIMAL_CACHE.get(value)
-    if number is None:
-        number = to_decimal(value, field)
-        if len(_DECIMAL_CACHE) < _PRICE_CACHE_MAX:
-            _DECIMAL_CACHE[value] = number
-    return number
-
-
-def book_timestamp_ms(value: object) -> int:
-    """An epoch-millisecond timestamp (digit string or int); ItemError otherwise."""
-    return _timestamp_ms(value)
-
-
-def _timestamp_ms(value: object) -> int:
-    # epoch milliseconds; 14 digits reach the year 5138, more is not a millisecond timestamp
-    if isinstance(value, str) and is_digits(value) and len(value) <= 14:
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**14:
-        return value
-    raise ItemError("bad_field:timestamp", repr(value)[:40])
-
-
-def parse_book(raw: object) -> Book:
-    """Validate one CLOB book object (GET /book, POST /books item); raise ItemError if corrupt."""
-    if not isinstance(raw, dict):
-        raise ItemError("not_an_object", type(raw).__name__)
-    token_id = raw.get("asset_id")
-    if not isinstance(token_id, str) or not is_digits(token_id):
-        raise ItemError("bad_field:asset_id", repr(token_id)[:90])
-    condition_id = raw.get("market")
-    if not isinstance(condition_id, str):
-        raise ItemError("bad_field:market", repr(condition_id)[:90])
-    book_hash = raw.get("hash")
-    if not isinstance(book_hash, str):
-        raise ItemError("bad_field:hash", repr(book_hash)[:90])
-    timestamp_ms = _timestamp_ms(raw.get("timestamp"))
-    bids = _sorted_levels(raw.get("bids"), "bids")
-    asks = _sorted_levels(raw.get("asks"), "asks")
-
-    tick_size = _optional(raw, "tick_size")
-    if tick_size is not None and not ZERO < tick_size <= ONE:
-        raise ItemError("bad_field:tick_size", str(tick_size))
-    min_order_size = _optional(raw, "min_order_size")
-    if min_order_size is not None and not ZERO <= min_order_size < SIZE_LIMIT:
-        raise ItemError("bad_field:min_order_size", f"{min_order_size} is out of range")
-    last_trade = raw.get("last_trade_price")
-    last_trade_price = (
-        None if last_trade in (None, "") else _cached_price(last_trade, "last_trade_price")
-    )
-    return Book(
-        token_id=token_id,
-        condition_id=condition_id,
-        bids=bids,
-        asks=asks,
-        timestamp_ms=timestamp_ms,
-        hash=book_hash,
-        tick_size=tick_size,
-        min_order_size=min_order_size,
-        last_trade_price=last_trade_price,
-        neg_risk=to_bool(raw.get("neg_risk"), "neg_risk"),
-    )
 
 
 def _clob_token(raw: object) -> ClobToken:
@@ -268,6 +131,13 @@ class _GcPause:
 _gc_paused = _GcPause()
 
 
+# Replies are parsed off the event loop, one at a time, in this one thread: a 500-book reply of
+# 160-level books takes ~45 ms, long enough to delay every other task (the watchdog, the HTTP
+# server); several threads would only take turns holding the GIL (measured: no faster, and the
+# loop waits longer for it). tests/bench/bench_parse.py has the figures.
+_PARSE_THREAD: Final = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prescientd-books")
+
+
 @dataclass(frozen=True, slots=True)
 class _BatchBooks:
     """The books parsed from one POST /books reply."""
@@ -287,10 +157,10 @@ def _parse_reply(reply: list[Any], asked: frozenset[str], problems: ItemProblems
         rejected["excess_items"] += len(reply) - cap
         problems.add(None, "excess_items", count=len(reply) - cap, items=len(reply), kept=cap)
         reply = reply[:cap]
-    for raw in reply:
-        token_id = raw.get("asset_id") if isinstance(raw, dict) else None
-        shown = token_id if isinstance(token_id, str) else None
-        if shown is not None and token_id not in asked:
+    for item in reply:
+        raw = decode_book_item(item)
+        shown = book_token_id(raw)
+        if shown is not None and shown not in asked:
             # never let a book for another token stand in for a requested one
             rejected["unrequested_asset"] += 1
             problems.add(shown, "unrequested_asset")
@@ -378,13 +248,20 @@ class ClobClient:
         """POST one batch and parse its reply as soon as it arrives.
 
         Parsing here rather than after the last reply overlaps it with the other requests still
-        in flight (the server is preparing them meanwhile), which shortens a large poll.
+        in flight (the server is preparing them meanwhile), which shortens a large poll. It runs
+        in the parse thread, so the event loop stays responsive meanwhile.
         """
         reply = await self._post_batch(batch)
-        return _parse_reply(reply, frozenset(batch), problems)
+        # in the parse thread (the event loop stays responsive), with this task's log context
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(
+            _PARSE_THREAD, context.run, _parse_reply, reply, frozenset(batch), problems
+        )
 
     async def _post_batch(self, batch: list[str]) -> list[Any]:
-        reply = await self._http.post_json("/books", [{"token_id": token} for token in batch])
+        body = [{"token_id": token} for token in batch]
+        reply = await self._http.post_json("/books", body, decode=decode_books)
         if not isinstance(reply, list):
             http = self._http
             raise FetchError(

@@ -1,13 +1,14 @@
 """The shared HTTP edge: one retrying, rate-limited, circuit-broken JSON client per Polymarket host.
 
-Gamma and CLOB both go through `HostClient`. Per host it keeps a leaky-bucket limiter, a
+Gamma and CLOB both go through `HostClient`. Per host it keeps a sliding-window limiter, a
 concurrency semaphore and a host-wide "blocked until" set by `Retry-After`; per route class (the
 first path segment: `books`, `markets`, `events` ...) a consecutive-failure circuit breaker, so
 failing settlement look-ups (`/markets/...`) can never starve price polling (`/books`). Each
 request is retried (tenacity, capped full-jitter backoff) on 429/5xx, connection errors, timeouts,
 undecodable bodies and HTTP 200 bodies carrying an `error` key, which is how Polymarket has
 signalled rate limits. Bodies are size-capped while being read and decoded with `parse_json` (no
-NaN/inf floats, bounded nesting). Every message is one line, with credentials redacted.
+NaN/inf floats, bounded nesting) or a caller's own decoder (POST /books uses a typed one). Every
+message is one line, with credentials redacted.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from typing import Any, Final
 
 import aiohttp
 import structlog
-from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from prescientd.observe import NO_OBSERVER, HttpObserver
 from prescientd.polymarket.breaker import Breaker, RouteBreakers
 from prescientd.polymarket.jsonsafe import parse_json
+from prescientd.polymarket.ratelimit import WindowLimiter
 from prescientd.redact import host_of, redact_text, redact_url
 
 log = structlog.get_logger(__name__)
@@ -42,6 +43,8 @@ _MAX_RETRY_AFTER_S: Final = 10.0**9
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
+Decode = Callable[[bytes], Any]
+"""Body bytes to a value; ValueError when the body is not decodable (a transient failure)."""
 QueryParams = Mapping[str, str | Sequence[str]]
 
 
@@ -179,6 +182,7 @@ class HostClient:
         wall_clock: Clock = time.time,
         api: str = "",
         observer: HttpObserver = NO_OBSERVER,
+        rate_window_s: float = 10.0,
     ) -> None:
         """api names this host in what observer is told of each response and retry."""
         if max_attempts < 1 or breaker_threshold < 1 or max_concurrency < 1:
@@ -201,7 +205,8 @@ class HostClient:
         self._sleep = sleep
         self._clock = clock
         self._wall_clock = wall_clock
-        self._limiter = AsyncLimiter(requests_per_10s, 10)
+        # requests_per_10s in any 10 s (rate_window_s is shorter only in tests)
+        self._limiter = WindowLimiter(requests_per_10s, rate_window_s)
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._blocked_until = -math.inf
         self._breakers = RouteBreakers(self.host, breaker_threshold, breaker_cooldown_s, clock)
@@ -222,9 +227,9 @@ class HostClient:
         """GET base_url+path and decode its JSON; None on 404 when not_found_ok."""
         return await self._request("GET", path, _query(params), None, not_found_ok=not_found_ok)
 
-    async def post_json(self, path: str, body: Any) -> Any:
+    async def post_json(self, path: str, body: Any, *, decode: Decode = parse_json) -> Any:
         """POST a JSON body (a read such as /books, retried like a GET) and decode the reply."""
-        return await self._request("POST", path, None, body, not_found_ok=False)
+        return await self._request("POST", path, None, body, not_found_ok=False, decode=decode)
 
     # -- errors -------------------------------------------------------------------------------
 
@@ -285,11 +290,12 @@ class HostClient:
         body: Any,
         *,
         not_found_ok: bool,
+        decode: Decode = parse_json,
     ) -> Any:
         breaker = self._breakers.for_path(path)
         probe = self._enter_breaker(breaker, method, path)
         try:
-            result = await self._send_with_retries(method, path, params, body, not_found_ok)
+            result = await self._send_with_retries(method, path, params, body, not_found_ok, decode)
         except FetchError as exc:
             breaker.record(self._clock(), failed=exc.transient)
             raise
@@ -315,6 +321,7 @@ class HostClient:
         params: list[tuple[str, str]] | None,
         body: Any,
         not_found_ok: bool,
+        decode: Decode,
     ) -> Any:
         def log_retry(state: RetryCallState) -> None:
             self._observer.http_retry(self.api)
@@ -346,7 +353,7 @@ class HostClient:
                 with attempt:
                     attempt_number = attempt.retry_state.attempt_number
                     return await self._attempt(
-                        method, path, params, body, not_found_ok, attempt_number
+                        method, path, params, body, (not_found_ok, decode), attempt_number
                     )
         except _TransientError as exc:
             raise self._error(
@@ -383,7 +390,7 @@ class HostClient:
         path: str,
         params: list[tuple[str, str]] | None,
         body: Any,
-        not_found_ok: bool,
+        reply: tuple[bool, Decode],
         attempt: int,
     ) -> Any:
         url = self.base_url + path
@@ -400,7 +407,7 @@ class HostClient:
                 ) as resp:
                     answered = True
                     self._observer.http_response(self.api, resp.status)
-                    return await self._handle(resp, method, path, not_found_ok, attempt)
+                    return await self._handle(resp, method, path, reply, attempt)
             except aiohttp.InvalidURL as exc:
                 raise self._error(
                     method, path, _describe(exc), status=None, attempts=attempt, transient=False
@@ -415,9 +422,10 @@ class HostClient:
         resp: aiohttp.ClientResponse,
         method: str,
         path: str,
-        not_found_ok: bool,
+        reply: tuple[bool, Decode],
         attempt: int,
     ) -> Any:
+        not_found_ok, decode = reply
         status = resp.status
         if status == 404 and not_found_ok:
             return None
@@ -437,7 +445,7 @@ class HostClient:
                 transient=False,
             )
         try:
-            payload = parse_json(data)
+            payload = decode(data)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
             raise _TransientError(
                 status, f"HTTP {status} with an undecodable body: {_one_line(str(exc))}"

@@ -174,20 +174,33 @@ def quote_at(params: PriceParams, step: int) -> Quote:
     return Quote(bid_units=bid_t * tu, ask_units=ask_t * tu, last_units=last_t * tu)
 
 
+# (i * _LEVEL_MIX) & _M64 for the level index i: books have at most a few dozen levels a side
+_LEVEL_SALTS = tuple((i * _LEVEL_MIX) & _M64 for i in range(64))
+
+
 def _side_levels(
     params: PriceParams, start_t: int, direction: int, salt: int
 ) -> list[tuple[int, str]]:
-    """Levels best-first: (price units, size text), stepping 1-3 ticks away from the best price."""
+    """Levels best-first: (price units, size text), stepping 1-3 ticks away from the best price.
+
+    mix64 is inlined: a full-universe poll builds millions of levels, and the call was a third
+    of the simulator's time serving it.
+    """
     tu = params.tick_units
     max_t = SCALE // tu - 1
     levels: list[tuple[int, str]] = []
     t = start_t
-    i = 0
-    while len(levels) < params.levels and 1 <= t <= max_t:
-        h = mix64(salt ^ ((i * _LEVEL_MIX) & _M64))
+    n_levels = params.levels
+    for i in range(n_levels):
+        if not 1 <= t <= max_t:
+            break
+        level_salt = _LEVEL_SALTS[i] if i < len(_LEVEL_SALTS) else (i * _LEVEL_MIX) & _M64
+        x = ((salt ^ level_salt) + 0x9E3779B97F4A7C15) & _M64
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+        h = x ^ (x >> 31)  # mix64(salt ^ level_salt)
         levels.append((t * tu, SIZE_POOL[h & 1023]))
         t += direction * (1 + ((h >> 10) & 3 == 0) + ((h >> 12) & 7 == 0))
-        i += 1
     return levels
 
 
@@ -203,8 +216,12 @@ def book_levels(
     return bids, asks
 
 
+_LEVEL_JSON_HEAD: tuple[str, ...] = tuple(f'{{"price":"{text}","size":"' for text in PRICE_STR)
+
+
 def _levels_json(levels: list[tuple[int, str]]) -> str:
-    return ",".join(f'{{"price":"{PRICE_STR[u]}","size":"{size}"}}' for u, size in levels)
+    head = _LEVEL_JSON_HEAD
+    return ",".join([head[u] + size + '"}' for u, size in levels])
 
 
 def encode_book(

@@ -66,10 +66,11 @@ class LedgerPage:
     total: int
 
 
-# the seq of every ledger entry of the wanted kinds ('trade' and/or 'settlement')
+# the seq of every ledger entry of the wanted kinds ('trade' and/or 'settlement'); {where} is
+# "1" (every strategy) or "strategy = ?" (one: each arm then walks its (strategy, seq) index)
 _PAGE_SEQS = (
-    "SELECT seq FROM (SELECT seq, 'trade' AS kind FROM trades"
-    " UNION ALL SELECT seq, 'settlement' AS kind FROM settlements)"
+    "SELECT seq FROM (SELECT seq, 'trade' AS kind FROM trades WHERE {where}"
+    " UNION ALL SELECT seq, 'settlement' AS kind FROM settlements WHERE {where})"
     " WHERE kind IN (?, ?) ORDER BY seq {order} LIMIT ? OFFSET ?"
 )
 
@@ -276,20 +277,29 @@ class LedgerTables(Tables):
         )
 
     async def ledger_page(
-        self, kinds: Sequence[str], *, limit: int, offset: int, newest_first: bool
+        self,
+        kinds: Sequence[str],
+        *,
+        limit: int,
+        offset: int,
+        newest_first: bool,
+        strategy: str | None = None,
     ) -> LedgerPage:
         """limit entries of the given kinds ("trade", "settlement") after skipping offset, in
-        seq order (newest first or oldest first), from one consistent snapshot."""
+        seq order (newest first or oldest first), of one strategy or of all, from one consistent
+        snapshot."""
         wanted = (*kinds, *kinds)[:2]
-        seqs = _PAGE_SEQS.format(order="DESC" if newest_first else "ASC")
-        page = (*wanted, limit, offset)
-        counts = "SELECT (SELECT COUNT(*) FROM trades WHERE ? IN (?, ?))," + (
-            " (SELECT COUNT(*) FROM settlements WHERE ? IN (?, ?))"
+        where, by = ("1", ()) if strategy is None else ("strategy = ?", (strategy,))
+        seqs = _PAGE_SEQS.format(where=where, order="DESC" if newest_first else "ASC")
+        page = (*by, *by, *wanted, limit, offset)
+        counts = (
+            f"SELECT (SELECT COUNT(*) FROM trades WHERE ? IN (?, ?) AND {where}),"
+            f" (SELECT COUNT(*) FROM settlements WHERE ? IN (?, ?) AND {where})"
         )
         trade_rows, settlement_rows, count_rows = await self.db.read_consistent(
             (f"SELECT * FROM trades WHERE seq IN ({seqs})", page),
             (f"SELECT * FROM settlements WHERE seq IN ({seqs})", page),
-            (counts, ("trade", *wanted, "settlement", *wanted)),
+            (counts, ("trade", *wanted, *by, "settlement", *wanted, *by)),
         )
         trades = [TRADES.decode(r) for r in trade_rows]
         return LedgerPage(

@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 import aiosqlite
 
 from prescientd.clock import iso_utc, parse_iso_utc
-from prescientd.models import JOB_CANCELLED_ERROR, JobOutcome
+from prescientd.models import DEFAULT_STRATEGY, JOB_CANCELLED_ERROR, JobOutcome
 from prescientd.store.connection import Tables
 from prescientd.store.rows import JOB_RUNS, JobRunRow
 
@@ -154,14 +154,21 @@ class RunTables(Tables):
             for row in rows
         ]
 
-    async def poll_valuations(self, after_id: int, limit: int) -> list[PollValuation]:
+    async def poll_valuations(
+        self, after_id: int, limit: int, strategy: str = DEFAULT_STRATEGY
+    ) -> list[PollValuation]:
         """Up to limit successful polls after job-run row after_id, in row order, with the equity
-        and cash each recorded in its counts; one index range, so paging through is cheap."""
+        and cash each recorded in its counts for the strategy (the default account's at the top
+        level, every other account's in `strategy_equity.NAME`); one index range, so paging through
+        is cheap."""
+        if '"' in strategy or "\\" in strategy:  # not a strategy name; never a JSON path
+            return []
+        base = "$" if strategy == DEFAULT_STRATEGY else f'$.strategy_equity."{strategy}"'
         rows = await self.db.read(
-            "SELECT id, finished_at, json_extract(counts, '$.equity_usd') AS equity,"
-            " json_extract(counts, '$.cash_usd') AS cash FROM job_runs"
+            "SELECT id, finished_at, json_extract(counts, ?) AS equity,"
+            " json_extract(counts, ?) AS cash FROM job_runs"
             " WHERE job = 'poll' AND outcome = 'ok' AND id > ? ORDER BY id LIMIT ?",
-            (after_id, limit),
+            (f"{base}.equity_usd", f"{base}.cash_usd", after_id, limit),
         )
         return [
             PollValuation(

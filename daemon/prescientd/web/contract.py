@@ -6,6 +6,11 @@ JSON-ready (str, int, float, bool, None, lists, dicts) and uses the one vocabula
 money `*_usd` in USD, prices 0..1, returns and rates as fractions (0.05 = 5 %), timestamps ISO-8601
 UTC with `Z`, ids as strings. The keys listed below are the ones the dashboard and the README rely
 on; a document may carry more.
+
+Several strategies (DESIGN.md §10): each is its own paper account. The list reads and `portfolio`
+take `strategy`: None means every strategy (each row naming its `strategy`), a name means that
+strategy's rows only. The web layer checks a name against `strategy_names()` first (404 when
+unknown), so a read is only ever asked for a strategy it knows.
 """
 
 from __future__ import annotations
@@ -71,34 +76,52 @@ class ReadModel(Protocol):
       `positions` (as positions() rows, worst unrealized P&L first) and `max_price_age_s`;
       `warnings` items are `{"severity": "warning" | "critical", "code", "message"}`
       (status.py `status_document` builds it; the README lists every key).
-    - `portfolio()`: as trades/portfolio.json: the status money fields plus `positions`.
-    - `positions(page)`: items as positions_current.csv rows: `market_id`, `question`, `outcome`,
-      `token_id`, `shares`, `avg_entry_price`, `cost_usd`, `fees_usd`, `best_bid`,
-      `display_price`, `mark_price`, `value_usd`, `unrealized_pnl_usd`, `stale`,
-      `opened_at`. Natural key: opened_at; default order asc.
-    - `trades(page, kind)`: ledger entries as paper_trades.json: `seq`, `kind` ("trade" |
-      "settlement"), `trade_id` or `settlement_id`, `time`, `market_id`, `question`, `outcome`,
-      `side` (trades), `shares`, `avg_price`, `notional_usd`, `fees_usd`, `cash_delta_usd`,
-      `payout_usd` and `realized_pnl_usd` (settlements). `kind` None = both. Natural key: seq;
-      default order desc (newest first).
+    - `strategy_names()`: every strategy the API answers for: each account (active or retired)
+      and each strategy the running config names, "default" first, then by name.
+    - `strategies(page)`: the rows of exports/strategies.csv (the same builder as the file and
+      `status`'s `strategies`): `strategy`, `status` ("active" | "retired"),
+      `starting_balance_usd`, `equity_usd`, `cumulative_return`, `max_drawdown`, `win_rate`,
+      `trade_count`, `fees_usd`, `capital_locked_usd`, `total_pnl_usd`, `realized_pnl_usd`,
+      `unrealized_pnl_usd`, `cash_usd`, `positions_value_usd`, `open_positions`,
+      `settled_positions`, `settled_wins`. Natural key: display order; default order asc.
+    - `portfolio(strategy)`: as trades/portfolio.json: the default account's money fields and
+      `positions` at the top level and every account (with `status` and `positions`) in
+      `strategies`. With a strategy: the same document with that account at the top level and
+      only it in `strategies`.
+    - `positions(page, strategy)`: items as positions_current.csv rows: `strategy`, `market_id`,
+      `question`, `outcome`, `token_id`, `shares`, `avg_entry_price`, `cost_usd`, `fees_usd`,
+      `best_bid`, `display_price`, `mark_price`, `value_usd`, `unrealized_pnl_usd`,
+      `stale`, `book_missing`, `opened_at`. Natural key: opened_at (then strategy); default
+      order asc.
+    - `trades(page, kind, strategy)`: ledger entries as paper_trades.json: `seq`, `strategy`,
+      `kind` ("trade" | "settlement"), `trade_id` or `settlement_id`, `time`, `market_id`,
+      `question`, `outcome`, `side` (trades), `shares`, `avg_price`, `notional_usd`,
+      `fees_usd`, `cash_delta_usd`, `payout_usd` and `realized_pnl_usd` (settlements). `kind`
+      None = both. Natural key: seq; default order desc (newest first).
     - `trade(trade_id)`: one trade entry, or None when there is no such trade (404).
     - `trades_csv()`: the bytes of exports/trades_summary.csv, rendered from SQLite with the
       mirrors' own CSV writer (so the download and the file are the same).
-    - `signals(page)`: items as current_signals.json `signals`: `market_id`, `question`,
-      `status`, `skip_reason`, `reason`, `action`, `outcome`, `yes_price`, `threshold`,
-      `confidence`, `stake_usd`; meta: `evaluated_at`, `config_version`, `markets_considered`,
-      `actionable`, `skipped`. Default order asc (as evaluated).
+    - `signals(page, strategy)`: the latest poll's evaluations, items as current_signals.json
+      `signals`: `strategy`, `market_id`, `question`, `status`, `skip_reason`, `reason`,
+      `action`, `outcome`, `yes_price`, `threshold`, `confidence`, `stake_usd`; meta as its
+      header: `evaluation_id`, `evaluated_at`, `config_version`, `markets_considered`,
+      `actionable`, `skipped` (totals of the strategies listed) and `strategies` (each
+      evaluation's `strategy`, `evaluation_id`, `markets_considered`, `actionable`, `skipped`).
+      A strategy the latest poll did not evaluate (retired) has no signals. Default order asc
+      (as evaluated, strategy by strategy).
     - `markets(page)`: items as markets_current.csv rows: `market_id`, `question`, `yes_bid`,
       `yes_ask`, `no_bid`, `no_ask`, `display_price`, `spread`, `age_s`, `stale`; meta:
       `generated_at`, `max_price_age_s`. Natural key: market_id.
     - `market(market_id)`: one markets row, or None when the market is not tracked (404).
-    - `equity(page)`: points `{"time", "equity_usd", "cash_usd", "drawdown", "source":
-      "poll" | "evening"}`, one per poll valuation and evening snapshot, drawdown measured
-      against the running peak of the whole history. Natural key: time; default order asc.
-    - `performance(page)`: rows as performance_daily.csv: `date`, `equity_usd`,
-      `daily_pnl_usd`, `daily_return`, `cumulative_return`, `drawdown`, `max_drawdown`,
-      `realized_pnl_usd`, `unrealized_pnl_usd`, `fees_usd`, `trade_count`, `open_positions`,
-      `settled_positions`, `win_rate`. Natural key: date; default order asc.
+    - `equity(page, strategy)`: points `{"strategy", "time", "equity_usd", "cash_usd",
+      "drawdown", "source": "poll" | "evening"}`, one per poll valuation and evening snapshot of
+      each account, drawdown measured against the running peak of that account's whole history.
+      Natural key: time (then strategy); default order asc.
+    - `performance(page, strategy)`: rows as performance_daily.csv: `strategy`, `date`,
+      `equity_usd`, `daily_pnl_usd`, `daily_return`, `cumulative_return`, `drawdown`,
+      `max_drawdown`, `realized_pnl_usd`, `unrealized_pnl_usd`, `fees_usd`, `trade_count`,
+      `open_positions`, `settled_positions`, `win_rate`. Natural key: date (then strategy);
+      default order asc.
     - `config_versions(page)`: `{"version", "loaded_at", "source": "start" | "reload",
       "changed_keys": [str], "sha256"}`. Natural key: version; default order desc.
     """
@@ -111,16 +134,27 @@ class ReadModel(Protocol):
         """The `prescientd status --json` document."""
         ...
 
-    async def portfolio(self) -> JsonObject:
+    async def strategy_names(self) -> list[str]:
+        """Every strategy with an account or named by the config, in display order."""
+        ...
+
+    async def strategies(self, page: PageRequest) -> Listing:
+        """Every account side by side, as exports/strategies.csv."""
+        ...
+
+    async def portfolio(self, strategy: str | None = None) -> JsonObject:
         """Cash, equity, P&L and positions, as trades/portfolio.json."""
         ...
 
-    async def positions(self, page: PageRequest) -> Listing:
+    async def positions(self, page: PageRequest, strategy: str | None = None) -> Listing:
         """Open positions, marked to market."""
         ...
 
     async def trades(
-        self, page: PageRequest, kind: Literal["trade", "settlement"] | None
+        self,
+        page: PageRequest,
+        kind: Literal["trade", "settlement"] | None,
+        strategy: str | None = None,
     ) -> Listing:
         """Ledger entries (trades and settlements)."""
         ...
@@ -133,7 +167,7 @@ class ReadModel(Protocol):
         """exports/trades_summary.csv, rendered now from SQLite."""
         ...
 
-    async def signals(self, page: PageRequest) -> Listing:
+    async def signals(self, page: PageRequest, strategy: str | None = None) -> Listing:
         """The latest evaluation's signals, with skip reasons."""
         ...
 
@@ -145,11 +179,11 @@ class ReadModel(Protocol):
         """One tracked market's current prices, or None."""
         ...
 
-    async def equity(self, page: PageRequest) -> Listing:
+    async def equity(self, page: PageRequest, strategy: str | None = None) -> Listing:
         """Equity points for the curve."""
         ...
 
-    async def performance(self, page: PageRequest) -> Listing:
+    async def performance(self, page: PageRequest, strategy: str | None = None) -> Listing:
         """Daily performance rows."""
         ...
 

@@ -1,4 +1,5 @@
-"""Query-string validation for list routes: `limit`, `offset`, `order`, and nothing unexpected."""
+"""Query-string validation for list routes: `limit`, `offset`, `order`, `strategy`, and nothing
+unexpected."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from prescientd.config import STRATEGY_NAME
 from prescientd.web.contract import Listing, Order, PageRequest
 from prescientd.web.errors import ApiError
 
@@ -60,6 +62,20 @@ def choice_param(request: web.Request, name: str, choices: Collection[str]) -> s
     value = request.query.get(name)
     if value is not None and value not in choices:
         raise ApiError(400, f"{name} must be one of {', '.join(sorted(choices))}, got {value!r}")
+    return value
+
+
+def strategy_param(request: web.Request) -> str | None:
+    """The optional `strategy` parameter: None (every strategy) or a well-formed strategy name
+    (400 otherwise; whether such a strategy exists is the route's question, answered 404)."""
+    value = request.query.get("strategy")
+    if value is not None and not STRATEGY_NAME.fullmatch(value):
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise ApiError(
+            400,
+            "strategy must be a strategy name (1-32 characters of a-z, 0-9, _ and -, starting"
+            f" with a letter), got {shown!r}",
+        )
     return value
 
 

@@ -7,8 +7,10 @@ reads a mirror file.
 
 Reads share the store's reader connection, whose lock is held for one query at a time, so a job
 waits at most one short read. Lists that grow with history page in SQL (the ledger) or are kept
-incrementally (the equity curve); lists that are rebuilt each poll (signals, tracked markets) are
-cached until the store says they changed (a new evaluation id, poll, refresh or ledger entry).
+incrementally (the equity curves, one per strategy); lists that are rebuilt each poll (signals,
+tracked markets) are cached until the store says they changed (a new evaluation id, poll, refresh
+or ledger entry). Every list covers every strategy unless one is asked for; each row names its
+`strategy`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Coroutine
 from datetime import datetime
+from decimal import Decimal
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
@@ -24,24 +27,25 @@ from prescientd import liveness
 from prescientd import status as status_report
 from prescientd.clock import Clock, iso_utc
 from prescientd.config import Config
-from prescientd.core import performance
+from prescientd.core import accounts, performance
 from prescientd.jobs import JOBS
 from prescientd.mirrors import rows
 from prescientd.mirrors.columns import EXPORT_BY_FILENAME
 from prescientd.mirrors.files import render_table_csv
-from prescientd.models import JOB_CANCELLED_ERROR, Market
+from prescientd.models import JOB_CANCELLED_ERROR, Market, Portfolio, PortfolioSnapshot, Valuation
 from prescientd.observe import DEFAULT_STRATEGY
 from prescientd.portfolio import PortfolioService
 from prescientd.redact import redact_text
-from prescientd.store.db import QuoteRow, Store, StoreError
+from prescientd.store.db import EvaluationRow, QuoteRow, Store, StoreError
 from prescientd.vocabulary import number, plain, timestamp
 from prescientd.web.contract import JsonObject, Listing, PageRequest, ReadUnavailable, TradeKind
-from prescientd.web.equity import EquitySeries
+from prescientd.web.equity import EquitySeries, merged_page
 
 P = ParamSpec("P")
 T = TypeVar("T")
 EQUITY_CHUNK = 5000  # job-run rows per read while the curve catches up (the lock is freed between)
 MarketsKey = tuple[Any, ...]
+Evaluations = list[tuple[EvaluationRow, list[JsonObject]]]
 
 
 def _available(
@@ -86,19 +90,17 @@ class StoreReads:
         *,
         started_at: datetime,
         watchdog_problems: Callable[[], list[str]] = list,
-        strategy: str = DEFAULT_STRATEGY,
     ) -> None:
         self._store = store
         self._get_config = get_config
         self._clock = clock
         self._started_at = started_at
         self._watchdog_problems = watchdog_problems
-        self.strategy = strategy
         self._portfolio = PortfolioService.of(store)
         self._status: asyncio.Task[JsonObject] | None = None
-        self._equity: EquitySeries | None = None
+        self._equity: dict[str, EquitySeries] = {}
         self._equity_lock = asyncio.Lock()
-        self._signals: tuple[int | None, JsonObject, list[JsonObject]] | None = None
+        self._signals: tuple[int | None, Evaluations] | None = None
         self._markets: tuple[MarketsKey, dict[str, Market], dict[str, QuoteRow]] | None = None
 
     # -- documents -------------------------------------------------------------------------------
@@ -165,17 +167,57 @@ class StoreReads:
         collected: JsonObject = plain(document)
         return collected
 
+    # -- strategies ------------------------------------------------------------------------------
     @_available
-    async def portfolio(self) -> JsonObject:
-        """As trades/portfolio.json (the same document builder as the mirror)."""
+    async def strategy_names(self) -> list[str]:
+        """Every account (active or retired) and every strategy the config names."""
+        active = [spec.name for spec in self._get_config().strategy_specs()]
+        return accounts.ordered([*await self._portfolio.strategies(), *active])
+
+    @_available
+    async def strategies(self, page: PageRequest) -> Listing:
+        """strategies.csv rows: the builder of the file and of `status`'s comparison."""
+        rows_now = await status_report.strategy_rows(
+            self._store, self._get_config(), self._clock.now()
+        )
+        return Listing(_ordered(rows_now, page), len(rows_now))
+
+    async def _valued(self, strategy: str | None) -> dict[str, tuple[Portfolio, Valuation]]:
+        """Every account (or the one asked for) and its mark to market now; an account the
+        ledger does not hold yet (no deposit) is an empty one."""
         now = self._clock.now()
-        config = self._get_config()
-        max_age_s = config.schedule.price_max_age_s
+        max_age_s = self._get_config().schedule.price_max_age_s
         valued = await self._portfolio.valued_all(now, max_age_s)
-        if DEFAULT_STRATEGY not in valued:  # a ledger without its deposit: an empty account
-            valued = {DEFAULT_STRATEGY: await self._portfolio.valued(now, max_age_s), **valued}
-        active = [spec.name for spec in config.strategy_specs()]
-        return rows.portfolio_document(now, valued, active)
+        wanted = DEFAULT_STRATEGY if strategy is None else strategy
+        if wanted not in valued:
+            valued = {wanted: await self._portfolio.valued(now, max_age_s, wanted), **valued}
+        return valued if strategy is None else {strategy: valued[strategy]}
+
+    # -- documents (continued) -------------------------------------------------------------------
+    @_available
+    async def portfolio(self, strategy: str | None = None) -> JsonObject:
+        """As trades/portfolio.json (the same document builder as the mirror); with a strategy,
+        that account at the top level and alone in `strategies`."""
+        now = self._clock.now()
+        active = [spec.name for spec in self._get_config().strategy_specs()]
+        valued = await self._valued(strategy)
+        if strategy is None or strategy == DEFAULT_STRATEGY:  # the default account is in valued
+            return rows.portfolio_document(now, valued, active)
+        # portfolio_document's shape with the variant at the top level (the builder puts
+        # "default" there)
+        account = {
+            **rows.portfolio_summary(*valued[strategy]),
+            "status": accounts.status(strategy, active),
+            "positions": [rows.position_row(mp, strategy) for mp in valued[strategy][1].positions],
+        }
+        top = {k: v for k, v in account.items() if k not in ("status", "positions")}
+        return {
+            "generated_at": timestamp(now),
+            **top,
+            "mark": "best_bid",
+            "positions": account["positions"],
+            "strategies": [account],
+        }
 
     @_available
     async def trades_csv(self) -> bytes:
@@ -186,23 +228,37 @@ class StoreReads:
 
     # -- lists -----------------------------------------------------------------------------------
     @_available
-    async def positions(self, page: PageRequest) -> Listing:
-        """positions_current.csv rows by opened_at."""
-        now = self._clock.now()
-        max_age_s = self._get_config().schedule.price_max_age_s
-        _, valuation = await self._portfolio.valued(now, max_age_s)
+    async def positions(self, page: PageRequest, strategy: str | None = None) -> Listing:
+        """positions_current.csv rows by opened_at (then strategy, market, token)."""
+        valued = await self._valued(strategy)
+        rank = {name: i for i, name in enumerate(valued)}
         items = sorted(
-            (rows.position_row(mp) for mp in valuation.positions),
-            key=lambda r: (r["opened_at"] or "", r["market_id"], r["token_id"]),
+            (
+                rows.position_row(mp, name)
+                for name, (_, valuation) in valued.items()
+                for mp in valuation.positions
+            ),
+            key=lambda r: (
+                r["opened_at"] or "",
+                rank[r["strategy"]],
+                r["market_id"],
+                r["token_id"],
+            ),
         )
         return Listing(_ordered(items, page), len(items))
 
     @_available
-    async def trades(self, page: PageRequest, kind: TradeKind | None) -> Listing:
+    async def trades(
+        self, page: PageRequest, kind: TradeKind | None, strategy: str | None = None
+    ) -> Listing:
         """paper_trades.json entries by seq, paged in SQL."""
         kinds = ("trade", "settlement") if kind is None else (kind,)
         found = await self._store.ledger_page(
-            kinds, limit=page.limit, offset=page.offset, newest_first=page.order == "desc"
+            kinds,
+            limit=page.limit,
+            offset=page.offset,
+            newest_first=page.order == "desc",
+            strategy=strategy,
         )
         entries = rows.ledger_entries(found.trades, found.settlements, found.levels)
         if page.order == "desc":
@@ -219,30 +275,16 @@ class StoreReads:
         return rows.ledger_entries([trade], [], {trade.trade_id: levels})[0]
 
     @_available
-    async def signals(self, page: PageRequest) -> Listing:
-        """current_signals.json: the latest evaluation's signals, as evaluated."""
+    async def signals(self, page: PageRequest, strategy: str | None = None) -> Listing:
+        """current_signals.json: the latest poll's evaluations (of every strategy, or of one)."""
         latest_id = await self._store.latest_evaluation_id()
         if self._signals is None or self._signals[0] != latest_id:
-            self._signals = await self._read_signals()
-        _, meta, items = self._signals
-        return Listing(_ordered(items, page), len(items), dict(meta))
-
-    async def _read_signals(self) -> tuple[int | None, JsonObject, list[JsonObject]]:
-        latest = await self._store.latest_evaluation()
-        if latest is None:
-            meta: JsonObject = {"evaluation_id": None, "evaluated_at": None, "config_version": None}
-            meta.update(markets_considered=0, actionable=0, skipped=0)
-            return None, meta, []
-        evaluation, signals = latest
-        meta = {
-            "evaluation_id": evaluation.evaluation_id,
-            "evaluated_at": iso_utc(evaluation.evaluated_at),
-            "config_version": evaluation.config_version,
-            "markets_considered": evaluation.markets_considered,
-            "actionable": evaluation.actionable,
-            "skipped": evaluation.signals - evaluation.actionable,
-        }
-        return evaluation.evaluation_id, meta, [rows.signal_row(s) for s in signals]
+            evaluations = await self._store.latest_evaluations()
+            parsed = [(e, [rows.signal_row(s) for s in signals]) for e, signals in evaluations]
+            self._signals = (latest_id, parsed)
+        chosen = [(e, items) for e, items in self._signals[1] if strategy in (None, e.strategy)]
+        items = [row for _, signal_rows in chosen for row in signal_rows]
+        return Listing(_ordered(items, page), len(items), _signals_header(chosen))
 
     @_available
     async def markets(self, page: PageRequest) -> Listing:
@@ -278,20 +320,25 @@ class StoreReads:
         return self._markets[1], self._markets[2]
 
     @_available
-    async def equity(self, page: PageRequest) -> Listing:
-        """Each poll's valuation and each evening snapshot, with drawdown, by time."""
+    async def equity(self, page: PageRequest, strategy: str | None = None) -> Listing:
+        """Each poll's valuation and each evening snapshot of every account (or of one), with
+        drawdown, by time."""
+        names = [n for n in await self._portfolio.strategies() if strategy in (None, n)]
         async with self._equity_lock:
-            series = await self._caught_up_equity()
-            items = series.page(page.limit, page.offset, page.order == "desc")
-            return Listing(items, len(series))
+            series = [await self._caught_up_equity(name) for name in names]
+            items = merged_page(series, page.limit, page.offset, page.order == "desc")
+            return Listing(items, sum(len(s) for s in series))
 
-    async def _caught_up_equity(self) -> EquitySeries:
-        if self._equity is None:
-            self._equity = EquitySeries(await self._store.starting_balance())
-        series = self._equity
-        snapshots = (await self._store.portfolio_snapshots())[series.snapshots_seen :]
+    async def _caught_up_equity(self, strategy: str) -> EquitySeries:
+        series = self._equity.get(strategy)
+        if series is None:
+            balance = await self._store.starting_balance(strategy)
+            series = self._equity[strategy] = EquitySeries(balance, strategy)
+        snapshots = (await self._store.portfolio_snapshots(strategy))[series.snapshots_seen :]
         while True:
-            polls = await self._store.poll_valuations(series.last_run_row_id, EQUITY_CHUNK)
+            polls = await self._store.poll_valuations(
+                series.last_run_row_id, EQUITY_CHUNK, strategy
+            )
             last = len(polls) < EQUITY_CHUNK
             # snapshots join the chunk of polls they fall among, so the series stays in time order
             cut = polls[-1].finished_at if polls and not last else None
@@ -302,15 +349,15 @@ class StoreReads:
                 return series
 
     @_available
-    async def performance(self, page: PageRequest) -> Listing:
-        """performance_daily.csv rows by date, with each day's P&L."""
-        snapshots = await self._store.portfolio_snapshots()
-        start = await self._store.starting_balance()
-        items = performance.performance_rows(snapshots, start)
-        previous = start
-        for row, snap in zip(items, sorted(snapshots, key=lambda s: s.local_date), strict=True):
-            row["daily_pnl_usd"] = number(snap.equity_usd - previous)
-            previous = snap.equity_usd
+    async def performance(self, page: PageRequest, strategy: str | None = None) -> Listing:
+        """performance_daily.csv rows by date (then strategy), with each day's P&L."""
+        balances = await self._store.starting_balances()
+        names = [n for n in accounts.ordered(balances) if strategy in (None, n)]
+        items: list[JsonObject] = []
+        for name in names:
+            items += _daily_rows(await self._store.portfolio_snapshots(name), balances[name])
+        rank = {name: i for i, name in enumerate(names)}
+        items.sort(key=lambda row: (row["date"], rank[row["strategy"]]))
         return Listing(_ordered(items, page), len(items))
 
     @_available
@@ -327,3 +374,38 @@ class StoreReads:
             for v in await self._store.config_versions()
         ]
         return Listing(_ordered(items, page), len(items))
+
+
+def _daily_rows(snapshots: list[PortfolioSnapshot], start_usd: Decimal) -> list[JsonObject]:
+    """One strategy's performance_daily.csv rows, each with the day's P&L."""
+    items = performance.performance_rows(snapshots, start_usd)
+    previous = start_usd
+    for row, snap in zip(items, sorted(snapshots, key=lambda s: s.local_date), strict=True):
+        row["daily_pnl_usd"] = number(snap.equity_usd - previous)
+        previous = snap.equity_usd
+    return items
+
+
+def _signals_header(evaluations: Evaluations) -> JsonObject:
+    """current_signals.json's header over the evaluations listed: the newest one's id, time and
+    config version, their totals, and each one's part."""
+    parts: list[JsonObject] = [
+        {
+            "strategy": e.strategy,
+            "evaluation_id": e.evaluation_id,
+            "markets_considered": e.markets_considered,
+            "actionable": e.actionable,
+            "skipped": e.signals - e.actionable,
+        }
+        for e, _ in evaluations
+    ]
+    last = evaluations[-1][0] if evaluations else None
+    return {
+        "evaluation_id": last.evaluation_id if last else None,
+        "evaluated_at": iso_utc(last.evaluated_at) if last else None,
+        "config_version": last.config_version if last else None,
+        "markets_considered": last.markets_considered if last else 0,
+        "actionable": sum(e.actionable for e, _ in evaluations),
+        "skipped": sum(e.signals - e.actionable for e, _ in evaluations),
+        "strategies": parts,
+    }

@@ -21,6 +21,7 @@ from prescientd.web.paging import (
     choice_param,
     page_document,
     page_request,
+    strategy_param,
 )
 from prescientd.web.security import check_bearer
 
@@ -58,9 +59,10 @@ class Api:
         return json_response(await self._read(self.reads.status()))
 
     async def portfolio(self, request: web.Request) -> web.Response:
-        """Cash, equity, P&L and positions."""
-        check_params(request, ())
-        return json_response(await self._read(self.reads.portfolio()))
+        """Cash, equity, P&L and positions (every account, or one: strategy=NAME)."""
+        check_params(request, ("strategy",))
+        strategy = await self._strategy(request)
+        return json_response(await self._read(self.reads.portfolio(strategy)))
 
     async def trade(self, request: web.Request) -> web.Response:
         """One trade by id, 404 when unknown."""
@@ -91,23 +93,44 @@ class Api:
             headers={"Content-Disposition": 'attachment; filename="trades_summary.csv"'},
         )
 
+    async def _strategy(self, request: web.Request) -> str | None:
+        """The `strategy` parameter: None for every strategy, else a known name (404 if not)."""
+        strategy = strategy_param(request)
+        if strategy is None:
+            return None
+        known = await self._read(self.reads.strategy_names())
+        if strategy not in known:
+            names = ", ".join(known) or "none"
+            raise ApiError(404, f"no strategy named {strategy!r} (strategies: {names})")
+        return strategy
+
     # -- lists -----------------------------------------------------------------------------------
-    async def positions(self, request: web.Request) -> web.Response:
-        """Open positions (paged)."""
+    async def strategies(self, request: web.Request) -> web.Response:
+        """Every account side by side, as strategies.csv (paged)."""
         page = page_request(request, default_order="asc")
-        return json_response(page_document(page, await self._read(self.reads.positions(page))))
+        return json_response(page_document(page, await self._read(self.reads.strategies(page))))
+
+    async def positions(self, request: web.Request) -> web.Response:
+        """Open positions (paged; strategy=NAME)."""
+        page = page_request(request, default_order="asc", extra=("strategy",))
+        strategy = await self._strategy(request)
+        listing = await self._read(self.reads.positions(page, strategy))
+        return json_response(page_document(page, listing))
 
     async def trades(self, request: web.Request) -> web.Response:
-        """Trades and settlements, newest first (paged; kind=trade|settlement)."""
-        page = page_request(request, default_order="desc", extra=("kind",))
+        """Trades and settlements, newest first (paged; kind=trade|settlement, strategy=NAME)."""
+        page = page_request(request, default_order="desc", extra=("kind", "strategy"))
         kind = choice_param(request, "kind", ("trade", "settlement"))
-        listing = await self._read(self.reads.trades(page, _trade_kind(kind)))
+        strategy = await self._strategy(request)
+        listing = await self._read(self.reads.trades(page, _trade_kind(kind), strategy))
         return json_response(page_document(page, listing))
 
     async def signals(self, request: web.Request) -> web.Response:
-        """The latest evaluation's signals (paged)."""
-        page = page_request(request, default_order="asc")
-        return json_response(page_document(page, await self._read(self.reads.signals(page))))
+        """The latest poll's signals (paged; strategy=NAME)."""
+        page = page_request(request, default_order="asc", extra=("strategy",))
+        strategy = await self._strategy(request)
+        listing = await self._read(self.reads.signals(page, strategy))
+        return json_response(page_document(page, listing))
 
     async def markets(self, request: web.Request) -> web.Response:
         """Current prices of tracked markets (paged)."""
@@ -115,14 +138,19 @@ class Api:
         return json_response(page_document(page, await self._read(self.reads.markets(page))))
 
     async def equity(self, request: web.Request) -> web.Response:
-        """Equity points for the curve (paged, up to 10,000 a page)."""
-        page = page_request(request, default_order="asc", max_limit=EQUITY_MAX_LIMIT)
-        return json_response(page_document(page, await self._read(self.reads.equity(page))))
+        """Equity points for the curve (paged, up to 10,000 a page; strategy=NAME)."""
+        page = page_request(
+            request, default_order="asc", max_limit=EQUITY_MAX_LIMIT, extra=("strategy",)
+        )
+        strategy = await self._strategy(request)
+        listing = await self._read(self.reads.equity(page, strategy))
+        return json_response(page_document(page, listing))
 
     async def performance(self, request: web.Request) -> web.Response:
-        """Daily performance rows (paged)."""
-        page = page_request(request, default_order="asc", max_limit=MAX_LIMIT)
-        listing = await self._read(self.reads.performance(page))
+        """Daily performance rows (paged; strategy=NAME)."""
+        page = page_request(request, default_order="asc", max_limit=MAX_LIMIT, extra=("strategy",))
+        strategy = await self._strategy(request)
+        listing = await self._read(self.reads.performance(page, strategy))
         return json_response(page_document(page, listing))
 
     async def config_versions(self, request: web.Request) -> web.Response:

@@ -2,21 +2,33 @@
 // Plain JavaScript, no build step. Outside text (market questions) is only ever set as
 // textContent, never parsed as HTML. Every figure carries data-field / data-col and a raw
 // data-value, so tests can compare the page with the API.
+//
+// Several strategies: the selector (#strategy-select, also #strategy=NAME in the address) shows
+// all of them or one. "all" lists every strategy's positions, trades and signals (each row names
+// its strategy) and draws one equity line per strategy; one strategy filters the tables and
+// switches the curve, the daily P&L and the tiles to its account. The tiles and daily P&L show
+// the default account while "all" is selected.
 "use strict";
 
 (function () {
   const API = "/api/v1";
-  const PANELS = ["status", "health", "positions", "trades", "signals", "equity", "performance", "config"];
+  const DEFAULT = "default";
+  const PANELS = ["status", "health", "strategies", "positions", "trades", "signals", "equity", "performance", "config"];
   const ON_EVENT = {
-    prices: ["status", "health", "positions"],
-    paper_trade: ["status", "positions", "trades", "equity", "signals"],
-    position_settled: ["status", "positions", "trades", "equity", "performance"],
-    job_finished: ["status", "health", "signals", "equity", "performance"],
-    config_reloaded: ["status", "config"],
+    prices: ["status", "health", "strategies", "positions"],
+    paper_trade: ["status", "strategies", "positions", "trades", "equity", "signals"],
+    position_settled: ["status", "strategies", "positions", "trades", "equity", "performance"],
+    job_finished: ["status", "health", "strategies", "signals", "equity", "performance"],
+    config_reloaded: ["status", "strategies", "config"],
     resync: PANELS,
   };
+  // panels that show one account: an event of another strategy leaves them as they are
+  const PER_ACCOUNT = new Set(["status", "positions", "trades", "equity", "signals", "performance"]);
+  const DEFAULT_ONLY = new Set(["status", "performance"]);  // what "all" shows of the default account
+  const TILES = ["equity_usd", "cash_usd", "total_return", "total_pnl_usd", "daily_pnl_usd", "realized_pnl_usd",
+                 "unrealized_pnl_usd", "win_rate", "fees_usd", "max_drawdown", "open_positions", "trade_count"];
   const POLL_MS = 10000, AGES_MS = 30000, DEBOUNCE_MS = 250, RECONNECT_MS = 5000, MAX_EVENTS = 30;
-  const state = {status: null, health: null};
+  const state = {status: null, health: null, strategies: [], performance: [], selected: ""};
   const $ = (sel) => document.querySelector(sel);
   let charts = null;
 
@@ -75,13 +87,15 @@
     for (const row of rows) {
       const tr = document.createElement("tr");
       tr.dataset.id = rowId(row);
+      if (row.strategy) tr.dataset.strategy = row.strategy;
       for (const c of columns) {
         const value = row[c.col];
         const td = document.createElement("td");
         td.dataset.col = c.col;
         td.dataset.value = value == null ? "" : (Array.isArray(value) ? value.join(",") : String(value));
         td.textContent = c.fmt ? c.fmt(value, row) : (value == null ? "–" : String(value));
-        const cls = [c.num ? "num" : "", c.text ? "text" : "", c.cls ? c.cls(value, row) : ""].filter(Boolean);
+        const cls = [c.num ? "num" : "", c.text ? "text" : "", c.hideable ? "col-strategy" : "",
+                     c.cls ? c.cls(value, row) : ""].filter(Boolean);
         if (cls.length) td.className = cls.join(" ");
         tr.appendChild(td);
       }
@@ -100,10 +114,39 @@
     $(`#${id}`).dataset.rows = String(rows.length);
   }
 
+  const STRATEGY_COL = {col: "strategy", hideable: true};  // shown under "all" only
   const RENDER = {
+    strategies(page) {
+      const before = state.strategies.map((r) => r.strategy).join(",");
+      state.strategies = page.items;
+      if (page.items.map((r) => r.strategy).join(",") !== before) want(["equity"]);  // its colours
+      fillTable("strategies", page.items, [
+        {col: "strategy"},
+        {col: "status", cls: (v) => (v === "retired" ? "retired" : "")},
+        {col: "equity_usd", num: true, fmt: (v) => usd(v)},
+        {col: "cumulative_return", num: true, fmt: (v) => pct(v, true), cls: tone},
+        {col: "total_pnl_usd", num: true, fmt: (v) => usd(v, true), cls: tone},
+        {col: "max_drawdown", num: true, fmt: (v) => pct(v)},
+        {col: "win_rate", num: true, fmt: (v) => pct(v)},
+        {col: "trade_count", num: true, fmt: int},
+        {col: "fees_usd", num: true, fmt: (v) => usd(v)},
+        {col: "capital_locked_usd", num: true, fmt: (v) => usd(v)},
+        {col: "open_positions", num: true, fmt: int},
+      ], (r) => r.strategy, "no accounts yet");
+      const names = page.items.map((r) => r.strategy);
+      for (const tr of document.querySelectorAll("#strategies tbody tr[data-id]")) {
+        tr.classList.toggle("selected", tr.dataset.id === state.selected);
+        const swatch = Object.assign(document.createElement("span"), {className: "swatch"});
+        swatch.style.background = window.PrescientCharts.color(names.indexOf(tr.dataset.id));
+        tr.firstChild.prepend(swatch);
+      }
+      fillSelector(page.items);
+      renderStatus();
+    },
     positions(page) {
       const rows = [...page.items].sort((a, b) => (a.unrealized_pnl_usd ?? 0) - (b.unrealized_pnl_usd ?? 0));
       fillTable("positions", rows, [
+        STRATEGY_COL,
         {col: "question", text: true},
         {col: "outcome"},
         {col: "shares", num: true, fmt: shares},
@@ -118,6 +161,7 @@
     trades(page) {
       fillTable("trades", page.items, [
         {col: "time", fmt: time},
+        STRATEGY_COL,
         {col: "kind"},
         {col: "question", text: true},
         {col: "side", fmt: (v, r) => v || (r.kind === "settlement" ? "settle" : "–")},
@@ -131,6 +175,7 @@
     signals(page) {
       const rows = [...page.items].sort((a, b) => (a.status === "actionable" ? 0 : 1) - (b.status === "actionable" ? 0 : 1));
       fillTable("signals", rows, [
+        STRATEGY_COL,
         {col: "question", text: true},
         {col: "status", cls: (v) => (v === "actionable" ? "gain" : "")},
         {col: "skip_reason"},
@@ -153,13 +198,65 @@
         {col: "changed_keys", text: true, fmt: (v) => (v && v.length ? v.join(", ") : "–")},
       ], (r) => String(r.version), "no config recorded");
     },
-    equity(page) { charts && charts.equity.update([...page.items].reverse()); },
-    performance(page) { charts && charts.pnl.update([...page.items].reverse()); },
+    equity(page) { charts && charts.equity.update([...page.items].reverse(), colors()); },
+    performance(page) {
+      state.performance = [...page.items].reverse();
+      charts && charts.pnl.update(state.performance);
+      renderStatus();
+    },
   };
+
+  function colors() {
+    return Object.fromEntries(state.strategies.map((r, i) => [r.strategy, window.PrescientCharts.color(i)]));
+  }
+
+  // The selector's options: "all", then every account (retired ones marked).
+  let selectorShape = "";
+  function fillSelector(rows) {
+    const shape = JSON.stringify([state.selected, rows.map((r) => [r.strategy, r.status])]);
+    if (shape === selectorShape) return;  // unchanged: leave an open drop-down alone
+    selectorShape = shape;
+    const select = $("#strategy-select");
+    const options = [Object.assign(document.createElement("option"), {value: "", textContent: "all strategies"})];
+    for (const r of rows) {
+      const label = r.status === "retired" ? `${r.strategy} (retired)` : r.strategy;
+      options.push(Object.assign(document.createElement("option"), {value: r.strategy, textContent: label}));
+    }
+    if (state.selected && !rows.some((r) => r.strategy === state.selected)) {
+      options.push(Object.assign(document.createElement("option"), {value: state.selected, textContent: state.selected}));
+    }
+    select.replaceChildren(...options);
+    select.value = state.selected;
+  }
+
+  // The tiles of the account shown: the status document for "default" (and "all"), a variant's
+  // row of /strategies otherwise, its today's P&L from its evening snapshots (as status does).
+  function accountTiles() {
+    if (!state.selected || state.selected === DEFAULT) return {};
+    const row = state.strategies.find((r) => r.strategy === state.selected);
+    if (!row) return Object.fromEntries(TILES.map((k) => [k, null]));
+    return {...Object.fromEntries(TILES.map((k) => [k, row[k] ?? null])),
+            total_return: row.cumulative_return, daily_pnl_usd: dailyPnl(row)};
+  }
+  function dailyPnl(row) {
+    const status = state.status || {};
+    if (!status.timezone || !isNum(row.equity_usd)) return null;
+    const today = localDate(status.generated_at ? new Date(status.generated_at) : new Date(), status.timezone);
+    const before = state.performance.filter((r) => r.strategy === row.strategy && r.date < today);
+    const base = before.length ? before[before.length - 1].equity_usd : row.starting_balance_usd;
+    return isNum(base) ? Math.round((row.equity_usd - base) * 1e6) / 1e6 : null;
+  }
+  function localDate(moment, zone) {
+    try {
+      return new Intl.DateTimeFormat("en-CA", {timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit"}).format(moment);
+    } catch (e) {
+      return moment.toISOString().slice(0, 10);
+    }
+  }
 
   function renderStatus() {
     const status = state.status || {}, health = state.health || {};
-    renderFields({...health, ...status, health_status: health.status || "unknown"});
+    renderFields({...health, ...status, ...accountTiles(), health_status: health.status || "unknown"});
     const jobs = Object.entries(status.jobs || {}).map(([job, run]) => ({job, ...(run || {outcome: "never"})}));
     fillTable("jobs", jobs, [
       {col: "job"},
@@ -177,21 +274,58 @@
   // ---- loading ----------------------------------------------------------------------------------
   async function get(path) {
     const response = await fetch(API + path, {headers: {Accept: "application/json"}, cache: "no-store"});
+    if (response.status === 404 && state.selected && path.includes("strategy=")) {
+      select("");  // the strategy is gone (or never was): show them all
+      throw new Error(`${path}: no such strategy`);
+    }
     if (!response.ok && !(path === "/health" && response.status === 503)) {
       throw new Error(`${path}: HTTP ${response.status}`);
     }
     return response.json();
   }
+  // path with the selected strategy (or, for one-account panels under "all", the default one)
+  function scoped(path, allAs) {
+    const strategy = state.selected || allAs;
+    return strategy ? `${path}&strategy=${encodeURIComponent(strategy)}` : path;
+  }
+  // a read for the selection of its time: dropped if the selection changed meanwhile
+  function current(render) {
+    const selected = state.selected;
+    return (doc) => { if (selected === state.selected) render(doc); };
+  }
   const LOAD = {
     status: async () => { state.status = await get("/status"); renderStatus(); },
     health: async () => { state.health = await get("/health"); renderStatus(); },
-    positions: async () => RENDER.positions(await get("/positions?limit=1000")),
-    trades: async () => RENDER.trades(await get("/trades?limit=25")),
-    signals: async () => RENDER.signals(await get("/signals/current?limit=200")),
-    equity: async () => RENDER.equity(await get("/equity?order=desc&limit=5000")),
-    performance: async () => RENDER.performance(await get("/performance?order=desc&limit=120")),
+    strategies: async () => RENDER.strategies(await get("/strategies?limit=1000")),
+    positions: async () => current(RENDER.positions)(await get(scoped("/positions?limit=1000"))),
+    trades: async () => current(RENDER.trades)(await get(scoped("/trades?limit=25"))),
+    signals: async () => current(RENDER.signals)(await get(scoped("/signals/current?limit=1000"))),
+    equity: async () => current(RENDER.equity)(await get(scoped("/equity?order=desc&limit=5000"))),
+    performance: async () => current(RENDER.performance)(await get(scoped("/performance?order=desc&limit=120", DEFAULT))),
     config: async () => RENDER.config(await get("/config/versions?limit=20")),
   };
+
+  // ---- the strategy selector --------------------------------------------------------------------
+  function select(name) {
+    if (name === state.selected) return;
+    state.selected = name;
+    document.body.dataset.strategy = name || "all";
+    $("#strategy-select").value = name;
+    const shown = name || DEFAULT;
+    $("#tiles-scope").textContent = shown;
+    $("#pnl-scope").textContent = shown;
+    $("#equity-scope").textContent = name ? name : "every strategy";
+    for (const tr of document.querySelectorAll("#strategies tbody tr[data-id]")) {
+      tr.classList.toggle("selected", tr.dataset.id === name);
+    }
+    history.replaceState(null, "", name ? `#strategy=${encodeURIComponent(name)}` : location.pathname + location.search);
+    renderStatus();
+    want([...PER_ACCOUNT]);
+  }
+  function fromAddress() {
+    const found = /^#strategy=([a-z][a-z0-9_-]{0,31})$/.exec(location.hash);
+    return found ? found[1] : "";
+  }
 
   const pending = new Set();
   let timer = null, failures = 0;
@@ -227,6 +361,10 @@
   function stopPolling() { clearInterval(pollTimer); pollTimer = null; }
 
   function summary(kind, data) {
+    const text = what(kind, data);
+    return typeof data.strategy === "string" ? `${data.strategy}: ${text}` : text;
+  }
+  function what(kind, data) {
     if (typeof data.summary === "string") return data.summary;
     if (kind === "paper_trade") return `${data.side || "trade"} ${data.outcome || ""} ${usd(data.notional_usd)} · ${data.question || data.market_id || ""}`;
     if (kind === "position_settled") return `${usd(data.realized_pnl_usd, true)} · ${data.question || data.market_id || ""}`;
@@ -246,6 +384,18 @@
     while (list.children.length > MAX_EVENTS) list.lastChild.remove();
   }
 
+  // An event of one strategy (data.strategy) changes only its own account's panels: while another
+  // strategy is shown only the comparison is re-read. Under "all" the tiles and daily P&L are the
+  // default account's, so a variant's event leaves those alone.
+  function panelsFor(kind, data) {
+    const panels = ON_EVENT[kind];
+    const owner = typeof data.strategy === "string" ? data.strategy : null;
+    if (owner === null || owner === state.selected) return panels;
+    if (state.selected) return panels.filter((p) => !PER_ACCOUNT.has(p));
+    if (owner === DEFAULT) return panels;
+    return panels.filter((p) => !DEFAULT_ONLY.has(p));
+  }
+
   function connect() {
     if (!("EventSource" in window)) { setMode("polling"); startPolling(); return; }
     const source = new EventSource(API + "/stream");
@@ -260,7 +410,7 @@
         let data = {};
         try { data = JSON.parse(event.data); } catch (e) { /* keep {} */ }
         logEvent(kind, data, event.lastEventId);
-        want(ON_EVENT[kind]);
+        want(panelsFor(kind, data));
       });
     }
   }
@@ -270,6 +420,13 @@
       equity: window.PrescientCharts.equity($("#equity-chart")),
       pnl: window.PrescientCharts.dailyPnl($("#pnl-chart")),
     };
+    $("#strategy-select").addEventListener("change", (event) => select(event.target.value));
+    $("#strategies tbody").addEventListener("click", (event) => {
+      const tr = event.target.closest("tr[data-id]");
+      if (tr) select(tr.dataset.id === state.selected ? "" : tr.dataset.id);
+    });
+    window.addEventListener("hashchange", () => select(fromAddress()));
+    select(fromAddress());
     want(PANELS);
     connect();
     setInterval(() => want(["status", "health"]), AGES_MS);

@@ -1,9 +1,13 @@
 // The dashboard's two charts, drawn with the vendored uPlot (static/vendor/uplot).
-// Exposes window.PrescientCharts = {equity(el), dailyPnl(el)}; each returns {update(rows)}.
+// Exposes window.PrescientCharts = {equity(el), dailyPnl(el), color(index)}; each chart returns
+// {update(rows)}. The equity chart draws one account with its drawdown, or, given the points of
+// several strategies, one equity line per strategy to compare them.
 "use strict";
 
 (function () {
   const GAIN = "#1a7f37", LOSS = "#cf222e", EQUITY = "#0969da";
+  const PALETTE = [EQUITY, "#bf3989", "#1a7f37", "#9a6700", "#8250df", "#0a7b83", "#cf222e", "#57606a"];
+  const color = (index) => PALETTE[index % PALETTE.length];
 
   function usdShort(v) {
     if (v == null) return "";
@@ -47,28 +51,31 @@
     return Math.max(300, Math.floor(el.getBoundingClientRect().width) || 600);
   }
 
-  // A chart that is created on the first update and resized with its container.
+  // A chart that is created on the first update and resized with its container; a different
+  // shape (another set of series) builds it anew.
   function lazyChart(el, height, makeOpts) {
-    let plot = null;
+    let plot = null, shape = null;
     window.addEventListener("resize", () => plot && plot.setSize({width: width(el), height}));
-    return function draw(data, points) {
+    return function draw(data, points, newShape) {
       el.dataset.points = String(points);
-      if (points === 0) {
-        if (plot) { plot.destroy(); plot = null; }
-        return;
-      }
-      if (!plot) plot = new uPlot(makeOpts(width(el), height), data, el);
+      if (plot && (points === 0 || newShape !== shape)) { plot.destroy(); plot = null; }
+      if (points === 0) return;
+      if (!plot) { plot = new uPlot(makeOpts(width(el), height, newShape), data, el); shape = newShape; }
       else plot.setData(data);
     };
   }
 
-  function equity(el) {
-    const draw = lazyChart(el, 260, (w, h) => ({
+  const timeScale = {time: true, range: (u, min, max) => atLeast(...dataSpan(u, min, max), MIN_SPAN_S)};
+  const usdScale = {range: (u, min, max) => (max - min < 1 ? atLeast(min, max, 2 + Math.abs(max) * 0.02)
+                                                          : uPlot.rangeNum(min, max, 0.1, true))};
+
+  // One account: equity (in its strategy's colour) and its drawdown (shaded, right axis).
+  function accountOpts(w, h, stroke) {
+    return {
       width: w, height: h,
       scales: {
-        x: {time: true, range: (u, min, max) => atLeast(...dataSpan(u, min, max), MIN_SPAN_S)},
-        usd: {range: (u, min, max) => (max - min < 1 ? atLeast(min, max, 2 + Math.abs(max) * 0.02)
-                                                      : uPlot.rangeNum(min, max, 0.1, true))},
+        x: timeScale,
+        usd: usdScale,
         dd: {range: (u, min) => [Math.min(min, -0.01) * 1.1, 0]},
       },
       axes: [
@@ -79,24 +86,63 @@
       ],
       series: [
         {},
-        {label: "Equity", scale: "usd", stroke: EQUITY, width: 2, value: usd},
+        {label: "Equity", scale: "usd", stroke, width: 2, value: usd},
         {label: "Drawdown", scale: "dd", stroke: LOSS, fill: "rgba(207,34,46,0.10)", width: 1, value: pct},
       ],
-    }));
+    };
+  }
+
+  // Several accounts: one equity line each, in the strategies' colours (gaps spanned: a younger
+  // account has no points before its first poll).
+  function compareOpts(w, h, shape) {
+    const lines = JSON.parse(shape);
     return {
-      // points: [{time, equity_usd, drawdown}] in time order
-      update(points) {
-        const xs = [], eq = [], dd = [];
-        let peak = null;
-        for (const p of points) {
-          const t = epoch(p.time);
-          if (!isFinite(t) || p.equity_usd == null) continue;
-          peak = peak == null ? p.equity_usd : Math.max(peak, p.equity_usd);
-          xs.push(t);
-          eq.push(p.equity_usd);
-          dd.push(p.drawdown != null ? p.drawdown : (peak > 0 ? p.equity_usd / peak - 1 : 0));
-        }
-        draw([xs, eq, dd], xs.length);
+      width: w, height: h,
+      scales: {x: timeScale, usd: usdScale},
+      axes: [{}, {scale: "usd", values: (u, vals) => vals.map(usdShort), size: 60}],
+      series: [{}, ...lines.map(([name, stroke]) => ({label: name, scale: "usd", stroke, width: 2, value: usd, spanGaps: true}))],
+    };
+  }
+
+  function equity(el) {
+    const draw = lazyChart(el, 260, (w, h, shape) => (shape.startsWith("account ") ? accountOpts(w, h, shape.slice(8))
+                                                                                   : compareOpts(w, h, shape)));
+    function one(points, stroke) {
+      const xs = [], eq = [], dd = [];
+      let peak = null;
+      for (const p of points) {
+        const t = epoch(p.time);
+        if (!isFinite(t) || p.equity_usd == null) continue;
+        peak = peak == null ? p.equity_usd : Math.max(peak, p.equity_usd);
+        xs.push(t);
+        eq.push(p.equity_usd);
+        dd.push(p.drawdown != null ? p.drawdown : (peak > 0 ? p.equity_usd / peak - 1 : 0));
+      }
+      draw([xs, eq, dd], xs.length, "account " + stroke);
+    }
+    function several(points, names, colors) {
+      const times = [...new Set(points.map((p) => epoch(p.time)).filter(isFinite))].sort((a, b) => a - b);
+      const at = new Map(times.map((t, i) => [t, i]));
+      const ys = names.map(() => times.map(() => null));
+      let n = 0;
+      for (const p of points) {
+        const i = at.get(epoch(p.time));
+        if (i === undefined || p.equity_usd == null) continue;
+        ys[names.indexOf(p.strategy)][i] = p.equity_usd;
+        n += 1;
+      }
+      draw([times, ...ys], n, JSON.stringify(names.map((name) => [name, colors[name] || color(names.indexOf(name))])));
+    }
+    return {
+      // points: [{strategy, time, equity_usd, drawdown}] in time order; colors: {strategy: css}
+      update(points, colors) {
+        // display order, as the strategies panel: "default" first, then by name
+        const names = [...new Set(points.map((p) => p.strategy || "default"))]
+          .sort((a, b) => (a === "default" ? -1 : b === "default" ? 1 : a < b ? -1 : a > b ? 1 : 0));
+        el.dataset.series = names.join(",");
+        colors = colors || {};
+        if (names.length > 1) several(points.map((p) => ({...p, strategy: p.strategy || "default"})), names, colors);
+        else one(points, colors[names[0]] || EQUITY);
       },
     };
   }
@@ -131,10 +177,10 @@
           gains.push(pnl >= 0 ? pnl : null);
           losses.push(pnl < 0 ? pnl : null);
         }
-        draw([xs, gains, losses], xs.length);
+        draw([xs, gains, losses], xs.length, "bars");
       },
     };
   }
 
-  window.PrescientCharts = {equity, dailyPnl};
+  window.PrescientCharts = {equity, dailyPnl, color};
 })();
