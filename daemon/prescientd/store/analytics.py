@@ -24,7 +24,7 @@ from prescientd.clock import iso_utc
 from prescientd.models import Book, Market, MarketResolution, Settlement, Trade
 from prescientd.store.codec import market_from_json, price_from_micro
 from prescientd.store.connection import Tables
-from prescientd.store.resolutions import decode_resolution
+from prescientd.store.resolutions import SOURCES, decode_resolution
 from prescientd.store.rows import SETTLEMENTS, TRADES
 
 # Markets tracked since a refresh, not resolved on record, with the two hints; the outer WHERE
@@ -136,6 +136,23 @@ class AnalyticsTables(Tables):
         return [
             CandidateRow(market_from_json(row["data"]), bool(row[1]), bool(row[2])) for row in rows
         ]
+
+    async def settlements_without_resolution(self) -> list[Settlement]:
+        """Settlements of markets market_resolutions lacks (recorded before it existed, or by a
+        settlement path that does not write it), in seq order."""
+        rows = await self.db.read(
+            "SELECT * FROM settlements s WHERE NOT EXISTS"
+            " (SELECT 1 FROM market_resolutions r WHERE r.market_id = s.market_id) ORDER BY seq"
+        )
+        return [SETTLEMENTS.decode(r) for r in rows]
+
+    async def resolution_counts(self) -> dict[str, int]:
+        """How many resolutions market_resolutions holds from each source (every source named)."""
+        rows = await self.db.read(
+            "SELECT source, COUNT(*) FROM market_resolutions GROUP BY source ORDER BY source"
+        )
+        found = {str(row[0]): int(row[1]) for row in rows}
+        return {source: found.get(source, 0) for source in SOURCES}
 
     async def resolved_tracks(self) -> list[ResolvedTrack]:
         """Every recorded resolution with its YES token's daily bars (in date order) and its
