@@ -269,7 +269,7 @@ def _cell_writer(ws: Any, column: Column, fmt: Any) -> Callable[[int, int, Any],
             ws.write_number(row, col, value, fmt)
             return
         cell = coerce(column, value)
-        if cell is None:
+        if cell is None or cell == "":  # an empty list (no changed keys) is a blank cell, as in CSV
             return
         if isinstance(cell, str):  # text, ids, and values that did not fit their kind
             ws.write_string(row, col, cell[:EXCEL_MAX_TEXT], text_fmt)
