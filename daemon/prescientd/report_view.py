@@ -109,7 +109,7 @@ def _calibration(doc: Doc, width: int) -> list[str]:
         if rows:
             lines += [f"  {title}", *_table(cols, rows, width)]
     lines += [
-        "  ! the implied probability is outside the interval around the realized frequency",
+        "  ! implied probability outside the interval around the realized frequency",
         *_brier(cal.get("brier") or [], width),
         "",
     ]
@@ -127,9 +127,10 @@ def _outside(bucket: Mapping[str, Any]) -> bool:
 def _wrap(text: str, width: int, indent: str = "  ") -> list[str]:
     """text broken at spaces into lines of at most width cells, continued with indent."""
     lines: list[str] = []
+    first = text[: len(text) - len(text.lstrip())] or indent
     line = ""
     for word in text.split():
-        candidate = f"{line} {word}" if line else f"{indent}{word}"
+        candidate = f"{line} {word}" if line else f"{first if not lines else indent}{word}"
         if line and cells(candidate) > width:
             lines.append(line)
             candidate = f"{indent}{word}"
@@ -146,7 +147,7 @@ def _brier(scores: Sequence[Mapping[str, Any]], width: int) -> list[str]:
         f" (n {_count(s.get('observation_count'))})"
         for s in overall
     ]
-    lines = [fit("  Brier score (0 perfect, 0.25 always 0.5): " + " · ".join(parts), width)]
+    lines = _wrap("  Brier score (0 perfect, 0.25 always 0.5): " + " · ".join(parts), width)
     tags = sorted(
         (s for s in scores if s.get("scope") == "tag" and s.get("kind") == "evening"),
         key=lambda s: (-int(s.get("observation_count") or 0), str(s.get("tag"))),
@@ -156,7 +157,7 @@ def _brier(scores: Sequence[Mapping[str, Any]], width: int) -> list[str]:
             f"{s.get('tag')} {_num(s.get('brier_score'), 3)}" for s in tags[:MAX_TAGS_SHOWN]
         )
         more = f" (+{len(tags) - MAX_TAGS_SHOWN} more)" if len(tags) > MAX_TAGS_SHOWN else ""
-        lines.append(fit(f"  by tag, evenings: {shown}{more}", width))
+        lines += _wrap(f"  by tag, evenings: {shown}{more}", width)
     return lines
 
 
@@ -187,7 +188,7 @@ def _capital(doc: Doc, width: int) -> list[str]:
         for r in rows
     ]
     note = "  return = P&L / starting balance; per $-day = P&L / (cost x days held), x 365 a year"
-    return [title, *_table(cols, table, width), fit(note, width), ""]
+    return [title, *_table(cols, table, width), *_wrap(note, width), ""]
 
 
 def _per_day(value: Any) -> str:
@@ -205,7 +206,7 @@ def _worst(row: Mapping[str, Any]) -> str:
 
 def _events(doc: Doc, width: int) -> list[str]:
     rows = doc.get("events") or []
-    title = "Worst case per event held (markets of one event are exclusive), largest loss first"
+    title = "Worst case per event held (its markets are exclusive), largest loss first"
     if not rows:
         return [title, "  no open position", ""]
     several = len({r.get("strategy") for r in rows}) > 1
@@ -237,15 +238,15 @@ def _events(doc: Doc, width: int) -> list[str]:
 
 def _versions(doc: Doc, width: int, tz: ZoneInfo) -> list[str]:
     rows = doc.get("versions") or []
-    title = "P&L by config version (entries credited to the version they were bought under)"
+    title = "P&L by config version (each entry credited to the version it was bought under)"
     if not rows:
         return [title, "  no trade yet", ""]
     cols = (
         Col("strategy", 12, right=False),
         Col("v", 4),
         Col("loaded", 16, right=False),
-        Col("changed keys", 14, right=False, flex=True),
         Col("entries", 7),
+        Col("cost", 10),
         Col("P&L", 10),
         Col("on cost", 9),
     )
@@ -254,19 +255,26 @@ def _versions(doc: Doc, width: int, tz: ZoneInfo) -> list[str]:
             str(r.get("strategy", "")),
             "–" if r.get("config_version") is None else str(r["config_version"]),
             local_time(r.get("loaded_at"), tz)[:16],
-            ", ".join(r.get("changed_keys") or []) or "–",
             _count(r.get("entries")),
+            usd(r.get("cost_usd")),
             usd(r.get("pnl_usd"), sign=True),
             percent(r.get("return_on_cost"), sign=True),
         ]
         for r in rows
     ]
-    return [title, *_table(cols, table, width), ""]
+    head, *body = _table(cols, table, width)
+    lines = [title, head]
+    for row, line in zip(rows, body, strict=True):
+        lines.append(line)
+        keys = ", ".join(str(k) for k in row.get("changed_keys") or [])
+        if keys:  # whole, on lines of their own: the keys are what tells versions apart
+            lines += _wrap(f"changed: {keys}", width, indent="      ")
+    return [*lines, ""]
 
 
 def _depth(doc: Doc, width: int) -> list[str]:
     depth = doc.get("depth") or {}
-    lines = ["Depth headroom (share of the visible book within the slippage cap each fill used)"]
+    lines = ["Depth headroom: share of the visible book within the slippage cap a fill used"]
     fills, without = depth.get("fill_count") or 0, depth.get("fills_without_book") or 0
     lines.append(f"  {fills:,} fills with a recorded book, {without:,} without one")
     if not fills:
