@@ -181,7 +181,7 @@ def _capital(doc: Doc, width: int) -> list[str]:
             usd(r.get("pnl_usd"), sign=True),
             percent(r.get("return_on_balance"), sign=True),
             _per_day(r.get("return_per_dollar_day")),
-            percent(r.get("annualized_return"), sign=True),
+            _annual(r.get("annualized_return")),
             _count(r.get("dollar_days")),
             usd(r.get("average_locked_usd")),
         ]
@@ -192,7 +192,16 @@ def _capital(doc: Doc, width: int) -> list[str]:
 
 
 def _per_day(value: Any) -> str:
-    return "–" if value is None else f"{value * 100:+.4f}%"
+    if value is None:
+        return "–"
+    # days held are tiny right after the first trades: such rates are shown, not spread out
+    return f"{value * 100:+.4f}%" if abs(value) < 10 else f"{value * 100:+.3g}%"
+
+
+def _annual(value: Any) -> str:
+    if value is None:
+        return "–"
+    return percent(value, sign=True) if abs(value) < 100 else f"{value * 100:+.3g} %"
 
 
 def _worst(row: Mapping[str, Any]) -> str:
