@@ -74,7 +74,7 @@ async def test_every_csv_opens_right_and_keeps_its_ids(tmp_path: Path) -> None:
             path = data / "exports" / export.filename
             header = path.read_text("utf-8-sig").splitlines()[0].split(",")
             _check_csv(export, tables[export.name], header)
-            if export in REPORT_EXPORTS:  # the report's sections fill with history (test_report)
+            if export in REPORT_EXPORTS:  # filled by resolutions and time: test_report_jobs
                 continue
             assert tables[export.name], f"{export.name} is empty after morning, poll and evening"
         markets = _json(data, "events/filtered_markets.json")
