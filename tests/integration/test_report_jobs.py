@@ -18,6 +18,7 @@ from prescientd.core.report import report_csv_tables
 from prescientd.mirrors.build import MirrorBuilder
 from prescientd.mirrors.columns import REPORT_EXPORTS
 from prescientd.reporting import read_report, report_document, run_report
+from prescientd.sim.state import Outcome
 
 NO_TRADES = "[strategy]\nthreshold = 1\n"  # YES above 1: nothing is bought, nothing held
 
@@ -41,7 +42,12 @@ async def test_the_evening_learns_what_became_of_unheld_markets(tmp_path: Path) 
         assert (await env.run("poll")).ok
         held = sorted(_held(env))
         unheld = [m for m in _eligible(env) if m not in held]
-        outcomes = {held[0]: "no", unheld[0]: "yes", unheld[1]: "no", unheld[2]: "50-50"}
+        outcomes: dict[str, Outcome] = {
+            held[0]: "no",
+            unheld[0]: "yes",
+            unheld[1]: "no",
+            unheld[2]: "50-50",
+        }
         for market_id, outcome in outcomes.items():
             env.sim.resolve(market_id, outcome)
         env.sim.propose(unheld[3])
@@ -150,7 +156,7 @@ def _same(text: str, value: Any) -> bool:
         return text == ";".join(value)
     if isinstance(value, str) and value.endswith("Z") and "T" in value:
         return text == value[:19].replace("T", " ")
-    return text == value
+    return bool(text == value)
 
 
 async def test_the_look_ups_are_batched_and_capped(tmp_path: Path) -> None:
