@@ -14,17 +14,18 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-from prescientd.clock import iso_utc
+from prescientd.clock import iso_utc, parse_iso_utc
 from prescientd.models import Book, Market, MarketResolution, Settlement, Trade
 from prescientd.store.codec import market_from_json, price_from_micro
 from prescientd.store.connection import Tables
-from prescientd.store.resolutions import SOURCES, decode_resolution
+from prescientd.store.resolutions import SOURCES
 from prescientd.store.rows import SETTLEMENTS, TRADES
 
 # Markets tracked since a refresh, not resolved on record, with the two hints; the outer WHERE
@@ -119,6 +120,19 @@ class EventChildren:
     complete: bool
 
 
+def _resolution(row: sqlite3.Row) -> MarketResolution:
+    """A market_resolutions row read here (the table's own module is the shared spec's)."""
+    payouts = json.loads(row["payouts"])
+    return MarketResolution(
+        market_id=row["market_id"],
+        condition_id=row["condition_id"],
+        learned_at=parse_iso_utc(row["learned_at"]),
+        payouts={str(t): Decimal(str(p)) for t, p in payouts.items()},
+        resolution=row["resolution"],
+        source=row["source"],
+    )
+
+
 def _tags(text: str | None) -> tuple[str, ...]:
     if not text:
         return ()
@@ -172,9 +186,7 @@ class AnalyticsTables(Tables):
         for row in rows:
             token = row["yes_token_id"]
             own = sorted(days.get(token, ()), key=lambda d: d.local_date) if token else []
-            tracks.append(
-                ResolvedTrack(decode_resolution(row), token, _tags(row["tags"]), tuple(own))
-            )
+            tracks.append(ResolvedTrack(_resolution(row), token, _tags(row["tags"]), tuple(own)))
         return tracks
 
     async def ledger_with_versions(self) -> VersionedLedger:
