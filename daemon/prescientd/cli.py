@@ -184,6 +184,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """The analytics report (DESIGN §11): tables, or --json; read-only (README: the report)."""
     import os
+    import shlex
 
     from prescientd.reporting import run_report
     from prescientd.status import terminal_options
@@ -203,6 +204,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         width=args.width or width,
         out=sys.stdout,
         err=sys.stderr,
+        config_option=f" --config {shlex.quote(args.config)}" if args.config else "",
     )
 
 

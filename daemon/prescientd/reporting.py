@@ -25,6 +25,7 @@ from prescientd.core.risk import EventMarkets, FillBook, HeldToken, held_tokens
 from prescientd.models import ONE, ZERO, Portfolio, Trade, Valuation
 from prescientd.portfolio import PortfolioService
 from prescientd.report_view import render_report
+from prescientd.status_view import missing_database_text
 from prescientd.store.db import Store, StoreError
 from prescientd.store.safety import check_for_read
 
@@ -179,11 +180,12 @@ def run_report(
     width: int,
     out: TextIO,
     err: TextIO,
+    config_option: str = "",
 ) -> int:
     """Print the report (tables, or the JSON document); the exit status (1: cannot be read)."""
     db_path = config.paths.db_path
     if not db_path.exists():
-        err.write(f"prescientd: database {db_path} does not exist yet (see prescientd status)\n")
+        err.write(f"prescientd: {missing_database_text(str(db_path), config_option)}\n")
         return 1
     check_for_read(db_path, full=False)  # an empty or foreign file: one line, untouched
     try:
