@@ -1,4 +1,4 @@
-"""Command line: run | once JOB | export | status | check-config | demo | sim."""
+"""Command line: run | once JOB | export | status | report | check-config | demo | sim."""
 
 from __future__ import annotations
 
@@ -181,6 +181,33 @@ def cmd_status(args: argparse.Namespace) -> int:
     return run_status(config, now, options, sys.stdout, sys.stderr)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """The analytics report (DESIGN §11): tables, or --json; read-only (README: the report)."""
+    import os
+    import shlex
+
+    from prescientd.reporting import run_report
+    from prescientd.status import terminal_options
+
+    config = _load(args.config)
+    configure_logging(level="warning", logs_dir=None, stream=sys.stderr, console=False)
+    width, _ = terminal_options(sys.stdout, os.environ)
+    if hasattr(sys.stdout, "reconfigure"):  # a title the terminal cannot show is replaced
+        sys.stdout.reconfigure(errors="replace")
+    now = SystemClock().now()
+    now = demo_now(config.paths.data_dir, now) or now  # a demo's data: on the demo's clock
+    return run_report(
+        config,
+        now,
+        as_json=args.json,
+        strategy=args.strategy,
+        width=args.width or width,
+        out=sys.stdout,
+        err=sys.stderr,
+        config_option=f" --config {shlex.quote(args.config)}" if args.config else "",
+    )
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Offline demo: the built-in simulator plus the daemon on an accelerated clock."""
     from prescientd.demo import run_demo
@@ -246,6 +273,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--all", action="store_true", help="list every open position")
     status.set_defaults(func=cmd_status)
+    report = with_config(
+        sub.add_parser(
+            "report",
+            help="calibration, return per dollar-day, worst case per event, P&L by version,"
+            " depth headroom",
+        )
+    )
+    report.add_argument("--json", action="store_true", help="the report document as JSON")
+    report.add_argument(
+        "--strategy", default=None, help="one strategy's money (calibration is shared)"
+    )
+    report.add_argument(
+        "--width", type=_width, default=None, help="columns to fit (default: the terminal's)"
+    )
+    report.set_defaults(func=cmd_report)
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("path")
     check.set_defaults(func=cmd_check_config)

@@ -340,6 +340,26 @@ class HttpConfig(_Section):
         return Path(self.token_file) if self.token_file else None
 
 
+class ReportConfig(_Section):
+    """The analytics report (DESIGN §11) and the evening's learning of resolutions."""
+
+    # unheld markets tracked within this many days are checked by the evening for a resolution
+    # once they may have ended (held markets are checked by the polls)
+    lookback_days: int = Field(default=30, ge=1, le=3650)
+    # markets asked about per evening at most (100 per Gamma request); the rest wait a day
+    max_resolution_checks: int = Field(default=2000, ge=0, le=1_000_000)
+    # calibration buckets of YES price: [0, w), [w, 2w) ... (1 / w must be a whole number)
+    bucket_width: Probability = Decimal("0.05")
+    top_events: int = Field(default=20, ge=1, le=10_000)  # worst-case events listed
+
+    @field_validator("bucket_width")
+    @classmethod
+    def _whole_buckets(cls, value: Decimal) -> Decimal:
+        if value <= 0 or (1 / value) != (1 / value).to_integral_value():
+            raise ValueError(f"1 / bucket_width must be a whole number, got {value}")
+        return value
+
+
 class Config(_Section):
     """The whole validated configuration; immutable, swapped as one reference on reload."""
 
@@ -357,6 +377,7 @@ class Config(_Section):
     logging: LoggingConfig = LoggingConfig()
     stream: StreamConfig = StreamConfig()
     http: HttpConfig = HttpConfig()
+    report: ReportConfig = ReportConfig()
     # the top-level keys (sections, timezone) the file spelled out; reloads compare them
     _file_keys: frozenset[str] = PrivateAttr(default=frozenset())
 

@@ -38,6 +38,8 @@ DEGRADING: Mapping[str, tuple[str, ...]] = {
     # neither awaiting resolution nor resolved (marked at the last known price); held markets
     # whose resolution could not be checked (the request failed)
     "poll": ("rejected", "held_books_missing", "settlement_checks_failed"),
+    # tracked markets whose resolution the evening could not ask about (they wait a day)
+    "evening": ("resolution_checks_failed",),
 }
 
 _TALLY: ContextVar[Counter[str] | None] = ContextVar("prescientd_job_tally", default=None)

@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from prescientd import joblog
+from prescientd import joblog, learn
 from prescientd.clock import Clock, iso_utc
 from prescientd.config import Config
 from prescientd.core import accounts, filters, ledger, prices, resolution_watch
@@ -541,7 +541,8 @@ def _with_lifecycle(market: Market, fresh: Market) -> Market:
 # ----------------------------------------------------------------------------------------------
 # evening
 async def evening(ctx: JobContext) -> Counts:
-    """Daily prices, every strategy's portfolio snapshot and the month's signal archive."""
+    """Daily prices, every strategy's portfolio snapshot, the month's signal archive, the
+    resolutions of tracked markets nobody held (learn.py) and the analytics report's files."""
     now = ctx.clock.now()
     builder = ctx.mirrors
     today = now.astimezone(ctx.config.tz).date()
@@ -562,7 +563,8 @@ async def evening(ctx: JobContext) -> Counts:
     if last_month.strftime("%Y-%m") in await ctx.store.signal_months():
         ok = await builder.write_signals_archive(last_month.strftime("%Y-%m"), last_month) and ok
     ok = await builder.write_signals_archive(today.strftime("%Y-%m"), today) and ok
-    await ctx.publish({Mirror.HISTORY, Mirror.PORTFOLIO})
+    learned = await learn.learn_resolutions(ctx, now)
+    await ctx.publish({Mirror.HISTORY, Mirror.PORTFOLIO, Mirror.REPORT})
     if not ok:
         raise JobFailed("evening files could not be written (see mirror_write_failed)")
     counts: Counts = {"date": today.isoformat(), "snapshot_added": added > 0}
@@ -572,6 +574,7 @@ async def evening(ctx: JobContext) -> Counts:
         counts["open_positions"] = len(default_valuation.positions)
     counts["taken_at"] = iso_utc(now)
     counts["snapshot_days_dropped"] = len(retained.dropped)
+    counts.update(learned)
     if len(valued) > 1:
         counts["strategies"] = {
             name: {"equity_usd": str(v.equity_usd), "open_positions": len(v.positions)}

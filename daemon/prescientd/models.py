@@ -86,6 +86,10 @@ class Event:
     volume_24h_usd: Decimal
     neg_risk: bool
     markets: tuple[Market, ...]
+    # every child market Gamma listed, (market id, question), placeholders and closed ones too,
+    # kept when `markets` is cut down to the eligible ones; complete when none failed to parse
+    children: tuple[tuple[str, str], ...] = ()
+    children_complete: bool = False
 
 
 class Level(msgspec.Struct, frozen=True, gc=False):
@@ -417,6 +421,18 @@ class SettlementIntent:
     realized_pnl_usd: Decimal
     resolution: str
     strategy: str = DEFAULT_STRATEGY
+
+
+@dataclass(frozen=True, slots=True)
+class MarketResolution:
+    """A tracked market's resolution as prescientd learned it (held or not)."""
+
+    market_id: str
+    condition_id: str
+    learned_at: datetime
+    payouts: Mapping[str, Decimal]  # token_id -> payout per share (1, 0 or 0.5)
+    resolution: str  # as Settlement.resolution spells it
+    source: str  # "settlement" | "evening"
 
 
 @dataclass(frozen=True, slots=True)

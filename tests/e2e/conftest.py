@@ -56,6 +56,18 @@ EXPORT_CSVS = (
     "performance_daily.csv",
     "strategies.csv",  # DESIGN.md §10
 )
+# DESIGN.md §11: the analytics report, computed at the moment it is written (dollar-days grow
+# with time), so a rebuild is compared by its files, not its figures
+REPORT_CSVS = (
+    "report_calibration.csv",
+    "report_brier.csv",
+    "report_capital.csv",
+    "report_events.csv",
+    "report_versions.csv",
+    "report_depth.csv",
+    "report_depth_summary.csv",
+    "report_depth_histogram.csv",
+)
 # Fields computed from the clock at write time, not from the database.
 CLOCK_FIELDS = frozenset({"generated_at", "age_s", "as_of"})  # as_of: when a CSV was written
 # Mirrors built from the market rows of the morning refresh.

@@ -16,6 +16,7 @@ import pytest
 from e2e.conftest import (
     EXPORT_CSVS,
     FIXED_JSON,
+    REPORT_CSVS,
     STOP_LIMIT_S,
     DaemonProcess,
     Setup,
@@ -52,7 +53,7 @@ def _design_files(setup: Setup, day: str) -> list[Path]:
     data = setup.data_dir
     return [
         *(data / name for name in FIXED_JSON),
-        *(data / "exports" / name for name in EXPORT_CSVS),
+        *(data / "exports" / name for name in (*EXPORT_CSVS, *REPORT_CSVS)),
         data / "markets" / f"daily_prices_{day}.json",
         data / "history" / f"signals_archive_{day[:7]}.json",
         setup.logs_dir / f"trading_log_{day}.txt",

@@ -104,7 +104,7 @@ async def test_every_row_is_kept_and_becomes_the_default_strategy(
     """After opening: every old row and column unchanged, ids included, `strategy` = 'default'."""
     store = await Store.open(v2_path)
     try:
-        assert await schema_version(store) == SCHEMA_VERSION == 4
+        assert await schema_version(store) == SCHEMA_VERSION == 6
         assert await integrity_check(store) == "ok"
         assert not await store.db.read("PRAGMA foreign_key_check")
     finally:
@@ -230,7 +230,7 @@ async def test_a_migrated_schema_equals_a_fresh_one(fresh_and_migrated: tuple[Pa
 
 async def test_a_reader_refuses_an_older_schema_in_one_line(v2_path: Path) -> None:
     """`status` (read-only) cannot migrate: it says how to, and leaves the file at schema 2."""
-    with pytest.raises(StoreError, match=r"schema version 2, older than this prescientd \(4\)"):
+    with pytest.raises(StoreError, match=r"schema version 2, older than this prescientd \(6\)"):
         await Store.open(v2_path, readonly=True)
     conn = sqlite3.connect(v2_path)
     try:

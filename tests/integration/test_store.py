@@ -19,6 +19,7 @@ from prescientd.models import (
     Action,
     Event,
     JobOutcome,
+    MarketResolution,
     PortfolioSnapshot,
     PriceSource,
     SettlementIntent,
@@ -197,6 +198,9 @@ async def _populate_every_ledger_table(store: Store) -> None:
             0,
             0,
         )
+    )
+    await store.record_resolutions(
+        [MarketResolution("1", "0xc", T0, {"t1": Decimal(0), "t2": Decimal(1)}, "no", "settlement")]
     )
 
 

@@ -124,8 +124,8 @@ def test_capital_use_per_strategy() -> None:
         marks=MARKS,
         now=NOW,
     )
-    assert [r.strategy for r in rows] == ["contrarian60", "default"]
-    idle, used = rows
+    assert [r.strategy for r in rows] == ["default", "contrarian60"]  # display order
+    used, idle = rows
     assert idle == CapitalUse(
         strategy="contrarian60",
         starting_balance_usd=D(500),

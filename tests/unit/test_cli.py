@@ -1,9 +1,11 @@
-"""The command line: the simulator's own options pass through `prescientd sim`."""
+"""The command line: the simulator's own options pass through `prescientd sim`; `report`
+without a database."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 
 def test_sim_subcommand_passes_its_options_through() -> None:
@@ -29,3 +31,21 @@ def test_sim_refuses_a_non_loopback_address() -> None:
         timeout=60,
     )
     assert done.returncode == 2
+
+
+def test_report_without_a_database_says_which_command_creates_it(tmp_path: Path) -> None:
+    """`prescientd report` on a missing database: exit 1, one line naming the commands, with the
+    same --config, and no file created."""
+    config = tmp_path / "p.toml"
+    config.write_text(f'[paths]\ndata_dir = "{tmp_path}/data"\ndb_path = "{tmp_path}/p.db"\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "prescientd", "report", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1
+    assert f"prescientd once cycle --config {config}" in done.stderr
+    assert not (tmp_path / "p.db").exists()

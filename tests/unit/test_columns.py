@@ -137,8 +137,8 @@ def test_workbook_header_says_utc_for_times() -> None:
 
 
 def test_exports_are_the_csvs_of_the_design() -> None:
-    """The specs cover exactly the CSV exports DESIGN.md §3 and §10 name, each a valid sheet
-    name."""
+    """The specs cover exactly the CSV exports DESIGN.md §3, §10 and §11 name, each a valid
+    sheet name."""
     assert sorted(e.filename for e in EXPORTS) == sorted(
         [
             "events_filtered.csv",
@@ -150,6 +150,15 @@ def test_exports_are_the_csvs_of_the_design() -> None:
             "positions_current.csv",
             "performance_daily.csv",
             "strategies.csv",
+            # DESIGN §11: the analytics report
+            "report_calibration.csv",
+            "report_brier.csv",
+            "report_capital.csv",
+            "report_events.csv",
+            "report_versions.csv",
+            "report_depth.csv",
+            "report_depth_summary.csv",
+            "report_depth_histogram.csv",
         ]
     )
     for export in EXPORTS:

@@ -50,6 +50,10 @@ def test_shipped_config_is_valid_and_has_the_design_defaults() -> None:
         ("[strategy]\nmin_price = 0.9\nmax_price = 0.1", "strategy", "min_price"),
         ("[paper]\nstarting_balance_usd = 0", "paper.starting_balance_usd", "greater than 0"),
         ("[strategy\nx=1", "(syntax)", "invalid TOML"),
+        ("[report]\nbucket_width = 0.03", "report.bucket_width", "whole number"),
+        ("[report]\nbucket_width = 0", "report.bucket_width", "whole number"),
+        ("[report]\nlookback_days = 0", "report.lookback_days", "greater than or equal"),
+        ("[report]\nmax_resolution_checks = -1", "report.max_resolution_checks", "greater"),
     ],
 )
 def test_each_kind_of_config_error_names_the_key(toml: str, key: str, fragment: str) -> None:

@@ -178,7 +178,7 @@ def test_empty_tables_keep_their_header() -> None:
 @pytest.mark.parametrize(
     ("strategy", "capital", "events", "fills"),
     [
-        (None, ["contrarian60", "default"], 2, 1),
+        (None, ["default", "contrarian60"], 2, 1),
         ("default", ["default"], 1, 1),
         ("contrarian60", ["contrarian60"], 1, 0),
     ],

@@ -12,10 +12,14 @@ import pytest
 
 from conftest import T0, make_market
 from prescientd.core.accounts import StrategyFigures, figures
+from prescientd.core.calibration import ResolvedMarket
+from prescientd.core.capital import ConfigVersion
 from prescientd.core.filters import event_row, market_row
 from prescientd.core.ledger import replay, value
 from prescientd.core.performance import history_entry, performance_rows
-from prescientd.mirrors.columns import EXPORT_BY_FILENAME
+from prescientd.core.report import build_report, report_csv_tables
+from prescientd.core.risk import EventMarkets, FillBook, HeldToken
+from prescientd.mirrors.columns import EXPORT_BY_FILENAME, REPORT_EXPORTS
 from prescientd.mirrors.rows import (
     market_current_row,
     position_row,
@@ -27,6 +31,8 @@ from prescientd.mirrors.rows import (
 from prescientd.models import (
     Action,
     Event,
+    FillLevel,
+    Level,
     MarkedPosition,
     PortfolioSnapshot,
     Position,
@@ -143,8 +149,40 @@ def _as_of(row: dict[str, Any]) -> dict[str, Any]:
     return csv_row
 
 
+def _report_row(filename: str) -> dict[str, Any]:
+    """The first row of one report CSV, from a report whose every section has one."""
+    report = build_report(
+        now=T0 + timedelta(days=2),
+        resolved_markets=[ResolvedMarket("1", ("politics",), D("0.6"), (D("0.7"),), D(1))],
+        trades=[_trade()],
+        settlements=[],
+        starting_balances_usd={"default": D(1000)},
+        marks={"t1": D("0.5")},
+        versions=[ConfigVersion(1, T0 - timedelta(days=1), ("strategy.threshold",))],
+        held=[HeldToken("default", "10", "1", False, D(10), D("4.1"), D(5))],
+        events={"10": EventMarkets("10", "Event?", False, ("1",))},
+        fills=[
+            FillBook(
+                1,
+                "default",
+                "1",
+                T0,
+                Side.BUY,
+                (FillLevel(D("0.4"), D(10), D("0.1")),),
+                (Level(D("0.4"), D(100)),),
+                D("0.02"),
+            )
+        ],
+    )
+    return dict(report_csv_tables(report)[filename].rows[0])
+
+
 # Each CSV's rows, built as the mirror builder builds them.
 ROW_BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
+    **{
+        e.filename: (lambda name=e.filename: _report_row(name))  # type: ignore[misc]
+        for e in REPORT_EXPORTS
+    },
     "events_filtered.csv": lambda: _as_of(event_row(_event())),
     "markets_extracted.csv": lambda: _as_of(market_row(_event(), make_market("1"))),
     "markets_current.csv": lambda: _as_of(market_current_row(make_market("1"), {}, T0, 60)),

@@ -31,6 +31,8 @@ from prescientd.web.events import EventHub
 from prescientd.web.metrics import Metrics
 from prescientd.web.server import serving
 
+from .fake_report import fake_report
+
 T0 = datetime(2026, 10, 6, 14, 0, tzinfo=UTC)
 TOKEN = "test-token-0123456789abcdef"
 DEFAULT = "default"
@@ -445,6 +447,11 @@ class FakeReads:
         """Daily rows (ties by strategy, in display order)."""
         self._check("performance")
         return _page(_of(self.performance_rows, strategy), page, "date")
+
+    async def report(self, strategy: str | None = None) -> JsonObject:
+        """The analytics report (web/fake_report.py), every strategy's or one's."""
+        self._check("report")
+        return fake_report(strategy)
 
     async def config_versions(self, page: PageRequest) -> Listing:
         """Two versions: start and one reload."""

@@ -18,7 +18,7 @@ LIST_ROUTES = [
     ("/api/v1/equity", "equity_rows", "time", "asc"),
     ("/api/v1/performance", "performance_rows", "date", "asc"),
 ]
-PARAM_ROUTES = [route for route, *_ in LIST_ROUTES] + ["/api/v1/portfolio"]
+PARAM_ROUTES = [route for route, *_ in LIST_ROUTES] + ["/api/v1/portfolio", "/api/v1/report"]
 
 
 def _expected(rows: list[dict[str, Any]], key: str | None, order: str) -> list[Any]:
@@ -47,6 +47,21 @@ async def test_list_routes_filter_by_strategy(
     assert {item["strategy"] for item in body["items"]} == (
         set(STRATEGIES) if strategy is None else {strategy}
     )
+
+
+@pytest.mark.parametrize("strategy", [None, DEFAULT, VARIANT])
+async def test_the_report_route_passes_the_strategy_to_the_read(strategy: str | None) -> None:
+    """/api/v1/report answers the read model's report of every strategy, or of the one asked
+    for, after checking the name."""
+    query = "" if strategy is None else f"?strategy={strategy}"
+    async with serve() as s:
+        body = await (await s.client.get(f"/api/v1/report{query}")).json()
+    assert body == await FakeReads().report(strategy)
+    assert body["strategy"] == strategy
+    assert {r["strategy"] for r in body["capital"]} == (
+        set(STRATEGIES) if strategy is None else {strategy}
+    )
+    assert s.reads.calls == (["report"] if strategy is None else ["strategy_names", "report"])
 
 
 async def test_strategy_pages_cover_that_strategy_once() -> None:

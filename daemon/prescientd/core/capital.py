@@ -132,10 +132,14 @@ def _accounts(
     settlements: Sequence[SettlementRow],
     starting_balances_usd: Mapping[str, Decimal],
 ) -> list[_Account]:
-    """The rows of each strategy, for every strategy with a balance or a row, sorted by name."""
+    """The rows of each strategy, for every strategy with a balance or a row, default first."""
     tagged = [tag_trade(t) for t in trades]
     closed = [tag_settlement(s) for s in settlements]
-    names = sorted({*starting_balances_usd, *(t.strategy for t in tagged)})
+    # display order, as strategies.csv: "default" first, then by name
+    names = sorted(
+        {*starting_balances_usd, *(t.strategy for t in tagged)},
+        key=lambda name: (name != DEFAULT_STRATEGY, name),
+    )
     out = []
     for name in names:
         balance = starting_balances_usd.get(name)

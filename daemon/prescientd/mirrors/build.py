@@ -21,8 +21,10 @@ from typing import ParamSpec, TypeVar
 
 import structlog
 
+from prescientd import reporting
 from prescientd.config import Config
 from prescientd.core import accounts
+from prescientd.core.report import report_csv_tables
 from prescientd.core.schedule import local_instant
 from prescientd.mirrors import arrays, columns, rows
 from prescientd.mirrors.raw_backup import write_raw_backup
@@ -43,6 +45,7 @@ GROUP_EXPORTS: dict[Mirror, tuple[str, ...]] = {
     Mirror.SIGNALS: ("signals_current.csv",),
     Mirror.PORTFOLIO: ("positions_current.csv", "trades_summary.csv", "strategies.csv"),
     Mirror.HISTORY: ("portfolio_history.csv", "performance_daily.csv"),
+    Mirror.REPORT: tuple(e.filename for e in columns.REPORT_EXPORTS),
 }
 
 
@@ -131,6 +134,8 @@ class MirrorBuilder:
             return await self.write_signals(force=force)
         if mirror is Mirror.PORTFOLIO:
             return await self.write_portfolio(now, force=force)
+        if mirror is Mirror.REPORT:
+            return await self.write_report(now)
         return await self.write_history(force=force)
 
     async def write_many(
@@ -333,6 +338,16 @@ class MirrorBuilder:
         balances = await self.store.starting_balances()
         await self._offload(self.files.history_files, snapshots, balances)
         self.state.written("history", source)
+
+    # ------------------------------------------------------------------------------------------
+    # report
+    @_guard("report")
+    async def write_report(self, now: datetime) -> None:
+        """exports/report_*.csv, the analytics report for every strategy (each time it is asked
+        for: the evening, `export`, start-up; the figures move with prices and time)."""
+        report = await reporting.read_report(self.store, self.config, now)
+        tables = {name: list(t.rows) for name, t in report_csv_tables(report).items()}
+        await self._offload(self.files.report_files, tables)
 
     # ------------------------------------------------------------------------------------------
     # workbook

@@ -34,6 +34,7 @@ class Kind(StrEnum):
     SHARES = "shares"  # outcome-token quantities
     INT = "int"  # counts and versions
     NUMBER = "number"  # any other plain number (seconds, fee parameters)
+    RATE = "rate"  # a small fraction per unit (return per dollar-day): 9 decimals, shown as %
     BOOL = "bool"
 
 
@@ -45,6 +46,7 @@ CSV_DECIMALS: dict[Kind, int] = {
     Kind.PRICE: 6,
     Kind.SHARES: 6,
     Kind.NUMBER: 6,
+    Kind.RATE: 9,
 }
 _LONG_ID_SUFFIXES = ("token_id", "condition_id", "idempotency_key", "hash")
 
@@ -310,6 +312,82 @@ STRATEGIES = Export(
         "settled_positions:int settled_wins:int"
     ),
 )
+# The analytics report (DESIGN §11; core/report.py builds the rows), rebuilt each evening.
+REPORT_CAPITAL = Export(
+    "report_capital",
+    "Report: each strategy's P&L per dollar-day of capital locked, beside its return on balance.",
+    _cols(
+        "strategy:text pnl_usd:usd return_on_balance:percent return_per_dollar_day:rate "
+        "annualized_return:percent dollar_days:number average_locked_usd:usd "
+        "capital_locked_usd:usd starting_balance_usd:usd realized_pnl_usd:usd "
+        "unrealized_pnl_usd:usd fees_usd:usd trade_count:int open_positions:int "
+        "unmarked_positions:int"
+    ),
+)
+REPORT_CALIBRATION = Export(
+    "report_calibration",
+    "Report: YES price buckets of resolved tracked markets, implied vs realized (95% Wilson).",
+    _cols(
+        "kind:text bucket_low:price bucket_high:price implied_probability:price "
+        "realized_frequency:price wilson_low:price wilson_high:price observation_count:int "
+        "yes_count:int market_count:int"
+    ),
+)
+REPORT_BRIER = Export(
+    "report_brier",
+    "Report: Brier score of the market's price, overall and per tag (lower is sharper).",
+    _cols("kind:text scope:text tag:text brier_score:number observation_count:int"),
+)
+REPORT_EVENTS = Export(
+    "report_events",
+    "Report: the worst single outcome of each event held, largest loss first.",
+    _cols(
+        "strategy:text title:text worst_outcome:text worst_loss_usd:usd "
+        "worst_loss_vs_value_usd:usd worst_payout_usd:usd cost_usd:usd value_usd:usd "
+        "open_positions:int scenario_count:int neg_risk:bool worst_market_id:id event_id:id"
+    ),
+)
+REPORT_VERSIONS = Export(
+    "report_versions",
+    "Report: P&L of the entries made under each config version, per strategy.",
+    _cols(
+        "strategy:text config_version:int loaded_at:datetime changed_keys:text pnl_usd:usd "
+        "return_on_cost:percent realized_pnl_usd:usd unrealized_pnl_usd:usd cost_usd:usd "
+        "fees_usd:usd entries:int trade_count:int"
+    ),
+)
+REPORT_DEPTH_SUMMARY = Export(
+    "report_depth_summary",
+    "Report: how much of the visible book within the slippage cap the fills used.",
+    _cols(
+        "fill_count:int fills_without_book:int depth_used_min:percent "
+        "depth_used_median:percent depth_used_p90:percent depth_used_max:percent "
+        "depth_used_mean:percent"
+    ),
+)
+REPORT_DEPTH_HISTOGRAM = Export(
+    "report_depth_histogram",
+    "Report: fills per bar of depth used (1 = the whole visible book).",
+    _cols("depth_used_low:percent depth_used_high:percent fill_count:int"),
+)
+REPORT_DEPTH = Export(
+    "report_depth",
+    "Report: each fill with a recorded book and the share of it the fill used.",
+    _cols(
+        "time:datetime strategy:text side:text depth_used:percent filled_shares:shares "
+        "visible_shares:shares filled_usd:usd visible_usd:usd market_id:id trade_id:id"
+    ),
+)
+REPORT_EXPORTS: tuple[Export, ...] = (
+    REPORT_CAPITAL,
+    REPORT_CALIBRATION,
+    REPORT_BRIER,
+    REPORT_EVENTS,
+    REPORT_VERSIONS,
+    REPORT_DEPTH_SUMMARY,
+    REPORT_DEPTH_HISTOGRAM,
+    REPORT_DEPTH,
+)
 # Workbook sheet order: what an operator looks at first.
 EXPORTS: tuple[Export, ...] = (
     POSITIONS_CURRENT,
@@ -321,5 +399,6 @@ EXPORTS: tuple[Export, ...] = (
     MARKETS_CURRENT,
     MARKETS_EXTRACTED,
     EVENTS_FILTERED,
+    *REPORT_EXPORTS,
 )
 EXPORT_BY_FILENAME: dict[str, Export] = {e.filename: e for e in EXPORTS}

@@ -31,6 +31,7 @@ class Mirror(StrEnum):
     SIGNALS = "signals"
     PORTFOLIO = "portfolio"
     HISTORY = "history"
+    REPORT = "report"
 
 
 class Layout:

@@ -39,12 +39,15 @@ NUMBER_FORMATS: dict[Kind, str] = {
     Kind.PRICE: "0.000",
     Kind.SHARES: "#,##0.00",
     Kind.INT: "0",
+    Kind.RATE: "0.0000%",
     Kind.BOOL: '"TRUE";"TRUE";"FALSE"',  # without it Calc shows booleans as 1 and 0
     Kind.ID: "@",  # text: a user editing the cell keeps it text
     Kind.TEXT: "@",
 }
 
-_NUMBER_KINDS = frozenset({Kind.USD, Kind.PERCENT, Kind.PRICE, Kind.SHARES, Kind.INT, Kind.NUMBER})
+_NUMBER_KINDS = frozenset(
+    {Kind.USD, Kind.PERCENT, Kind.PRICE, Kind.SHARES, Kind.INT, Kind.NUMBER, Kind.RATE}
+)
 README_SHEET = "README"
 EQUITY_SHEET = "equity"
 EQUITY_COLUMNS = (
@@ -266,7 +269,7 @@ def _cell_writer(ws: Any, column: Column, fmt: Any) -> Callable[[int, int, Any],
             ws.write_number(row, col, value, fmt)
             return
         cell = coerce(column, value)
-        if cell is None:
+        if cell is None or cell == "":  # an empty list (no changed keys) is a blank cell, as in CSV
             return
         if isinstance(cell, str):  # text, ids, and values that did not fit their kind
             ws.write_string(row, col, cell[:EXCEL_MAX_TEXT], text_fmt)
@@ -299,6 +302,8 @@ def _display_width(column: Column, cell: Cell) -> int:
         return len(f"${number:,.2f}")
     if column.kind is Kind.PERCENT:
         return len(f"{number * 100:.2f}%")
+    if column.kind is Kind.RATE:
+        return len(f"{number * 100:.4f}%")
     if column.kind is Kind.PRICE:
         return len(f"{number:.3f}")
     if column.kind is Kind.SHARES:

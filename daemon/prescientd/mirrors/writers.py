@@ -226,6 +226,10 @@ class FileWriter:
             self._csv("performance_daily.csv", [dict(r) for r in perf]),
         ]
 
+    def report_files(self, tables: Mapping[str, list[Row]]) -> Written:
+        """exports/report_*.csv: each section of the analytics report."""
+        return [self._csv(filename, table) for filename, table in tables.items()]
+
     def workbook_file(
         self, path: Path, sheets: list[Sheet], equity: list[EquityPoint], now: datetime
     ) -> Written:

@@ -277,6 +277,8 @@ def _parse_event(
         volume_24h_usd=volume_24h,
         neg_risk=neg_risk,
         markets=tuple(markets),
+        children=tuple((m.market_id, m.question) for m in markets),
+        children_complete=not skipped,
     )
     return event, skipped
 

@@ -168,6 +168,8 @@ def event_to_json(event: Event) -> str:
             **{name: getattr(event, name) for name in _EVENT_PLAIN},
             "tags": list(event.tags),
             **_sizes_to_json(event),
+            "children": [list(child) for child in event.children],
+            "children_complete": event.children_complete,
         }
     )
 
@@ -180,4 +182,7 @@ def event_from_json(text: str, markets: tuple[Market, ...]) -> Event:
         tags=tuple(d["tags"]),
         **_sizes_from_json(d),
         markets=markets,
+        # rows written before the child lists were kept have none (and are not complete)
+        children=tuple((str(i), str(q)) for i, q in d.get("children", ())),
+        children_complete=bool(d.get("children_complete", False)),
     )

@@ -34,6 +34,7 @@ LEDGER_TABLES = (
     "settlements",
     "cash_flows",
     "portfolio_snapshots",
+    "market_resolutions",
 )
 
 

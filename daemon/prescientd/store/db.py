@@ -2,7 +2,8 @@
 
 `Store` is a thin facade over the table families, one module each: `runs` (job runs, config
 versions), `markets` (refreshes, events, markets), `prices` (polls, snapshots, current quotes),
-`signals` (evaluations, signals) and `ledger` (trades, settlements, cash, snapshots); `connection`
+`signals` (evaluations, signals), `ledger` (trades, settlements, cash, snapshots), `resolutions`
+(market_resolutions) and `analytics` (the report's reads, no table of its own); `connection`
 holds the transaction rules they all follow and `rows` the row types and the one row mapper.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from prescientd.models import EvaluationBatch
+from prescientd.store.analytics import AnalyticsTables
 from prescientd.store.connection import (
     BUSY_TIMEOUT_MS,
     LEDGER_TABLES,
@@ -27,6 +29,7 @@ from prescientd.store.ledger import LedgerTables
 from prescientd.store.legacy import LegacyPrices
 from prescientd.store.markets import MarketTables
 from prescientd.store.prices import PriceTables
+from prescientd.store.resolutions import ResolutionTables
 from prescientd.store.rows import (
     EvaluationRow,
     ExecutionResult,
@@ -61,7 +64,16 @@ __all__ = [
 ]
 
 
-class Store(RunTables, MarketTables, PriceTables, LegacyPrices, SignalTables, LedgerTables):
+class Store(
+    RunTables,
+    MarketTables,
+    PriceTables,
+    LegacyPrices,
+    SignalTables,
+    LedgerTables,
+    ResolutionTables,
+    AnalyticsTables,
+):
     """Async access to the SQLite database: every table family through one object."""
 
     def __init__(self, db: Database) -> None:

@@ -52,6 +52,13 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/equity", "equity", "equity points for the curve (paged; strategy=)"),
     Route("GET", "/api/v1/performance", "performance", "daily performance rows (paged; strategy=)"),
     Route("GET", "/api/v1/config/versions", "config_versions", "config history (paged)"),
+    Route(
+        "GET",
+        "/api/v1/report",
+        "report",
+        "calibration, return per dollar-day, worst case per event, P&L by version, depth"
+        " (strategy=)",
+    ),
     Route("GET", "/api/v1/exports/trades_summary.csv", "trades_csv", "trades_summary.csv"),
     Route("GET", "/api/v1/stream", "stream", "server-sent events"),
     Route("POST", "/api/v1/cycle", "cycle", "run morning + poll now (bearer token), 202"),

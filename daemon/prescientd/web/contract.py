@@ -124,6 +124,13 @@ class ReadModel(Protocol):
       default order asc.
     - `config_versions(page)`: `{"version", "loaded_at", "source": "start" | "reload",
       "changed_keys": [str], "sha256"}`. Natural key: version; default order desc.
+    - `report(strategy)`: the analytics report, the same document as `prescientd report --json`
+      (reporting.report_document): `generated_at`, `strategy`, `calibration` (`bucket_width`,
+      `confidence`, `resolved_markets`, `split_markets`, `buckets` as report_calibration.csv
+      rows, `brier` as report_brier.csv rows), `capital`, `events`, `versions` (rows of
+      report_capital/events/versions.csv), `depth` (report_depth_summary.csv's figures plus
+      `histogram` and `fills`) and `resolutions` (`total`, `settlement`, `evening`). With a
+      strategy, only that strategy's money (calibration is every tracked market's).
     """
 
     async def health(self) -> JsonObject:
@@ -189,6 +196,10 @@ class ReadModel(Protocol):
 
     async def config_versions(self, page: PageRequest) -> Listing:
         """Config version history."""
+        ...
+
+    async def report(self, strategy: str | None = None) -> JsonObject:
+        """The analytics report (`prescientd report --json`)."""
         ...
 
 

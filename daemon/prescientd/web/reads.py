@@ -23,7 +23,7 @@ from decimal import Decimal
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
-from prescientd import liveness
+from prescientd import liveness, reporting
 from prescientd import status as status_report
 from prescientd.clock import Clock, iso_utc
 from prescientd.config import Config
@@ -102,6 +102,7 @@ class StoreReads:
         self._equity_lock = asyncio.Lock()
         self._signals: tuple[int | None, Evaluations] | None = None
         self._markets: tuple[MarketsKey, dict[str, Market], dict[str, QuoteRow]] | None = None
+        self._reports: dict[str | None, asyncio.Task[JsonObject]] = {}
 
     # -- documents -------------------------------------------------------------------------------
     @_available
@@ -154,6 +155,23 @@ class StoreReads:
         if self._status is None or self._status.done():
             self._status = asyncio.ensure_future(self._collect_status())
         return await asyncio.shield(self._status)
+
+    @_available
+    async def report(self, strategy: str | None = None) -> JsonObject:
+        """`prescientd report --json` (reporting.report_document with the daemon's store);
+        concurrent requests for the same strategy share one build."""
+        task = self._reports.get(strategy)
+        if task is None or task.done():
+            task = asyncio.ensure_future(self._build_report(strategy))
+            self._reports[strategy] = task
+        return await asyncio.shield(task)
+
+    async def _build_report(self, strategy: str | None) -> JsonObject:
+        document = await reporting.report_document(
+            self._store, self._get_config(), self._clock.now(), strategy
+        )
+        built: JsonObject = plain(document)
+        return built
 
     async def _collect_status(self) -> JsonObject:
         # the one call site of the status document: the function `prescientd status` uses, here

@@ -64,6 +64,12 @@ class Api:
         strategy = await self._strategy(request)
         return json_response(await self._read(self.reads.portfolio(strategy)))
 
+    async def report(self, request: web.Request) -> web.Response:
+        """The analytics report, as `prescientd report --json` (every strategy, or one)."""
+        check_params(request, ("strategy",))
+        strategy = await self._strategy(request)
+        return json_response(await self._read(self.reads.report(strategy)))
+
     async def trade(self, request: web.Request) -> web.Response:
         """One trade by id, 404 when unknown."""
         check_params(request, ())

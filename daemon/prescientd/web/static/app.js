@@ -13,7 +13,9 @@
 (function () {
   const API = "/api/v1";
   const DEFAULT = "default";
-  const PANELS = ["status", "health", "strategies", "positions", "trades", "signals", "equity", "performance", "config"];
+  const PANELS = ["status", "health", "strategies", "positions", "trades", "signals", "equity", "performance", "config",
+                  "report"];
+  const POLLED = PANELS.filter((p) => p !== "report");  // the report is read again each evening (and hourly)
   const ON_EVENT = {
     prices: ["status", "health", "strategies", "positions"],
     paper_trade: ["status", "strategies", "positions", "trades", "equity", "signals"],
@@ -23,12 +25,12 @@
     resync: PANELS,
   };
   // panels that show one account: an event of another strategy leaves them as they are
-  const PER_ACCOUNT = new Set(["status", "positions", "trades", "equity", "signals", "performance"]);
+  const PER_ACCOUNT = new Set(["status", "positions", "trades", "equity", "signals", "performance", "report"]);
   const DEFAULT_ONLY = new Set(["status", "performance"]);  // what "all" shows of the default account
   const TILES = ["equity_usd", "cash_usd", "total_return", "total_pnl_usd", "daily_pnl_usd", "realized_pnl_usd",
                  "unrealized_pnl_usd", "win_rate", "fees_usd", "max_drawdown", "open_positions", "trade_count"];
-  const POLL_MS = 10000, AGES_MS = 30000, DEBOUNCE_MS = 250, RECONNECT_MS = 5000, MAX_EVENTS = 30;
-  const state = {status: null, health: null, strategies: [], performance: [], selected: ""};
+  const POLL_MS = 10000, AGES_MS = 30000, REPORT_MS = 3600000, DEBOUNCE_MS = 250, RECONNECT_MS = 5000, MAX_EVENTS = 30;
+  const state = {status: null, health: null, strategies: [], performance: [], selected: "", report: null};
   const $ = (sel) => document.querySelector(sel);
   let charts = null;
 
@@ -199,12 +201,90 @@
       ], (r) => String(r.version), "no config recorded");
     },
     equity(page) { charts && charts.equity.update([...page.items].reverse(), colors()); },
+    report(doc) {
+      state.report = doc;
+      renderCalibration();
+      const res = doc.resolutions || {};
+      $("#report-meta").textContent = `${time(doc.generated_at)} · ${int(res.total)} resolutions in the ledger ` +
+        `(${int(res.settlement)} at settlement, ${int(res.evening)} by the evening)`;
+      fillTable("capital", doc.capital || [], [
+        {col: "strategy"},
+        {col: "pnl_usd", num: true, fmt: (v) => usd(v, true), cls: tone},
+        {col: "return_on_balance", num: true, fmt: (v) => pct(v, true), cls: tone},
+        {col: "return_per_dollar_day", num: true, fmt: (v) => perDay(v), cls: tone},
+        {col: "annualized_return", num: true, fmt: (v) => pct(v, true), cls: tone},
+        {col: "dollar_days", num: true, fmt: int},
+        {col: "average_locked_usd", num: true, fmt: (v) => usd(v)},
+        {col: "capital_locked_usd", num: true, fmt: (v) => usd(v)},
+      ], (r) => r.strategy, "no account yet");
+      fillTable("report-events", doc.events || [], [
+        STRATEGY_COL,
+        {col: "title", text: true, fmt: (v, r) => v || r.event_id},
+        {col: "worst_outcome", text: true},
+        {col: "worst_loss_usd", num: true, fmt: (v) => usd(v), cls: (v) => (isNum(v) && v > 0 ? "loss" : "")},
+        {col: "worst_loss_vs_value_usd", num: true, fmt: (v) => usd(v)},
+        {col: "open_positions", num: true, fmt: int},
+        {col: "neg_risk", fmt: (v) => (v ? "yes" : "")},
+      ], (r) => `${r.strategy}-${r.event_id}`, "no open position");
+      fillTable("report-versions", doc.versions || [], [
+        STRATEGY_COL,
+        {col: "config_version", num: true, fmt: (v) => (v == null ? "–" : String(v))},
+        {col: "loaded_at", fmt: time},
+        {col: "changed_keys", text: true, fmt: (v) => (v && v.length ? v.join(", ") : "–")},
+        {col: "entries", num: true, fmt: int},
+        {col: "cost_usd", num: true, fmt: (v) => usd(v)},
+        {col: "pnl_usd", num: true, fmt: (v) => usd(v, true), cls: tone},
+        {col: "return_on_cost", num: true, fmt: (v) => pct(v, true), cls: tone},
+      ], (r) => `${r.strategy}-${r.config_version}`, "no entry yet");
+      const depth = doc.depth || {};
+      $("#depth-meta").textContent = `${int(depth.fill_count)} fills with a recorded book, ` +
+        `${int(depth.fills_without_book)} without one` + (isNum(depth.depth_used_median)
+        ? ` · median ${pct(depth.depth_used_median)} · p90 ${pct(depth.depth_used_p90)} · max ${pct(depth.depth_used_max)}` : "");
+      const bars = depth.histogram || [];
+      const top = Math.max(1, ...bars.map((b) => b.fill_count || 0));
+      fillTable("depth", bars, [
+        {col: "depth_used_low", fmt: (v, r) => `${pct(v)} – ${r.depth_used_high == null ? "more" : pct(r.depth_used_high)}`},
+        {col: "fill_count", num: true, fmt: int},
+        {col: "bar", fmt: () => ""},
+      ], (r) => String(r.depth_used_low), "no fill yet");
+      document.querySelectorAll("#depth tbody td[data-col='bar']").forEach((td, i) => {
+        const bar = Object.assign(document.createElement("span"), {className: "bar"});
+        bar.style.width = `${Math.round(((bars[i] || {}).fill_count || 0) / top * 160)}px`;
+        td.replaceChildren(bar);
+      });
+    },
     performance(page) {
       state.performance = [...page.items].reverse();
       charts && charts.pnl.update(state.performance);
       renderStatus();
     },
   };
+
+  function perDay(v) {
+    if (!isNum(v)) return "–";
+    return (v < 0 ? "−" : v > 0 ? "+" : "") + group(Math.abs(v) * 100, 4) + " %";
+  }
+
+  // The calibration chart and table of the observation kind picked (each evening, first sighting).
+  function renderCalibration() {
+    const cal = (state.report || {}).calibration || {};
+    const kind = $("#calibration-kind").value;
+    const buckets = (cal.buckets || []).filter((b) => b.kind === kind);
+    charts && charts.calibration.update(buckets);
+    const outside = (b) => isNum(b.implied_probability) && (b.implied_probability < b.wilson_low || b.implied_probability > b.wilson_high);
+    fillTable("calibration", buckets, [
+      {col: "bucket_low", fmt: (v, r) => `${price(v)}–${price(r.bucket_high)}`},
+      {col: "implied_probability", num: true, fmt: price, cls: (v, r) => (outside(r) ? "flag" : "")},
+      {col: "realized_frequency", num: true, fmt: price},
+      {col: "wilson_low", num: true, fmt: (v, r) => `${price(v)}–${price(r.wilson_high)}`},
+      {col: "observation_count", num: true, fmt: int},
+      {col: "market_count", num: true, fmt: int},
+    ], (r) => `${r.kind}-${r.bucket_low}`, "no resolved tracked market yet");
+    const brier = (cal.brier || []).find((b) => b.kind === kind && b.scope === "all");
+    $("#calibration-meta").textContent = `${int(cal.resolved_markets)} resolved tracked markets, ` +
+      `${int(cal.split_markets)} 50-50 left out` +
+      (brier ? ` · Brier score ${brier.brier_score.toFixed(4)} over ${int(brier.observation_count)} observations (0 is perfect, 0.25 is always saying 0.5)` : "");
+  }
 
   function colors() {
     return Object.fromEntries(state.strategies.map((r, i) => [r.strategy, window.PrescientCharts.color(i)]));
@@ -303,6 +383,8 @@
     equity: async () => current(RENDER.equity)(await get(scoped("/equity?order=desc&limit=5000"))),
     performance: async () => current(RENDER.performance)(await get(scoped("/performance?order=desc&limit=120", DEFAULT))),
     config: async () => RENDER.config(await get("/config/versions?limit=20")),
+    report: async () => current(RENDER.report)(
+      await get(state.selected ? `/report?strategy=${encodeURIComponent(state.selected)}` : "/report")),
   };
 
   // ---- the strategy selector --------------------------------------------------------------------
@@ -357,7 +439,7 @@
     el.dataset.mode = mode;
     el.textContent = mode === "live" ? "live" : mode === "polling" ? "polling every 10 s" : mode;
   }
-  function startPolling() { if (pollTimer === null) pollTimer = setInterval(() => want(PANELS), POLL_MS); }
+  function startPolling() { if (pollTimer === null) pollTimer = setInterval(() => want(POLLED), POLL_MS); }
   function stopPolling() { clearInterval(pollTimer); pollTimer = null; }
 
   function summary(kind, data) {
@@ -388,7 +470,8 @@
   // strategy is shown only the comparison is re-read. Under "all" the tiles and daily P&L are the
   // default account's, so a variant's event leaves those alone.
   function panelsFor(kind, data) {
-    const panels = ON_EVENT[kind];
+    // the evening learns resolutions and rebuilds the report's files: read it again
+    const panels = kind === "job_finished" && data.job === "evening" ? [...ON_EVENT[kind], "report"] : ON_EVENT[kind];
     const owner = typeof data.strategy === "string" ? data.strategy : null;
     if (owner === null || owner === state.selected) return panels;
     if (state.selected) return panels.filter((p) => !PER_ACCOUNT.has(p));
@@ -419,7 +502,9 @@
     charts = {
       equity: window.PrescientCharts.equity($("#equity-chart")),
       pnl: window.PrescientCharts.dailyPnl($("#pnl-chart")),
+      calibration: window.PrescientCharts.calibration($("#calibration-chart")),
     };
+    $("#calibration-kind").addEventListener("change", renderCalibration);
     $("#strategy-select").addEventListener("change", (event) => select(event.target.value));
     $("#strategies tbody").addEventListener("click", (event) => {
       const tr = event.target.closest("tr[data-id]");
@@ -430,6 +515,7 @@
     want(PANELS);
     connect();
     setInterval(() => want(["status", "health"]), AGES_MS);
+    setInterval(() => want(["report"]), REPORT_MS);
   }
   document.addEventListener("DOMContentLoaded", start);
 })();

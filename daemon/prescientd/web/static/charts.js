@@ -1,7 +1,8 @@
-// The dashboard's two charts, drawn with the vendored uPlot (static/vendor/uplot).
-// Exposes window.PrescientCharts = {equity(el), dailyPnl(el), color(index)}; each chart returns
-// {update(rows)}. The equity chart draws one account with its drawdown, or, given the points of
-// several strategies, one equity line per strategy to compare them.
+// The dashboard's charts, drawn with the vendored uPlot (static/vendor/uplot).
+// Exposes window.PrescientCharts = {equity(el), dailyPnl(el), calibration(el), color(index)};
+// each chart returns {update(rows)}. The equity chart draws one account with its drawdown, or,
+// given the points of several strategies, one equity line per strategy to compare them; the
+// calibration chart draws the report's price buckets against the diagonal.
 "use strict";
 
 (function () {
@@ -182,5 +183,55 @@
     };
   }
 
-  window.PrescientCharts = {equity, dailyPnl, color};
+  // Calibration: each price bucket at (implied probability, realized YES frequency) with its
+  // Wilson interval as a whisker, against the diagonal a calibrated market would sit on.
+  function calibration(el) {
+    let intervals = [];  // [low, high] per x, beside the plotted data
+    const three = (u, v) => (v == null ? "–" : v.toFixed(3));
+    const whiskers = (u) => {
+      const ctx = u.ctx, [xs, , ys] = u.data, cap = 4 * devicePixelRatio;
+      ctx.save();
+      ctx.strokeStyle = EQUITY;
+      ctx.lineWidth = Math.max(1, devicePixelRatio);
+      ctx.beginPath();
+      xs.forEach((xv, i) => {
+        const [low, high] = intervals[i] || [];
+        if (ys[i] == null || low == null || high == null) return;
+        const x = u.valToPos(xv, "x", true), y0 = u.valToPos(low, "p", true), y1 = u.valToPos(high, "p", true);
+        ctx.moveTo(x, y0); ctx.lineTo(x, y1);
+        ctx.moveTo(x - cap, y0); ctx.lineTo(x + cap, y0);
+        ctx.moveTo(x - cap, y1); ctx.lineTo(x + cap, y1);
+      });
+      ctx.stroke();
+      ctx.restore();
+    };
+    const draw = lazyChart(el, 300, (w, h) => ({
+      width: w, height: h,
+      scales: {x: {time: false, range: () => [0, 1]}, p: {range: () => [0, 1]}},
+      axes: [
+        {label: "implied probability (mean YES price)", values: (u, vals) => vals.map((v) => v.toFixed(1))},
+        {scale: "p", label: "realized YES frequency", values: (u, vals) => vals.map((v) => v.toFixed(1)), size: 50},
+      ],
+      series: [
+        {value: three},
+        {label: "calibrated (y = x)", scale: "p", stroke: "#8c959f", width: 1, dash: [6, 4],
+         points: {show: false}, spanGaps: true, value: three},
+        {label: "realized, with its 95% interval", scale: "p", stroke: EQUITY, width: 0, paths: () => null,
+         points: {show: true, size: 8, fill: EQUITY}, value: three},
+      ],
+      hooks: {draw: [whiskers]},
+    }));
+    return {
+      // buckets: report_calibration rows of one kind
+      update(buckets) {
+        const rows = buckets.filter((b) => isFinite(b.implied_probability))
+          .sort((a, b) => a.implied_probability - b.implied_probability);
+        const xs = [0, ...rows.map((b) => b.implied_probability), 1];
+        intervals = [[], ...rows.map((b) => [b.wilson_low, b.wilson_high]), []];
+        draw([xs, xs.slice(), [null, ...rows.map((b) => b.realized_frequency), null]], rows.length, "calibration");
+      },
+    };
+  }
+
+  window.PrescientCharts = {equity, dailyPnl, calibration, color};
 })();
